@@ -1,0 +1,62 @@
+"""``livectx bench``."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import click
+
+from livectx.cli.common import console, print_table, settings_from
+from livectx.errors import UnknownNameError
+
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "kafka": (
+        "livectx_benchmarks.kafka_throughput:run",
+        "raw confluent-kafka produce + consume msgs/s on the broker (the pipeline baseline)",
+    ),
+    "online-read": (
+        "livectx_benchmarks.online_read:run",
+        "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",
+    ),
+}
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the benchmarks.")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the figures [default: bench-results/NAME.json].",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.01, max=100),
+    default=1.0,
+    show_default=True,
+    help="Multiply the benchmark's size (use <1 for a quick smoke run).",
+)
+@click.pass_context
+def bench(ctx: click.Context, name: str | None, list_only: bool, json_file: Path | None, scale: float) -> None:
+    """Run a named benchmark: prints a table and writes a flat JSON object of figures."""
+    if list_only or name is None:
+        print_table("benchmarks", ["name", "measures"], [(n, d) for n, (_, d) in BENCHMARKS.items()])
+        return
+    if name not in BENCHMARKS:
+        raise UnknownNameError(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)} (see --list)")
+    module_name, attr = BENCHMARKS[name][0].split(":")
+    run = getattr(importlib.import_module(module_name), attr)
+    with console(stderr=True).status(f"running benchmark {name}..."):
+        result = run(settings_from(ctx), scale=scale)
+    print_table(
+        f"benchmark {name}",
+        ["figure", "value"],
+        [(k, f"{v:,.3f}" if isinstance(v, float) else f"{v:,}") for k, v in result.figures.items()],
+    )
+    for note in result.notes:
+        click.echo(note)
+    target = json_file or Path("bench-results") / f"{name}.json"
+    result.write_json(target)
+    click.echo(f"figures written to {target}")

@@ -1,0 +1,127 @@
+"""``online-read``: Feast ``get_online_features`` against a raw redis-py read of the same keys.
+
+The raw read is the baseline: an HMGET of exactly the hash fields Feast reads (one per feature plus the
+``_ts:<view>`` timestamp), pipelined for many entities. The ratio is the Feast SDK's overhead, which the
+agent context client's fast read path exists to remove.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from livectx.feast_store import apply_feature_repo, open_feature_store
+from livectx.settings import Settings
+from livectx_benchmarks.result import BenchResult, percentile
+
+FEATURE_VIEW = "user_txn_totals"
+FEATURES = ("txn_count_total", "txn_amount_total")
+PUSH_SOURCE = "user_txn_totals_push"
+ENTITIES = 2000
+
+
+def run(settings: Settings, scale: float = 1.0) -> BenchResult:
+    import pandas as pd
+    import redis
+
+    apply_feature_repo(settings)
+    store = open_feature_store(settings)
+    prefix = f"bench{uuid.uuid4().hex[:6]}-"
+    users = [f"{prefix}{n}" for n in range(ENTITIES)]
+    now = datetime.now(UTC)
+    store.push(
+        PUSH_SOURCE,
+        pd.DataFrame(
+            {
+                "user_id": users,
+                "event_timestamp": [now] * len(users),
+                "txn_count_total": list(range(len(users))),
+                "txn_amount_total": [n * 1.5 for n in range(len(users))],
+            }
+        ),
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+    fields = _hash_fields()
+    keys = {u: _redis_key(store, u) for u in users}
+    refs = [f"{FEATURE_VIEW}:{f}" for f in FEATURES]
+
+    def feast_read(batch: list[str]) -> Callable[[], object]:
+        rows = [{"user_id": u} for u in batch]
+        return lambda: store.get_online_features(features=refs, entity_rows=rows).to_dict()
+
+    def raw_read(batch: list[str]) -> Callable[[], object]:
+        batch_keys = [keys[u] for u in batch]
+
+        def read() -> object:
+            pipe = client.pipeline(transaction=False)
+            for key in batch_keys:
+                pipe.hmget(key, fields)
+            return pipe.execute()
+
+        return read
+
+    # Correctness first: the raw read must see exactly what Feast wrote, or the comparison is meaningless.
+    assert all(v is not None for v in raw_read(users[:100])()[0]), "raw read found no Feast data"
+    iterations_1 = max(50, int(1000 * scale))
+    iterations_100 = max(20, int(200 * scale))
+    result = BenchResult("online-read")
+    f1 = _timed(feast_read, users, 1, iterations_1)
+    r1 = _timed(raw_read, users, 1, iterations_1)
+    f100 = _timed(feast_read, users, 100, iterations_100)
+    r100 = _timed(raw_read, users, 100, iterations_100)
+    result.figures = {
+        "feast_p50_ms_1": percentile(f1, 50),
+        "feast_p99_ms_1": percentile(f1, 99),
+        "raw_p50_ms_1": percentile(r1, 50),
+        "raw_p99_ms_1": percentile(r1, 99),
+        "feast_p50_ms_100": percentile(f100, 50),
+        "feast_p99_ms_100": percentile(f100, 99),
+        "raw_p50_ms_100": percentile(r100, 50),
+        "raw_p99_ms_100": percentile(r100, 99),
+    }
+    result.figures["feast_over_raw_p50_1"] = result.figures["feast_p50_ms_1"] / result.figures["raw_p50_ms_1"]
+    result.figures["feast_over_raw_p50_100"] = result.figures["feast_p50_ms_100"] / result.figures["raw_p50_ms_100"]
+    result.notes.append(
+        f"{ENTITIES} entities pushed; {iterations_1} reads of 1 entity, {iterations_100} of 100; "
+        f"{len(FEATURES)} features of one view"
+    )
+    _cleanup(client, keys.values())
+    return result
+
+
+def _timed(
+    make: Callable[[list[str]], Callable[[], object]], users: list[str], size: int, iterations: int
+) -> list[float]:
+    calls = [make(users[(i * size) % (len(users) - size) :][:size]) for i in range(iterations)]
+    for call in calls[:10]:  # warm up connections and caches
+        call()
+    samples = []
+    for call in calls:
+        began = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def _hash_fields() -> list[bytes]:
+    from feast.infra.online_stores.helpers import _mmh3
+
+    return [_mmh3(f"{FEATURE_VIEW}:{f}") for f in FEATURES] + [f"_ts:{FEATURE_VIEW}".encode()]
+
+
+def _redis_key(store: object, user_id: str) -> bytes:
+    from feast.infra.online_stores.helpers import _redis_key as feast_redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    config = store.config  # type: ignore[attr-defined]
+    key = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
+    return feast_redis_key(config.project, key, config.entity_key_serialization_version)
+
+
+def _cleanup(client: object, keys: object) -> None:
+    keys = list(keys)  # type: ignore[call-overload]
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])  # type: ignore[attr-defined]

@@ -1,0 +1,8 @@
+"""livectx core: settings, errors, event models and serde, topics, local stack control and the CLI root.
+
+The core imports none of the product packages (``livectx_ingest``, ``livectx_agents``,
+``livectx_backtest``); they import it. Keep this module free of heavy imports: ``livectx --help`` must
+stay fast, so Feast, pandas and friends are imported inside the functions that need them.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""Helpers shared by the CLI commands: settings from the context, one console, tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from livectx.settings import Settings
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    """The settings, loaded once per invocation (after ``--config`` is known)."""
+    from livectx.settings import get_settings
+
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, dict) else {}
+    if "settings" not in obj:
+        obj["settings"] = get_settings(obj.get("config_file"), reload=True)
+        root.obj = obj
+    return obj["settings"]
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console().print(table)

@@ -1,0 +1,29 @@
+"""``livectx feast ...`` and ``livectx env``: run Feast against the configured stack."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+
+import click
+
+from livectx.cli.common import settings_from
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("feast_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def feast(ctx: click.Context, feast_args: tuple[str, ...]) -> None:
+    """Run the Feast CLI on the feature repo with connection settings filled in, e.g. `livectx feast apply`."""
+    from livectx.feast_store import feast_command, feast_env
+
+    settings = settings_from(ctx)
+    ctx.exit(subprocess.run(feast_command(settings, *feast_args), env=feast_env(settings), check=False).returncode)
+
+
+@click.command()
+@click.pass_context
+def env(ctx: click.Context) -> None:
+    """Print `export` lines for the variables feature_store.yaml expands: eval "$(livectx env)"."""
+    for key, value in settings_from(ctx).feast_environment().items():
+        click.echo(f"export {key}={shlex.quote(value)}")

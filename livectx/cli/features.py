@@ -1,0 +1,39 @@
+"""``livectx features get``: read online features through Feast, as an agent would."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from livectx.cli.common import print_table, settings_from
+
+
+@click.group()
+def features() -> None:
+    """Read features from the online store."""
+
+
+@features.command()
+@click.argument("user_ids", nargs=-1, required=True)
+@click.option(
+    "--service", "feature_service", default="fraud_features", show_default=True, help="Feast feature service to read."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def get(ctx: click.Context, user_ids: tuple[str, ...], feature_service: str, as_json: bool) -> None:
+    """Online feature values for USER_IDS, read through Feast's get_online_features."""
+    from livectx.errors import LivectxError
+    from livectx.feast_store import open_feature_store
+
+    store = open_feature_store(settings_from(ctx))
+    try:
+        service = store.get_feature_service(feature_service)
+    except Exception:
+        raise LivectxError(f"feature service {feature_service!r} not found: run `livectx feast apply`") from None
+    result = store.get_online_features(features=service, entity_rows=[{"user_id": u} for u in user_ids]).to_dict()
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    columns = list(result)
+    print_table(f"online features ({feature_service})", columns, zip(*(result[c] for c in columns), strict=True))

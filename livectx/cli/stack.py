@@ -1,0 +1,100 @@
+"""``livectx stack up | down | status | logs``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+
+import click
+
+from livectx.cli.common import console, print_table, settings_from
+
+SERVICES = click.Choice(["kafka", "redis"])
+
+
+@click.group()
+def stack() -> None:
+    """Run the local stack: a real Apache Kafka (KRaft) broker and a real Redis, on 127.0.0.1."""
+
+
+@stack.command()
+@click.argument("services", nargs=-1, type=SERVICES)
+@click.pass_context
+def up(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
+    from livectx.stack.manager import Stack
+
+    settings = settings_from(ctx)
+    with console().status("starting the stack (first run fetches Kafka from Maven Central)..."):
+        actions = Stack(settings).up(list(services) or None)
+    for name, action in actions:
+        click.echo(f"{name}: {action}")
+    _print_status(Stack(settings))
+
+
+@stack.command()
+@click.argument("services", nargs=-1, type=SERVICES)
+@click.option("--purge", is_flag=True, help="Also delete the stack's data (Kafka log, Redis snapshot).")
+@click.pass_context
+def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
+    """Stop the processes `stack up` started (found by PID file); never touches other processes."""
+    import shutil
+
+    from livectx.stack.manager import Stack
+
+    settings = settings_from(ctx)
+    the_stack = Stack(settings)
+    for name, action in the_stack.down(list(services) or None):
+        click.echo(f"{name}: {action}")
+    if purge:
+        for service in the_stack.services:
+            if not services or service.name in services:
+                shutil.rmtree(settings.stack.state_dir / service.name, ignore_errors=True)
+        click.echo("purged stack data")
+
+
+@stack.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Each service's address, PID and health. Exit code 1 if any service is not healthy."""
+    from livectx.stack.manager import Stack
+
+    rows = Stack(settings_from(ctx)).status()
+    if as_json:
+        click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
+    else:
+        _print_rows(rows)
+    if not all(row.ok for row in rows):
+        ctx.exit(1)
+
+
+@stack.command()
+@click.argument("service", type=SERVICES)
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+@click.pass_context
+def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
+    """Show a service's log."""
+    from livectx.stack.manager import Stack
+
+    log_file = Stack(settings_from(ctx)).service(service).process.log_file
+    if not log_file.exists():
+        raise click.ClickException(f"no log yet at {log_file}: run `livectx stack up`")
+    cmd = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log_file)]
+    with contextlib.suppress(KeyboardInterrupt):
+        subprocess.run(cmd, check=False)
+
+
+def _print_status(the_stack) -> None:  # type: ignore[no-untyped-def]
+    _print_rows(the_stack.status())
+
+
+def _print_rows(rows) -> None:  # type: ignore[no-untyped-def]
+    colour = {"healthy": "green", "external": "cyan", "unhealthy": "red", "stopped": "yellow"}
+    print_table(
+        "livectx stack",
+        ["service", "address", "pid", "health", "detail", "log"],
+        [(r.name, r.address, r.pid or "-", f"[{colour[r.health]}]{r.health}[/]", r.detail, r.log_file) for r in rows],
+    )

@@ -1,0 +1,44 @@
+"""``livectx topics apply | list``."""
+
+from __future__ import annotations
+
+import click
+
+from livectx.cli.common import print_table, settings_from
+
+
+@click.group()
+def topics() -> None:
+    """The platform's topics as code (partitions, cleanup policy, retention)."""
+
+
+@topics.command()
+@click.option("--dry-run", is_flag=True, help="Show what would change without changing it.")
+@click.pass_context
+def apply(ctx: click.Context, dry_run: bool) -> None:
+    """Create missing topics, add partitions and fix config drift. Idempotent."""
+    from livectx import topics as topic_specs
+    from livectx.kafka import admin_client, require_reachable
+
+    settings = settings_from(ctx)
+    require_reachable(settings)
+    admin = admin_client(settings)
+    run = topic_specs.plan if dry_run else topic_specs.apply
+    changes = run(admin, topic_specs.PLATFORM_TOPICS)
+    title = "topics plan (dry run)" if dry_run else "topics applied"
+    print_table(title, ["topic", "action", "detail"], [(c.topic, c.action, c.detail) for c in changes])
+
+
+@topics.command(name="list")
+def list_topics() -> None:
+    """The declared topics and their settings (no broker needed)."""
+    from livectx.topics import PLATFORM_TOPICS
+
+    print_table(
+        "declared topics",
+        ["topic", "partitions", "config", "purpose"],
+        [
+            (t.name, t.partitions, ", ".join(f"{k}={v}" for k, v in t.config.items()), t.purpose)
+            for t in PLATFORM_TOPICS
+        ],
+    )

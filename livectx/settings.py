@@ -1,0 +1,242 @@
+"""Typed settings: one frozen model per concern, environment prefix ``LIVECTX_``, optional TOML file.
+
+Precedence, highest first: environment variables, the config file (``--config``, ``LIVECTX_CONFIG`` or
+``./livectx.toml``), then defaults. Defaults point at the local stack that ``livectx stack up`` starts;
+production points the same code at any Kafka-API cluster and Redis (Cluster) by configuration alone::
+
+    LIVECTX_KAFKA_BOOTSTRAP_SERVERS=pkc-xxxx.confluent.cloud:9092
+    LIVECTX_KAFKA_CLIENT_OPTIONS='{"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN",
+                                   "sasl.username": "KEY"}'
+    LIVECTX_KAFKA_SASL_PASSWORD=SECRET
+    LIVECTX_REDIS_URL=rediss://:password@redis.internal:6380/0
+    LIVECTX_REDIS_CLUSTER=true
+
+The config file has one table per concern (``[kafka]``, ``[redis]``, ``[stack]``, ``[vector]``) plus
+top-level ``data_dir`` and ``feature_repo``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from livectx.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "livectx.toml"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+class _Section(BaseSettings):
+    """Base for one concern: frozen, strict about unknown keys, environment beats the config file."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs carry the config file's table: the environment must win over it.
+        return env_settings, init_settings, file_secret_settings
+
+
+class StackSettings(_Section):
+    """Where and how ``livectx stack`` runs the local Kafka broker and Redis server."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_STACK_", frozen=True, extra="forbid")
+
+    state_dir: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "livectx")
+    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "livectx")
+    host: str = "127.0.0.1"
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
+    redis_port: int = Field(default=16379, ge=1, le=65535)
+    kafka_version: str = "4.4.0"
+    kafka_heap: str = "1g"
+    start_timeout_s: float = Field(default=90.0, gt=0)
+
+
+class KafkaSettings(_Section):
+    """Kafka client settings, valid for Apache Kafka, Redpanda and Confluent Cloud alike."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_KAFKA_", frozen=True, extra="forbid")
+
+    bootstrap_servers: str | None = None
+    client_options: dict[str, str | int | bool] = Field(default_factory=dict)
+    sasl_password: SecretStr | None = None
+    dead_letter_topic: str = "livectx.dead-letter"
+
+    def client_config(self, bootstrap_servers: str) -> dict[str, Any]:
+        """librdkafka configuration shared by producers, consumers and admin clients."""
+        config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, **self.client_options}
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+
+class RedisSettings(_Section):
+    """The Redis (or Redis Cluster) that holds Feast's online store."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_REDIS_", frozen=True, extra="forbid")
+
+    url: SecretStr | None = None
+    cluster: bool = False
+
+
+class VectorSettings(_Section):
+    """Which vector store the semantic memory uses."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_VECTOR_", frozen=True, extra="forbid")
+
+    backend: Literal["pgvector", "pinecone"] = "pgvector"
+    pgvector_dsn: SecretStr | None = None
+    pinecone_api_key: SecretStr | None = None
+    pinecone_index: str = "livectx"
+
+
+class CoreSettings(_Section):
+    """Top-level paths."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_", frozen=True, extra="ignore")
+
+    data_dir: Path | None = None
+    feature_repo: Path | None = None
+
+
+class Settings:
+    """All of livectx's settings, resolved once. Derived values fall back to the local stack."""
+
+    def __init__(self, config_file: Path | None = None) -> None:
+        self.config_file = _find_config_file(config_file)
+        table = _read_toml(self.config_file) if self.config_file else {}
+        sections = {"stack", "kafka", "redis", "vector"}
+        top = {k: v for k, v in table.items() if k not in sections}
+        try:
+            self.stack = StackSettings(**table.get("stack", {}))
+            self.kafka = KafkaSettings(**table.get("kafka", {}))
+            self.redis = RedisSettings(**table.get("redis", {}))
+            self.vector = VectorSettings(**table.get("vector", {}))
+            self.core = CoreSettings(**top)
+        except ValidationError as exc:
+            raise ConfigError(_describe_validation_error(exc, self.config_file)) from None
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka.bootstrap_servers or f"{self.stack.host}:{self.stack.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        if self.redis.url is not None:
+            return self.redis.url.get_secret_value()
+        return f"redis://{self.stack.host}:{self.stack.redis_port}/0"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.core.data_dir or self.stack.state_dir / "data"
+
+    @cached_property
+    def feature_repo(self) -> Path:
+        if self.core.feature_repo:
+            return self.core.feature_repo
+        beside_source = Path(__file__).resolve().parents[1] / "feature_repo"
+        return beside_source if beside_source.is_dir() else Path.cwd() / "feature_repo"
+
+    def kafka_config(self, **overrides: Any) -> dict[str, Any]:
+        """Client configuration for confluent-kafka, with per-client overrides."""
+        return {**self.kafka.client_config(self.kafka_bootstrap), **overrides}
+
+    def feast_environment(self) -> dict[str, str]:
+        """The variables ``feature_repo/feature_store.yaml`` expands (Feast uses ``os.path.expandvars``)."""
+        return {
+            "LIVECTX_FEAST_REDIS": feast_redis_connection_string(self.redis_url),
+            "LIVECTX_FEAST_REDIS_TYPE": "redis_cluster" if self.redis.cluster else "redis",
+            "LIVECTX_FEAST_REGISTRY": str(self.data_dir / "feast" / "registry.db"),
+            "LIVECTX_DATA_DIR": str(self.data_dir),
+        }
+
+    def describe(self) -> dict[str, str]:
+        """Effective settings for display, secrets masked."""
+        return {
+            "config file": str(self.config_file or "(none)"),
+            "kafka bootstrap": self.kafka_bootstrap,
+            "kafka client options": ", ".join(sorted(self.kafka.client_options)) or "(none)",
+            "redis": _mask_url(self.redis_url) + (" (cluster)" if self.redis.cluster else ""),
+            "state dir": str(self.stack.state_dir),
+            "data dir": str(self.data_dir),
+            "feature repo": str(self.feature_repo),
+            "vector backend": self.vector.backend,
+        }
+
+
+def feast_redis_connection_string(url: str) -> str:
+    """Turn ``redis://[:password@]host:port/db`` into Feast's ``host:port,db=N[,password=..][,ssl=true]``."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
+        raise ConfigError(f"Redis URL {_mask_url(url)!r} is not redis://host:port/db or rediss://...")
+    pieces = [f"{parts.hostname}:{parts.port or 6379}"]
+    db = parts.path.strip("/")
+    if db:
+        pieces.append(f"db={db}")
+    if parts.username and parts.username != "default":
+        pieces.append(f"username={parts.username}")
+    if parts.password:
+        pieces.append(f"password={parts.password}")
+    if parts.scheme == "rediss":
+        pieces.append("ssl=true")
+    return ",".join(pieces)
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":****@")
+    return url
+
+
+def _find_config_file(explicit: Path | None) -> Path | None:
+    candidate = explicit or (Path(os.environ["LIVECTX_CONFIG"]) if os.environ.get("LIVECTX_CONFIG") else None)
+    if candidate is not None:
+        if not candidate.is_file():
+            raise ConfigError(f"config file {candidate} does not exist (from --config or LIVECTX_CONFIG)")
+        return candidate
+    default = Path.cwd() / DEFAULT_CONFIG_FILE
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _describe_validation_error(exc: ValidationError, config_file: Path | None) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or exc.title
+    source = f" (config file {config_file} or LIVECTX_* environment)" if config_file else " (LIVECTX_* env)"
+    return f"invalid setting {exc.title}.{where}: {first['msg']}{source}"
+
+
+_cached: Settings | None = None
+
+
+def get_settings(config_file: Path | None = None, *, reload: bool = False) -> Settings:
+    """The process-wide settings, loaded on first use (``reload`` re-reads the environment)."""
+    global _cached
+    if _cached is None or reload or config_file is not None:
+        _cached = Settings(config_file)
+    return _cached

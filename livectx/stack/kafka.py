@@ -1,0 +1,220 @@
+"""A single-node Apache Kafka 4.x broker in KRaft combined mode, built from Maven Central artifacts.
+
+The classpath is resolved once with Maven into ``<cache>/kafka-<version>/lib`` (outside the repo, shared
+by every checkout), the log directory is formatted once, and readiness is an AdminClient metadata probe.
+Transactions work on one node because the transaction state log is configured with replication 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from importlib import resources
+from pathlib import Path
+
+from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.settings import Settings
+from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+
+LOG4J_VERSION = "2.25.5"  # matches log4j-core in kafka_2.13 4.4.0's dependency tree
+JAVA_HINT = "Java 17+ is required for Kafka: apt-get install -y openjdk-17-jre-headless"
+MAVEN_HINT = "Maven is required to fetch Kafka from Maven Central: apt-get install -y maven"
+
+
+class KafkaBroker:
+    """Install, configure, start, probe and stop the local broker."""
+
+    name = "kafka"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        stack = settings.stack
+        self.home = stack.state_dir / "kafka"
+        self.data_dir = self.home / "data"
+        self.lib_dir = stack.cache_dir / f"kafka-{stack.kafka_version}" / "lib"
+        self.process = ManagedProcess(
+            name=self.name,
+            pid_file=stack.state_dir / "run" / "kafka.pid",
+            log_file=stack.state_dir / "logs" / "kafka.log",
+            marker=f"livectx.stack={stack.state_dir}",
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.stack.host}:{self.settings.stack.kafka_port}"
+
+    def ensure_installed(self, progress: bool = True) -> Path:
+        """Resolve the broker's jars from Maven Central once; later calls return the cached folder."""
+        if self.lib_dir.is_dir() and any(self.lib_dir.glob("kafka_2.13-*.jar")):
+            return self.lib_dir
+        java_executable()
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise MissingPrerequisiteError(MAVEN_HINT)
+        self.lib_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.lib_dir.parent) as tmp:
+            pom = Path(tmp) / "pom.xml"
+            template = resources.files("livectx.stack").joinpath("resources/kafka-pom.xml").read_text()
+            pom.write_text(
+                template.replace("@KAFKA_VERSION@", self.settings.stack.kafka_version).replace(
+                    "@LOG4J_VERSION@", LOG4J_VERSION
+                )
+            )
+            staging = Path(tmp) / "lib"
+            cmd = [
+                mvn,
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ]
+            if not progress:
+                cmd.insert(1, "-q")
+            result = subprocess.run(cmd, capture_output=not progress, text=True)
+            if result.returncode != 0:
+                detail = (result.stdout or "")[-2000:] if not progress else ""
+                raise ServiceError(
+                    f"Maven could not fetch Kafka {self.settings.stack.kafka_version} from Maven Central "
+                    f"(check network access to the Maven registry){': ' + detail if detail else ''}"
+                )
+            staging.rename(self.lib_dir)  # atomic: a half-downloaded classpath is never used
+        return self.lib_dir
+
+    def server_properties(self) -> str:
+        stack = self.settings.stack
+        host = stack.host
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"{host}:{stack.kafka_controller_port}",
+            "controller.listener.names": "CONTROLLER",
+            # Explicit hosts everywhere: an empty host makes the broker resolve its hostname, which can
+            # stall on machines without DNS.
+            "listeners": f"PLAINTEXT://{host}:{stack.kafka_port},CONTROLLER://{host}:{stack.kafka_controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{stack.kafka_port},"
+            f"CONTROLLER://{host}:{stack.kafka_controller_port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            # Replication 1 / min ISR 1 is what lets transactions (exactly-once) work on a single node.
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+        }
+        return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+    def start(self) -> int:
+        """Start the broker (formatting its log dir on first use). Returns the PID; does not wait."""
+        lib = self.ensure_installed()
+        java = java_executable()
+        stack = self.settings.stack
+        ensure_port_free(stack.host, stack.kafka_port, "Kafka", "LIVECTX_STACK_KAFKA_PORT")
+        ensure_port_free(
+            stack.host, stack.kafka_controller_port, "the Kafka controller", "LIVECTX_STACK_KAFKA_CONTROLLER_PORT"
+        )
+        self.home.mkdir(parents=True, exist_ok=True)
+        props = self.home / "server.properties"
+        props.write_text(self.server_properties())
+        log4j = self.home / "log4j2.properties"
+        log4j.write_text(resources.files("livectx.stack").joinpath("resources/log4j2.properties").read_text())
+        classpath = f"{lib}/*"
+        if not (self.data_dir / "meta.properties").exists():
+            self._format(java, classpath, props, log4j)
+        argv = [
+            java,
+            "-Xms256m",
+            f"-Xmx{stack.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-D{self.process.marker}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(props),
+        ]
+        return self.process.start(argv, cwd=self.home, env=_java_env())
+
+    def _format(self, java: str, classpath: str, props: Path, log4j: Path) -> None:
+        cmd = [
+            java,
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            _kafka_uuid(),
+            "-c",
+            str(props),
+            "--ignore-formatted",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, env=_java_env())
+        if result.returncode != 0:
+            raise ServiceError(f"formatting the Kafka log dir {self.data_dir} failed: {result.stderr[-1000:]}")
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the broker answers a metadata request, or raise with the log's last lines."""
+        pid = self.process.pid()
+        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=1.0), timeout_s, 0.1)
+        if not ok or self.process.pid() is None:
+            state = "exited" if self.process.pid() is None else f"did not answer within {timeout_s:.0f}s"
+            raise ServiceError(
+                f"Kafka broker (pid {pid}) {state}; see {self.process.log_file}:\n{self.process.log_tail()}"
+            )
+
+    def is_healthy(self, timeout_s: float = 2.0) -> bool:
+        """A metadata round trip through the real client, which is what every worker needs."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(
+            {"bootstrap.servers": self.address, "socket.connection.setup.timeout.ms": 1000, "log_level": 0}
+        )  # a refused connection while starting is expected
+        try:
+            metadata = admin.list_topics(timeout=timeout_s)
+        except Exception:
+            return False
+        return bool(metadata.brokers)
+
+
+def java_executable() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    if candidate is not None and candidate.exists():
+        return str(candidate)
+    found = shutil.which("java")
+    if found is None:
+        raise MissingPrerequisiteError(JAVA_HINT)
+    return found
+
+
+def _java_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("JAVA_TOOL_OPTIONS", None)  # would print "Picked up ..." into every tool's output
+    return env
+
+
+def _kafka_uuid() -> str:
+    """A cluster id the way Kafka's ``Uuid.randomUuid()`` makes one (base64url, no padding, no leading '-')."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text

@@ -1,0 +1,103 @@
+"""``livectx stack up | down | status``: the services of the local stack, as one unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from livectx.settings import Settings
+from livectx.stack.kafka import KafkaBroker
+from livectx.stack.process import ManagedProcess
+from livectx.stack.redis import RedisServer
+
+
+class Service(Protocol):
+    name: str
+    process: ManagedProcess
+
+    @property
+    def address(self) -> str: ...
+
+    def start(self) -> int: ...
+
+    def wait_ready(self, timeout_s: float) -> None: ...
+
+    def is_healthy(self, timeout_s: float = ...) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    address: str
+    pid: int | None
+    health: str  # "healthy" | "unhealthy" | "stopped" | "external"
+    log_file: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.health in {"healthy", "external"}
+
+
+class Stack:
+    """The local services in start order. ``up`` is idempotent; ``down`` stops only what we started."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: list[Service] = [KafkaBroker(settings), RedisServer(settings)]
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def up(self, names: list[str] | None = None) -> list[tuple[str, str]]:
+        """Start what is not running, then wait for every service's readiness probe.
+
+        Returns ``(service, action)`` pairs, action being ``started`` or ``already running``.
+        """
+        chosen = [s for s in self.services if names is None or s.name in names]
+        actions = []
+        for service in chosen:  # start all first, then probe: the JVM warms up while Redis starts
+            if service.process.pid() is not None:
+                actions.append((service.name, "already running"))
+            else:
+                service.start()
+                actions.append((service.name, "started"))
+        for service in chosen:
+            service.wait_ready(self.settings.stack.start_timeout_s)
+        return actions
+
+    def down(self, names: list[str] | None = None) -> list[tuple[str, str]]:
+        actions = []
+        for service in reversed(self.services):
+            if names is not None and service.name not in names:
+                continue
+            stopped = service.process.stop()
+            actions.append((service.name, "stopped" if stopped else "not running"))
+        return actions
+
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for service in self.services:
+            pid = service.process.pid()
+            recorded = service.process.recorded_pid()
+            healthy = service.is_healthy()
+            if pid is not None:
+                health, detail = ("healthy", "") if healthy else ("unhealthy", "running but not answering")
+            elif recorded is not None:  # we started it and nobody stopped it through us: it died
+                health, detail = "unhealthy", f"process {recorded} died; `livectx stack up` restarts it"
+                if healthy:
+                    detail += " (another process answers on its port)"
+            else:
+                health, detail = ("external", "not started by livectx") if healthy else ("stopped", "")
+            rows.append(
+                ServiceStatus(
+                    service.name, service.address, pid or recorded, health, str(service.process.log_file), detail
+                )
+            )
+        return rows
+
+    def is_up(self) -> bool:
+        return all(row.ok for row in self.status())

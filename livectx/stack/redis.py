@@ -1,0 +1,84 @@
+"""A local Redis server for Feast's online store, started from the system's ``redis-server``."""
+
+from __future__ import annotations
+
+import shutil
+
+from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.settings import Settings
+from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+
+REDIS_HINT = "redis-server is required for the online store: apt-get install -y redis-server"
+
+
+class RedisServer:
+    name = "redis"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        stack = settings.stack
+        self.home = stack.state_dir / "redis"
+        self.process = ManagedProcess(
+            name=self.name,
+            pid_file=stack.state_dir / "run" / "redis.pid",
+            log_file=stack.state_dir / "logs" / "redis.log",
+            # redis-server rewrites its process title to "<argv0> <bind>:<port>", which is what we match.
+            marker=f"{stack.host}:{stack.redis_port}",
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.stack.host}:{self.settings.stack.redis_port}"
+
+    def start(self) -> int:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise MissingPrerequisiteError(REDIS_HINT)
+        stack = self.settings.stack
+        ensure_port_free(stack.host, stack.redis_port, "Redis", "LIVECTX_STACK_REDIS_PORT")
+        self.home.mkdir(parents=True, exist_ok=True)
+        argv = [
+            executable,
+            "--bind",
+            stack.host,
+            "--port",
+            str(stack.redis_port),
+            "--dir",
+            str(self.home),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "",
+            # The online store is a cache of the stream: snapshots are kept, the log is the source of truth.
+            "--save",
+            "300 1",
+            "--appendonly",
+            "no",
+        ]
+        return self.process.start(argv, cwd=self.home)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        pid = self.process.pid()
+        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=0.5), timeout_s)
+        if not ok or self.process.pid() is None:
+            raise ServiceError(
+                f"Redis (pid {pid}) did not become ready; see {self.process.log_file}:\n{self.process.log_tail()}"
+            )
+
+    def is_healthy(self, timeout_s: float = 1.0) -> bool:
+        import redis
+
+        client = redis.Redis(
+            host=self.settings.stack.host,
+            port=self.settings.stack.redis_port,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()

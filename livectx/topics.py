@@ -1,0 +1,165 @@
+"""Topics as code: the platform's topics, their partitions and retention, applied idempotently.
+
+Retention is a reviewed setting, not a broker default someone forgot about: every topic the platform
+writes is declared here with its ``cleanup.policy`` and ``retention.*``, and ``livectx topics apply``
+creates what is missing, raises partition counts and corrects config drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from livectx.errors import LivectxError, NotReachableError
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic's desired state. ``config`` holds broker topic configs as strings."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+
+TRANSACTIONS = "livectx.transactions"
+LOGINS = "livectx.logins"
+CLICKS = "livectx.clicks"
+TICKETS = "livectx.tickets"
+REVIEWS = "livectx.reviews"
+DEAD_LETTER = "livectx.dead-letter"
+MODELS = "livectx.models"
+
+
+def _events(days: int, partitions: int = 3, **extra: str) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(days * DAY_MS), "retention.bytes": "-1", **extra}
+
+
+PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(TRANSACTIONS, 3, _events(7), "card transactions, keyed by user_id"),
+    TopicSpec(LOGINS, 3, _events(7), "login attempts, keyed by user_id"),
+    TopicSpec(CLICKS, 3, _events(3), "clickstream, keyed by user_id"),
+    TopicSpec(TICKETS, 3, _events(30), "support tickets with text, keyed by ticket_id"),
+    TopicSpec(REVIEWS, 3, _events(30), "product reviews with text, keyed by review_id"),
+    TopicSpec(DEAD_LETTER, 1, _events(14), "records a worker could not process, reason in headers"),
+    # Compacted: the latest model/config version per key survives forever; tombstones retire a key and
+    # are kept for delete.retention.ms, which must exceed the longest expected agent downtime.
+    TopicSpec(
+        MODELS,
+        1,
+        {
+            "cleanup.policy": "compact",
+            "delete.retention.ms": str(7 * DAY_MS),
+            "min.compaction.lag.ms": "0",
+            "segment.ms": str(HOUR_MS),
+        },
+        "model and config versions, keyed by name (compacted)",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class TopicChange:
+    topic: str
+    action: str  # "create" | "alter config" | "add partitions" | "unchanged" | "warning"
+    detail: str = ""
+
+
+def plan(admin: Any, specs: Iterable[TopicSpec]) -> list[TopicChange]:
+    """Compare the declared topics with the cluster and list what ``apply`` would change."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    specs = list(specs)
+    try:
+        existing = admin.list_topics(timeout=10).topics
+    except Exception as exc:
+        raise NotReachableError(f"cannot list Kafka topics ({exc}): run `livectx stack up`") from None
+    changes: list[TopicChange] = []
+    to_describe = [s for s in specs if s.name in existing]
+    configs: dict[str, dict[str, str]] = {}
+    if to_describe:
+        futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, s.name) for s in to_describe])
+        for resource, future in futures.items():
+            configs[resource.name] = {k: v.value for k, v in future.result().items()}
+    for spec in specs:
+        if spec.name not in existing:
+            changes.append(TopicChange(spec.name, "create", f"{spec.partitions} partitions, {_fmt(spec.config)}"))
+            continue
+        actual_partitions = len(existing[spec.name].partitions)
+        if spec.partitions > actual_partitions:
+            changes.append(TopicChange(spec.name, "add partitions", f"{actual_partitions} -> {spec.partitions}"))
+        elif spec.partitions < actual_partitions:
+            changes.append(
+                TopicChange(
+                    spec.name,
+                    "warning",
+                    f"has {actual_partitions} partitions, declared {spec.partitions}: "
+                    "Kafka cannot remove partitions; update the declaration",
+                )
+            )
+        drift = {k: v for k, v in spec.config.items() if configs[spec.name].get(k) != v}
+        if drift:
+            changes.append(TopicChange(spec.name, "alter config", _fmt(drift)))
+        if spec.partitions == actual_partitions and not drift:
+            changes.append(TopicChange(spec.name, "unchanged"))
+    return changes
+
+
+def apply(admin: Any, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[TopicChange]:
+    """Make the cluster match the declarations. Safe to run any number of times."""
+    from confluent_kafka.admin import (
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        NewPartitions,
+        NewTopic,
+        ResourceType,
+    )
+
+    by_name = {s.name: s for s in specs}
+    changes = plan(admin, by_name.values())
+    creates = [
+        NewTopic(
+            c.topic,
+            num_partitions=by_name[c.topic].partitions,
+            replication_factor=-1,
+            config=dict(by_name[c.topic].config),
+        )
+        for c in changes
+        if c.action == "create"
+    ]
+    partitions = [NewPartitions(c.topic, by_name[c.topic].partitions) for c in changes if c.action == "add partitions"]
+    alters = [
+        ConfigResource(
+            ResourceType.TOPIC,
+            c.topic,
+            incremental_configs=[
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in by_name[c.topic].config.items()
+            ],
+        )
+        for c in changes
+        if c.action == "alter config"
+    ]
+    for futures in (
+        admin.create_topics(creates, operation_timeout=timeout_s) if creates else {},
+        admin.create_partitions(partitions, operation_timeout=timeout_s) if partitions else {},
+        admin.incremental_alter_configs(alters) if alters else {},
+    ):
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout_s)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" in str(exc):  # a concurrent apply won the race: fine
+                    continue
+                raise LivectxError(f"applying topic {getattr(name, 'name', name)} failed: {exc}") from None
+    return changes
+
+
+def _fmt(config: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(config.items()))

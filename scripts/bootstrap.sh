@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up everything livectx needs on a fresh Debian machine, idempotently and cheaply on re-runs:
+#   - system packages: Java 17 (Kafka), Maven (fetches Kafka from Maven Central once), redis-server
+#   - a Python virtualenv cached OUTSIDE the checkout, keyed by a hash of pyproject.toml, so repeated
+#     runs (and fresh clones) reuse installed dependencies instead of downloading them again
+#   - this checkout installed into it in editable mode (no deps: seconds)
+# Source it (". scripts/bootstrap.sh"): it exports LIVECTX_VENV and puts the venv first on PATH.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+log() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    log "missing system packages: ${need_apt[*]} (install them with apt-get as root)"; exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  log "installing system packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The Debian package starts a system redis on 6379; livectx runs its own on 127.0.0.1:16379, so leave it.
+
+python_bin="${LIVECTX_PYTHON:-python3}"
+"$python_bin" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+  log "Python 3.11+ is required (found $("$python_bin" --version 2>&1)); set LIVECTX_PYTHON"; exit 1; }
+
+extras="${LIVECTX_EXTRAS:-dev}"
+deps_hash="$( (cat "$repo_root/pyproject.toml"; echo "$extras"; "$python_bin" --version) | sha256sum | cut -c1-16)"
+cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/livectx"
+export LIVECTX_VENV="${LIVECTX_VENV:-$cache_root/venv-$deps_hash}"
+
+if [ ! -f "$LIVECTX_VENV/.complete" ]; then
+  log "creating virtualenv $LIVECTX_VENV (first run downloads Python packages; later runs reuse it)"
+  rm -rf "$LIVECTX_VENV"
+  "$python_bin" -m venv "$LIVECTX_VENV"
+  "$LIVECTX_VENV/bin/pip" install -q --upgrade pip
+  "$LIVECTX_VENV/bin/pip" install -q -e "$repo_root[$extras]"
+  touch "$LIVECTX_VENV/.complete"
+else
+  log "reusing virtualenv $LIVECTX_VENV"
+fi
+# Point the (shared) venv's editable install at this checkout: quick, no dependency resolution.
+"$LIVECTX_VENV/bin/pip" install -q --no-deps -e "$repo_root" >/dev/null
+export PATH="$LIVECTX_VENV/bin:$PATH"

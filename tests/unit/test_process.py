@@ -1,0 +1,40 @@
+import sys
+from pathlib import Path
+
+from livectx.stack.process import ManagedProcess, wait_until
+
+
+def _proc(tmp_path: Path, marker: str) -> ManagedProcess:
+    return ManagedProcess("sleeper", tmp_path / "run" / "p.pid", tmp_path / "logs" / "p.log", marker)
+
+
+def test_start_records_pid_and_stop_ends_exactly_that_process(tmp_path: Path, unique: str) -> None:
+    proc = _proc(tmp_path, f"marker-{unique}")
+    pid = proc.start([sys.executable, "-c", "import time; time.sleep(60)", f"marker-{unique}"], cwd=tmp_path)
+    assert proc.pid() == pid
+    assert proc.stop(timeout_s=10)
+    assert proc.pid() is None
+    assert not proc.pid_file.exists()
+    assert proc.stop() is False  # idempotent
+
+
+def test_a_reused_pid_with_another_command_line_is_not_ours(tmp_path: Path, unique: str) -> None:
+    other = _proc(tmp_path, f"other-{unique}")
+    pid = other.start([sys.executable, "-c", "import time; time.sleep(60)", f"other-{unique}"], cwd=tmp_path)
+    try:
+        mine = _proc(tmp_path / "mine", f"mine-{unique}")
+        mine.pid_file.parent.mkdir(parents=True)
+        mine.pid_file.write_text(str(pid))  # stale file pointing at a stranger
+        assert mine.recorded_pid() == pid
+        assert mine.pid() is None
+        assert mine.stop() is False  # never signals the stranger
+        assert other.pid() == pid
+    finally:
+        other.stop(timeout_s=10)
+
+
+def test_process_that_exits_is_reported_gone_and_log_is_kept(tmp_path: Path, unique: str) -> None:
+    proc = _proc(tmp_path, f"exit-{unique}")
+    proc.start([sys.executable, "-c", "print('bye from the child')", f"exit-{unique}"], cwd=tmp_path)
+    assert wait_until(lambda: proc.pid() is None, 10)
+    assert "bye from the child" in proc.log_tail()

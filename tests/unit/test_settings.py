@@ -1,0 +1,97 @@
+from pathlib import Path
+
+import pytest
+
+from livectx.errors import ConfigError
+from livectx.settings import Settings, feast_redis_connection_string
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("LIVECTX_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    settings = Settings()
+    assert settings.kafka_bootstrap == "127.0.0.1:19092"
+    assert settings.redis_url == "redis://127.0.0.1:16379/0"
+    assert settings.data_dir == settings.stack.state_dir / "data"
+
+
+def test_stack_ports_move_the_derived_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVECTX_STACK_KAFKA_PORT", "29092")
+    monkeypatch.setenv("LIVECTX_STACK_REDIS_PORT", "26379")
+    settings = Settings()
+    assert settings.kafka_bootstrap == "127.0.0.1:29092"
+    assert settings.redis_url == "redis://127.0.0.1:26379/0"
+
+
+def test_environment_beats_config_file_which_beats_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "livectx.toml").write_text(
+        '[kafka]\nbootstrap_servers = "file:9092"\nclient_options = { "security.protocol" = "SASL_SSL" }\n'
+        "[stack]\nredis_port = 7000\n"
+    )
+    monkeypatch.setenv("LIVECTX_KAFKA_BOOTSTRAP_SERVERS", "env:9092")
+    settings = Settings()
+    assert settings.config_file == tmp_path / "livectx.toml"
+    assert settings.kafka_bootstrap == "env:9092"
+    assert settings.stack.redis_port == 7000
+    assert settings.kafka_config()["security.protocol"] == "SASL_SSL"
+
+
+def test_production_cluster_by_configuration_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVECTX_KAFKA_BOOTSTRAP_SERVERS", "pkc-1.example.cloud:9092")
+    monkeypatch.setenv("LIVECTX_KAFKA_CLIENT_OPTIONS", '{"security.protocol": "SASL_SSL", "sasl.username": "k"}')
+    monkeypatch.setenv("LIVECTX_KAFKA_SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("LIVECTX_REDIS_URL", "rediss://:pw@redis.internal:6380/2")
+    monkeypatch.setenv("LIVECTX_REDIS_CLUSTER", "true")
+    settings = Settings()
+    config = settings.kafka_config(**{"group.id": "g"})
+    assert config["bootstrap.servers"] == "pkc-1.example.cloud:9092"
+    assert config["sasl.password"] == "s3cret"
+    assert config["group.id"] == "g"
+    env = settings.feast_environment()
+    assert env["LIVECTX_FEAST_REDIS"] == "redis.internal:6380,db=2,password=pw,ssl=true"
+    assert env["LIVECTX_FEAST_REDIS_TYPE"] == "redis_cluster"
+    shown = " ".join(settings.describe().values())
+    assert "pw" not in shown.replace("pkc", "") and "s3cret" not in shown and "****" in shown
+
+
+def test_invalid_setting_is_one_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVECTX_STACK_KAFKA_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="kafka_port"):
+        Settings()
+
+
+def test_missing_config_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings(tmp_path / "nope.toml")
+
+
+def test_broken_toml_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kafka\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        Settings(bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://127.0.0.1:16379/0", "127.0.0.1:16379,db=0"),
+        ("redis://host", "host:6379"),
+        ("rediss://user:pw@h:1/3", "h:1,db=3,username=user,password=pw,ssl=true"),
+    ],
+)
+def test_feast_connection_string(url: str, expected: str) -> None:
+    assert feast_redis_connection_string(url) == expected
+
+
+def test_feast_connection_string_rejects_other_schemes() -> None:
+    with pytest.raises(ConfigError):
+        feast_redis_connection_string("http://x:1")
