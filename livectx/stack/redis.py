@@ -22,8 +22,9 @@ class RedisServer:
             name=self.name,
             pid_file=stack.state_dir / "run" / "redis.pid",
             log_file=stack.state_dir / "logs" / "redis.log",
-            # redis-server rewrites its process title to "<argv0> <bind>:<port>", which is what we match.
-            marker=f"{stack.host}:{stack.redis_port}",
+            # Both the argv and the process title redis-server rewrites itself to carry this marker
+            # (see --proc-title-template below), so the PID check holds before and after the rewrite.
+            marker=f"livectx.stack={stack.state_dir}",
         )
 
     @property
@@ -56,6 +57,8 @@ class RedisServer:
             "300 1",
             "--appendonly",
             "no",
+            "--proc-title-template",
+            f"{{title}} {{listen-addr}} {self.process.marker}",
         ]
         return self.process.start(argv, cwd=self.home)
 

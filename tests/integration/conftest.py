@@ -1,0 +1,48 @@
+"""Integration fixtures: the real Kafka broker and Redis, brought up through livectx's own stack code.
+
+If the configured stack already answers (a developer's running stack), it is used as is and left running;
+otherwise the session starts it and stops it at the end. Every test uses names unique to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from livectx.settings import Settings, get_settings
+from livectx.stack.manager import Stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings(reload=True)
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Stack]:
+    from livectx import topics
+    from livectx.kafka import admin_client
+
+    the_stack = Stack(settings)
+    started = not the_stack.is_up()
+    if started:
+        the_stack.up()
+    topics.apply(admin_client(settings), topics.PLATFORM_TOPICS)
+    yield the_stack
+    if started:
+        the_stack.down()
+
+
+@pytest.fixture(scope="session")
+def feature_store(settings: Settings, stack: Stack):  # type: ignore[no-untyped-def]
+    from livectx.feast_store import apply_feature_repo, open_feature_store
+
+    apply_feature_repo(settings)
+    return open_feature_store(settings)

@@ -1,0 +1,36 @@
+"""The benchmark entry point prints both baselines and writes flat JSON (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from livectx.cli import cli
+
+
+def test_kafka_and_online_read_baselines(stack, feature_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    kafka_json = tmp_path / "kafka.json"
+    result = runner.invoke(cli, ["bench", "kafka", "--scale", "0.02", "--json", str(kafka_json)])
+    assert result.exit_code == 0, result.output
+    assert "produce_msgs_per_s" in result.output
+    figures = json.loads(kafka_json.read_text())
+    assert figures["messages"] == 4000
+    assert figures["produce_msgs_per_s"] > 0 and figures["consume_msgs_per_s"] > 0
+
+    read_json = tmp_path / "online.json"
+    result = runner.invoke(cli, ["bench", "online-read", "--scale", "0.05", "--json", str(read_json)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(read_json.read_text())
+    for name in (
+        "feast_p50_ms_1",
+        "feast_p99_ms_1",
+        "raw_p50_ms_1",
+        "feast_p50_ms_100",
+        "feast_p99_ms_100",
+        "raw_p50_ms_100",
+    ):
+        assert figures[name] > 0, name
+    assert figures["feast_p99_ms_1"] >= figures["feast_p50_ms_1"]

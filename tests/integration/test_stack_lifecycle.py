@@ -1,0 +1,79 @@
+"""`livectx stack up/status/down` on an isolated second stack (own ports and state dir)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from livectx.errors import ServiceError
+from livectx.settings import Settings
+from livectx.stack.manager import Stack
+from livectx.stack.process import port_is_open, wait_until
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
+    monkeypatch.setenv("LIVECTX_STACK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LIVECTX_STACK_CACHE_DIR", str(settings.stack.cache_dir))  # reuse the fetched jars
+    monkeypatch.setenv("LIVECTX_STACK_KAFKA_PORT", "19192")
+    monkeypatch.setenv("LIVECTX_STACK_KAFKA_CONTROLLER_PORT", "19193")
+    monkeypatch.setenv("LIVECTX_STACK_REDIS_PORT", "16479")
+    for port in (19192, 19193, 16479):
+        assert not port_is_open("127.0.0.1", port), f"port {port} busy before the test"
+    return Settings()
+
+
+def _health(stack: Stack) -> dict[str, str]:
+    return {row.name: row.health for row in stack.status()}
+
+
+def test_up_twice_status_kill_restart_down_up(isolated: Settings) -> None:
+    stack = Stack(isolated)
+    try:
+        assert stack.up() == [("kafka", "started"), ("redis", "started")]
+        assert stack.up() == [("kafka", "already running"), ("redis", "already running")]
+        assert _health(stack) == {"kafka": "healthy", "redis": "healthy"}
+
+        # Redis killed by hand: reported unhealthy (it died), and `up` brings it back.
+        redis_pid = stack.service("redis").process.pid()
+        assert redis_pid is not None
+        os.kill(redis_pid, signal.SIGKILL)
+        assert wait_until(lambda: _health(stack)["redis"] == "unhealthy", 10)
+        assert "died" in next(r.detail for r in stack.status() if r.name == "redis")
+
+        # Kafka frozen (alive but not answering): unhealthy, then healthy again once it resumes.
+        kafka_pid = stack.service("kafka").process.pid()
+        assert kafka_pid is not None
+        os.kill(kafka_pid, signal.SIGSTOP)
+        try:
+            assert _health(stack)["kafka"] == "unhealthy"
+        finally:
+            os.kill(kafka_pid, signal.SIGCONT)
+        assert wait_until(lambda: _health(stack)["kafka"] == "healthy", 30, poll_s=0.2)
+
+        assert stack.up() == [("kafka", "already running"), ("redis", "started")]
+        assert _health(stack) == {"kafka": "healthy", "redis": "healthy"}
+
+        assert stack.down() == [("redis", "stopped"), ("kafka", "stopped")]
+        assert _health(stack) == {"kafka": "stopped", "redis": "stopped"}
+        assert not port_is_open("127.0.0.1", 19192) and not port_is_open("127.0.0.1", 16479)
+        assert stack.down() == [("redis", "not running"), ("kafka", "not running")]
+
+        # Up again on the already formatted log dir.
+        assert stack.up() == [("kafka", "started"), ("redis", "started")]
+        assert _health(stack) == {"kafka": "healthy", "redis": "healthy"}
+    finally:
+        stack.down()
+
+
+def test_port_taken_by_a_stranger_is_a_clear_error(isolated: Settings) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 16479))
+        squatter.listen()
+        with pytest.raises(ServiceError, match="16479 .* already used by another process.*LIVECTX_STACK_REDIS_PORT"):
+            Stack(isolated).up(["redis"])
