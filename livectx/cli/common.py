@@ -32,11 +32,21 @@ def console(stderr: bool = False) -> Console:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A rich table. Plain values are shown literally (``[embeddings]`` is not markup); pass
+    :func:`styled` values for colour."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(v if isinstance(v, Text) else escape("" if v is None else str(v)) for v in row))
     console().print(table)
+
+
+def styled(value: str, style: str) -> Any:
+    from rich.text import Text
+
+    return Text(value, style=style)

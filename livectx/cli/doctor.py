@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from livectx.cli.common import print_table, settings_from
+from livectx.cli.common import print_table, settings_from, styled
 
 
 @click.command()
@@ -21,7 +21,7 @@ def doctor(ctx: click.Context) -> None:
     print_table(
         "livectx doctor",
         ["check", "status", "detail", "fix"],
-        [(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix) for c in checks],
+        [(c.name, styled(c.status, colour[c.status]), c.detail, c.fix) for c in checks],
     )
     if any(c.status == "fail" for c in checks):
         ctx.exit(1)

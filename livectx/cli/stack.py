@@ -8,7 +8,7 @@ import subprocess
 
 import click
 
-from livectx.cli.common import console, print_table, settings_from
+from livectx.cli.common import console, print_table, settings_from, styled
 
 SERVICES = click.Choice(["kafka", "redis"])
 
@@ -96,5 +96,5 @@ def _print_rows(rows) -> None:  # type: ignore[no-untyped-def]
     print_table(
         "livectx stack",
         ["service", "address", "pid", "health", "detail", "log"],
-        [(r.name, r.address, r.pid or "-", f"[{colour[r.health]}]{r.health}[/]", r.detail, r.log_file) for r in rows],
+        [(r.name, r.address, r.pid or "-", styled(r.health, colour[r.health]), r.detail, r.log_file) for r in rows],
     )

@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import TopicPartition
+from livectx_ingest import dead_letter
+from livectx_ingest.batch_worker import BatchWorker
+from livectx_ingest.dead_letter import DeadLetterPublisher
+from livectx_ingest.features_worker import build_features_worker
+from livectx_ingest.user_totals import FEATURE_VIEW, FEATURES
 
 from livectx import serde
 from livectx.errors import LivectxError
 from livectx.events import Transaction
 from livectx.kafka import consumer, producer
 from livectx.settings import Settings
-from livectx_ingest import dead_letter
-from livectx_ingest.batch_worker import BatchWorker
-from livectx_ingest.dead_letter import DeadLetterPublisher
-from livectx_ingest.features_worker import build_features_worker
-from livectx_ingest.user_totals import FEATURE_VIEW, FEATURES
 
 from .kafka_helpers import create_topic, read_all
 

@@ -38,7 +38,7 @@ def test_produced_records_are_the_scenarios_events_keyed_by_entity(
             assert dict(m.headers())[serde.SCHEMA_HEADER] in {b"transaction.v1", b"login.v1"}
     assert sorted(got) == sorted(expected)
     by_key: dict[bytes, set[int]] = {}
-    for source, target in topic_map.items():
+    for target in topic_map.values():
         for m in read_all(settings, target, expected=result.per_topic[target]):
             by_key.setdefault(m.key(), set()).add(m.partition())
     assert all(len(parts) == 1 for parts in by_key.values())

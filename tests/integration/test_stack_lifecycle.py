@@ -75,5 +75,5 @@ def test_port_taken_by_a_stranger_is_a_clear_error(isolated: Settings) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 16479))
         squatter.listen()
-        with pytest.raises(ServiceError, match="16479 .* already used by another process.*LIVECTX_STACK_REDIS_PORT"):
+        with pytest.raises(ServiceError, match=r"16479 .* already used by another process.*LIVECTX_STACK_REDIS_PORT"):
             Stack(isolated).up(["redis"])
