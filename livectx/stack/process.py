@@ -55,6 +55,9 @@ class ManagedProcess:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
+        # Between fork and exec /proc shows the parent's command line; wait for the exec so that pid()
+        # is truthful from the moment start() returns.
+        wait_until(lambda: proc.poll() is not None or _is_running(proc.pid, self.marker), 10.0, poll_s=0.005)
         return proc.pid
 
     def stop(self, timeout_s: float = 30.0) -> bool:
