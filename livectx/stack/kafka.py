@@ -36,12 +36,7 @@ class KafkaBroker:
         self.home = stack.state_dir / "kafka"
         self.data_dir = self.home / "data"
         self.lib_dir = stack.cache_dir / f"kafka-{stack.kafka_version}" / "lib"
-        self.process = ManagedProcess(
-            name=self.name,
-            pid_file=stack.state_dir / "run" / "kafka.pid",
-            log_file=stack.state_dir / "logs" / "kafka.log",
-            marker=f"livectx.stack={stack.state_dir}",
-        )
+        self.process = ManagedProcess.in_state_dir(stack.state_dir, self.name)
 
     @property
     def address(self) -> str:

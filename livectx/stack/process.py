@@ -28,6 +28,17 @@ class ManagedProcess:
     log_file: Path
     marker: str
 
+    @classmethod
+    def in_state_dir(cls, state_dir: Path, name: str) -> ManagedProcess:
+        """The stack's layout: ``run/<name>.pid``, ``logs/<name>.log``, and a marker naming the state dir
+        (which every service puts on its command line), so two stacks on one machine never mix up."""
+        return cls(
+            name,
+            state_dir / "run" / f"{name}.pid",
+            state_dir / "logs" / f"{name}.log",
+            marker=f"livectx.stack={state_dir}",
+        )
+
     def recorded_pid(self) -> int | None:
         """The PID in the PID file, whether or not that process still runs."""
         try:

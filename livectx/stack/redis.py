@@ -18,14 +18,8 @@ class RedisServer:
         self.settings = settings
         stack = settings.stack
         self.home = stack.state_dir / "redis"
-        self.process = ManagedProcess(
-            name=self.name,
-            pid_file=stack.state_dir / "run" / "redis.pid",
-            log_file=stack.state_dir / "logs" / "redis.log",
-            # Both the argv and the process title redis-server rewrites itself to carry this marker
-            # (see --proc-title-template below), so the PID check holds before and after the rewrite.
-            marker=f"livectx.stack={stack.state_dir}",
-        )
+        # The marker must survive redis-server rewriting its process title: --proc-title-template keeps it.
+        self.process = ManagedProcess.in_state_dir(stack.state_dir, self.name)
 
     @property
     def address(self) -> str:
