@@ -29,7 +29,8 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
         produce_s = _produce(settings, topic, count)
         consume_s = _consume(settings, topic, count)
     finally:
-        admin.delete_topics([topic])
+        for future in admin.delete_topics([topic]).values():
+            future.result(30)
     result = BenchResult("kafka")
     result.figures = {
         "messages": count,
