@@ -41,8 +41,11 @@ if [ ! -f "$LIVECTX_VENV/.complete" ]; then
   "$LIVECTX_VENV/bin/pip" install -q --upgrade pip
   "$LIVECTX_VENV/bin/pip" install -q -e "$repo_root[$extras]"
   touch "$LIVECTX_VENV/.complete"
+  # Venvs for older pyproject.toml versions: drop those unused for two weeks.
+  find "$cache_root" -maxdepth 1 -name 'venv-*' -type d -mtime +14 ! -path "$LIVECTX_VENV" -exec rm -rf {} + || true
 else
   log "reusing virtualenv $LIVECTX_VENV"
+  touch "$LIVECTX_VENV"  # last use, for the pruning above
 fi
 # Point the (shared) venv's editable install at this checkout: quick, no dependency resolution.
 "$LIVECTX_VENV/bin/pip" install -q --no-deps -e "$repo_root" >/dev/null
