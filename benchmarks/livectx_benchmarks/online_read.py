@@ -12,13 +12,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from livectx_ingest.user_totals import FEATURE_VIEW, FEATURES, PUSH_SOURCE
+
 from livectx.feast_store import apply_feature_repo, open_feature_store
 from livectx.settings import Settings
 from livectx_benchmarks.result import BenchResult, percentile
 
-FEATURE_VIEW = "user_txn_totals"
-FEATURES = ("txn_count_total", "txn_amount_total")
-PUSH_SOURCE = "user_txn_totals_push"
 ENTITIES = 2000
 
 
