@@ -12,13 +12,16 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from livectx_ingest.user_totals import FEATURE_VIEW, FEATURES, PUSH_SOURCE
-
 from livectx.feast_store import apply_feature_repo, open_feature_store
+from livectx.features.catalog import group_named
 from livectx.settings import Settings
 from livectx_benchmarks.result import BenchResult, percentile
 
 ENTITIES = 2000
+GROUP = group_named("user_txn_5m")
+FEATURE_VIEW = GROUP.name
+FEATURES = tuple(f.name for f in GROUP.features)
+PUSH_SOURCE = GROUP.push_source
 
 
 def run(settings: Settings, scale: float = 1.0) -> BenchResult:
@@ -36,8 +39,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
             {
                 "user_id": users,
                 "event_timestamp": [now] * len(users),
-                "txn_count_total": list(range(len(users))),
-                "txn_amount_total": [n * 1.5 for n in range(len(users))],
+                **{name: list(range(len(users))) for name in (*FEATURES, *GROUP.metadata_fields)},
             }
         ),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-
 import click
 
 from livectx.cli.common import console, print_table, settings_from
@@ -16,58 +14,118 @@ def ingest() -> None:
 
 @ingest.group()
 def run() -> None:
-    """Run a worker in the foreground (Ctrl-C stops it after the current batch)."""
+    """Run a worker in the foreground (Ctrl-C or SIGTERM stops it after committing its checkpoint)."""
+
+
+def _parse_topic_map(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for value in values:
+        source, sep, target = value.partition("=")
+        if not sep or not source or not target:
+            raise click.BadParameter(f"{value!r} is not SOURCE=TARGET, e.g. livectx.transactions=my.txn")
+        mapping[source] = target
+    return mapping
+
+
+def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
+    from livectx.features.catalog import FEATURE_GROUPS
+
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    known = {g.name for g in FEATURE_GROUPS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown feature group(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return names
 
 
 @run.command()
-@click.option("--topic", default=None, help="Input topic [default: livectx.transactions].")
-@click.option("--group", "group_id", default="livectx-features", show_default=True, help="Consumer group.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--groups", callback=_parse_groups, help="Comma-separated feature groups [default: all].")
+@click.option("--group", "consumer_group", default="livectx-features", show_default=True, help="Consumer group.")
+@click.option(
+    "--worker-id",
+    default="0",
+    show_default=True,
+    help="Unique per process in the group: names its state dir and transactional id.",
+)
+@click.option(
+    "--guarantee",
+    type=click.Choice(["exactly-once", "at-least-once"]),
+    default="exactly-once",
+    show_default=True,
+    help="Processing guarantee.",
+)
+@click.option(
+    "--commit-interval",
+    type=click.FloatRange(min=0.01),
+    default=0.1,
+    show_default=True,
+    help="Seconds between checkpoints (online writes + commit): the freshness/throughput knob.",
+)
+@click.option(
+    "--source-topic",
+    "topic_map",
+    multiple=True,
+    callback=_parse_topic_map,
+    metavar="SOURCE=TARGET",
+    help="Read TARGET instead of the declared SOURCE topic (repeatable).",
+)
+@click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
+@click.option("--late-topic", default="livectx.late-events", show_default=True)
+@click.option("--no-offline", is_flag=True, help="Skip the Parquet copy of window updates.")
 @click.option(
     "--until-caught-up",
     is_flag=True,
-    help="Stop once the end offsets present at start are processed (demos, backfills, tests).",
+    help="Stop once the group committed the end offsets present at start (demos, backfills, tests).",
 )
-@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), help="Stop after this long.")
 @click.pass_context
 def features(
     ctx: click.Context,
-    topic: str | None,
-    group_id: str,
-    batch_size: int,
+    groups: list[str] | None,
+    consumer_group: str,
+    worker_id: str,
+    guarantee: str,
+    commit_interval: float,
+    topic_map: dict[str, str],
+    dead_letter_topic: str | None,
+    late_topic: str,
+    no_offline: bool,
     until_caught_up: bool,
-    max_seconds: float | None,
 ) -> None:
-    """Per-user running transaction totals into Feast's online store; bad records to the dead-letter topic."""
-    from livectx.topics import TRANSACTIONS
-    from livectx_ingest.features_worker import build_features_worker
+    """Windowed streaming features (Quix Streams, RocksDB state + changelogs) into Feast's online store."""
+    from livectx.features.catalog import FEATURE_GROUPS
+    from livectx_ingest.streaming.worker import run_features_worker
 
     settings = settings_from(ctx)
+    chosen = tuple(g for g in FEATURE_GROUPS if groups is None or g.name in groups)
     out = console(stderr=True)
-    status = out.status("starting (loading Feast)...")
-    status.start()
+    with out.status("starting the feature engine...") as status:
 
-    def on_batch(stats) -> None:  # type: ignore[no-untyped-def]
-        status.update(
-            f"consumed {stats.consumed:,}  processed {stats.processed:,}  "
-            f"dead-lettered {stats.dead_lettered:,}  ({stats.consumed / max(stats.seconds, 1e-9):,.0f} rec/s)"
-        )
+        def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
+            status.update(f"rows written online {stats.rows_written:,}")
 
-    try:
-        worker = build_features_worker(
-            settings, topic=topic or TRANSACTIONS, group_id=group_id, batch_size=batch_size, on_batch=on_batch
+        stats, late = run_features_worker(
+            settings,
+            groups=chosen,
+            consumer_group=consumer_group,
+            worker_id=worker_id,
+            processing_guarantee=guarantee,
+            until_caught_up=until_caught_up,
+            topic_map=topic_map,
+            dead_letter_topic=dead_letter_topic,
+            late_topic=late_topic,
+            commit_interval_s=commit_interval,
+            write_offline=not no_offline,
+            on_progress=on_progress,
         )
-        signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-        status.update("consuming...")
-        try:
-            stats = worker.run(until_caught_up=until_caught_up, max_seconds=max_seconds)
-        except KeyboardInterrupt:
-            worker.stop()
-            stats = worker.stats
-    finally:
-        status.stop()
-    print_table(
-        "features worker",
-        ["consumed", "processed", "dead-lettered", "batches", "seconds"],
-        [(stats.consumed, stats.processed, stats.dead_lettered, stats.batches, f"{stats.seconds:.1f}")],
-    )
+    rows = [("rows written online", f"{stats.rows_written:,}")]
+    if stats.freshness_ms:
+        from livectx.metrics import percentile
+
+        rows += [
+            ("freshness p50 (event -> online, ms)", f"{percentile(stats.freshness_ms, 50):,.0f}"),
+            ("freshness p99 (ms)", f"{percentile(stats.freshness_ms, 99):,.0f}"),
+        ]
+    rows += [(f"late events ({name})", count) for name, count in sorted(late.items())]
+    print_table("feature engine", ["figure", "value"], rows)

@@ -1,0 +1,156 @@
+"""Writes feature rows straight into Feast's Redis layout, idempotently and never backwards.
+
+Feast's push path costs ~50 µs a row; this writer pipelines rows with exactly Feast's encoding, using
+Feast's own helpers for the entity key (``_redis_key``: serialised ``EntityKey`` + project) and field
+names (``mmh3("<view>:<feature>")``, ``_ts:<view>``), so ``get_online_features`` reads what it wrote.
+
+Each row carries a version ``(window start, source offset)``. A Lua script applies a row only if it is
+newer than the stored version: same window and a later offset, or a later window that is the entity's
+current window (``candidate``). Replays and retries therefore never double-count or move a value back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from livectx.features.spec import FeatureGroup
+
+VERSION_FIELD = "_livectx_version:{view}"
+
+# KEYS[1] hash; ARGV: version field, window start, offset, candidate, ttl seconds, then field/value pairs.
+_CAS = """
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+local start, offset = tonumber(ARGV[2]), tonumber(ARGV[3])
+if stored then
+  local sep = string.find(stored, ':', 1, true)
+  local s, o = tonumber(string.sub(stored, 1, sep - 1)), tonumber(string.sub(stored, sep + 1))
+  if start < s or (start == s and offset <= o) or (start > s and ARGV[4] ~= '1') then return 0 end
+elseif ARGV[4] ~= '1' then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3], unpack(ARGV, 6))
+if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One window update for one entity, as the engine emits it."""
+
+    entity_id: str
+    window_start_ms: int
+    window_end_ms: int
+    newest_event_ms: int
+    offset: int
+    candidate: bool
+    values: dict[str, Any]
+
+
+class FeastRedisWriter:
+    """Encodes rows of one feature group for Feast's Redis online store and applies them with CAS."""
+
+    def __init__(
+        self,
+        client: Any,
+        project: str,
+        group: FeatureGroup,
+        entity_key_serialization_version: int = 3,
+        ttl_seconds: int | None = None,
+    ) -> None:
+        from feast.infra.online_stores.helpers import _mmh3
+
+        self._client = client
+        self._project = project
+        self._group = group
+        self._eksv = entity_key_serialization_version
+        self._ttl = int(group.ttl.total_seconds()) if ttl_seconds is None else ttl_seconds
+        self._version_field = VERSION_FIELD.format(view=group.name)
+        names = [f.name for f in group.features] + list(group.metadata_fields)
+        self._fields = {name: _mmh3(f"{group.name}:{name}") for name in names}
+        self._ts_field = f"_ts:{group.name}".encode()
+        self._script = client.register_script(_CAS)
+        self._int_features = {f.name for f in group.features if f.result_type == "int"} | set(group.metadata_fields)
+
+    def redis_key(self, entity_id: str) -> bytes:
+        from feast.infra.online_stores.helpers import _redis_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        key = EntityKey(join_keys=[self._group.entity_key], entity_values=[Value(string_val=entity_id)])
+        return _redis_key(self._project, key, self._eksv)
+
+    def stored_versions(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, int] | None]:
+        pipe = self._client.pipeline(transaction=False)
+        for entity in entity_ids:
+            pipe.hget(self.redis_key(entity), self._version_field)
+        result = {}
+        for entity, raw in zip(entity_ids, pipe.execute(), strict=True):
+            if raw is None:
+                result[entity] = None
+            else:
+                start, offset = raw.decode().split(":")
+                result[entity] = (int(start), int(offset))
+        return result
+
+    def write(self, rows: Sequence[Row], written_ms: int) -> int:
+        """Apply ``rows`` (at most one per entity is sensible); returns how many were newer and written."""
+        if not rows:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        for row in rows:
+            args: list[Any] = [
+                self._version_field,
+                row.window_start_ms,
+                row.offset,
+                "1" if row.candidate else "0",
+                self._ttl,
+            ]
+            for name, value in self._encode(row, written_ms):
+                args.extend((name, value))
+            self._script(keys=[self.redis_key(row.entity_id)], args=args, client=pipe)
+        return sum(int(x) for x in pipe.execute())
+
+    def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
+        from feast.protos.feast.types.Value_pb2 import Value
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        event_ms, written_field, end_field = self._group.metadata_fields
+        values = {**row.values, event_ms: row.newest_event_ms, written_field: written_ms, end_field: row.window_end_ms}
+        encoded = []
+        for name, field in self._fields.items():
+            value = values.get(name)
+            if value is None:
+                proto = Value()
+            elif name in self._int_features:
+                proto = Value(int64_val=int(value))
+            else:
+                proto = Value(double_val=float(value))
+            encoded.append((field, proto.SerializeToString()))
+        ts = Timestamp()
+        ts.FromMilliseconds(row.newest_event_ms)
+        encoded.append((self._ts_field, ts.SerializeToString()))
+        return encoded
+
+
+def newest_per_entity(rows: Sequence[Row], stored: dict[str, tuple[int, int] | None]) -> list[Row]:
+    """Apply the CAS rule locally, in order, to keep only the row per entity that would end up stored.
+
+    Lets a batch of thousands of window updates become one write per entity."""
+    version = dict(stored)
+    final: dict[str, Row] = {}
+    for row in rows:
+        current = version.get(row.entity_id)
+        if current is None:
+            ok = row.candidate
+        else:
+            start, offset = current
+            ok = (row.window_start_ms == start and row.offset > offset) or (
+                row.window_start_ms > start and row.candidate
+            )
+        if ok:
+            version[row.entity_id] = (row.window_start_ms, row.offset)
+            final[row.entity_id] = row
+    return list(final.values())

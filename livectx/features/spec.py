@@ -1,0 +1,128 @@
+"""What a streaming feature is: source, entity, aggregation, window and grace.
+
+A :class:`FeatureGroup` is the unit the engine runs and Feast serves: every feature of one source topic,
+one entity key and one window definition, materialised as one Feast ``FeatureView`` (one Redis hash
+field set per entity). Features are declared in :mod:`livectx.features.catalog`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from livectx.events import Event
+
+Aggregation = Literal["count", "sum", "mean", "min", "max", "distinct_count", "last"]
+WindowKind = Literal["tumbling", "hopping", "sliding"]
+NUMERIC_RESULT: dict[Aggregation, Literal["int", "float"]] = {
+    "count": "int",
+    "distinct_count": "int",
+    "sum": "float",
+    "mean": "float",
+    "min": "float",
+    "max": "float",
+    "last": "float",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """An event-time window. ``grace`` is how late (behind the newest event of the same entity) an event
+    may arrive and still update its window; later events go to the late-events topic."""
+
+    kind: WindowKind
+    size: timedelta
+    grace: timedelta = timedelta(0)
+    step: timedelta | None = None  # hopping only
+
+    def __post_init__(self) -> None:
+        if (self.kind == "hopping") != (self.step is not None):
+            raise ValueError("a hopping window needs step; other windows must not set it")
+        if self.step is not None and (self.step <= timedelta(0) or self.size % self.step):
+            raise ValueError("hopping step must be positive and divide the window size")
+
+    @property
+    def size_ms(self) -> int:
+        return int(self.size / timedelta(milliseconds=1))
+
+    @property
+    def grace_ms(self) -> int:
+        return int(self.grace / timedelta(milliseconds=1))
+
+    @property
+    def step_ms(self) -> int | None:
+        return None if self.step is None else int(self.step / timedelta(milliseconds=1))
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One aggregated value. ``column`` is the event field aggregated (``None`` for count);
+    ``where`` keeps only events whose field equals the value (e.g. ``("success", False)``)."""
+
+    name: str
+    aggregation: Aggregation
+    column: str | None = None
+    where: tuple[str, object] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.aggregation != "count" and self.column is None:
+            raise ValueError(f"feature {self.name}: {self.aggregation} needs a column")
+
+    @property
+    def result_type(self) -> Literal["int", "float"]:
+        return NUMERIC_RESULT[self.aggregation]
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Features sharing source, entity and window: one Feast view, one window operator in the engine."""
+
+    name: str
+    source_topic: str
+    event_type: type[Event]
+    entity: str  # Feast entity name, e.g. "user"
+    entity_key: str  # event field holding the entity id, e.g. "user_id" (also the Feast join key)
+    window: Window
+    features: tuple[Feature, ...]
+    description: str = ""
+    ttl: timedelta = field(default=timedelta(days=2))
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.features]
+        if len(names) != len(set(names)):
+            raise ValueError(f"group {self.name}: duplicate feature names")
+        fields = self.event_type.model_fields
+        for f in self.features:
+            for col in (f.column, f.where[0] if f.where else None):
+                if col is not None and col not in fields:
+                    raise ValueError(f"group {self.name}: {self.event_type.__name__} has no field {col!r}")
+        if self.entity_key not in fields:
+            raise ValueError(f"group {self.name}: {self.event_type.__name__} has no field {self.entity_key!r}")
+
+    @property
+    def event_time_field(self) -> str:
+        return f"{self.name}__event_ms"
+
+    @property
+    def written_field(self) -> str:
+        return f"{self.name}__written_ms"
+
+    @property
+    def window_end_field(self) -> str:
+        return f"{self.name}__window_end_ms"
+
+    @property
+    def metadata_fields(self) -> tuple[str, str, str]:
+        """Freshness as data: the newest event's time, when the row was written, and the window end."""
+        return self.event_time_field, self.written_field, self.window_end_field
+
+    @property
+    def push_source(self) -> str:
+        return f"{self.name}_push"
+
+    @property
+    def rekeyed(self) -> bool:
+        """Whether the source topic's key differs from the entity (the engine repartitions by entity)."""
+        return self.entity_key != self.event_type.key_field

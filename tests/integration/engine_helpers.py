@@ -1,0 +1,133 @@
+"""Helpers for the streaming feature engine tests: deterministic input, worker processes, comparisons."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from livectx import serde
+from livectx.events import Transaction
+from livectx.features.catalog import FEATURE_GROUPS
+from livectx.features.recompute import recompute_online
+from livectx.features.spec import FeatureGroup
+from livectx.kafka import producer
+from livectx.scenarios import get_scenario
+from livectx.settings import Settings
+from livectx.topics import TRANSACTIONS
+
+START = datetime(2026, 3, 10, tzinfo=UTC)
+TXN_GROUPS: tuple[FeatureGroup, ...] = tuple(g for g in FEATURE_GROUPS if g.source_topic == TRANSACTIONS)
+
+
+def scenario_transactions(prefix: str, count: int, seed: int = 5, rate: float = 50.0) -> list[Transaction]:
+    """Fraud-scenario payments with user ids unique to the test."""
+    events = itertools.islice(get_scenario("fraud")(seed, START, rate), count)
+    return [e.model_copy(update={"user_id": f"{prefix}-{e.user_id}"}) for t, e in events if t == TRANSACTIONS]
+
+
+def payment(user: str, at: datetime, n: int, amount: float = 10.0, ip: str = "10.0.0.1") -> Transaction:
+    return Transaction(
+        event_time=at,
+        txn_id=f"{user}-x{n}",
+        user_id=user,
+        card_id=f"{user}-c",
+        merchant_id="m1",
+        amount=amount,
+        currency="EUR",
+        ip=ip,
+        country="DE",
+    )
+
+
+def produce(settings: Settings, topic: str, records: Sequence[Transaction | bytes], key: bytes = b"poison") -> None:
+    p = producer(settings)
+    for record in records:
+        if isinstance(record, bytes):
+            p.produce(topic, key=key, value=record)
+        else:
+            k, v, h = serde.encode(record)
+            p.produce(topic, key=k, value=v, headers=h)
+    assert p.flush(60) == 0
+
+
+def worker_command(
+    group: str, topic: str, dlq: str, late: str, worker_id: str = "0", guarantee: str = "exactly-once"
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "livectx",
+        "ingest",
+        "run",
+        "features",
+        "--groups",
+        ",".join(g.name for g in TXN_GROUPS),
+        "--group",
+        group,
+        "--worker-id",
+        worker_id,
+        "--source-topic",
+        f"{TRANSACTIONS}={topic}",
+        "--dead-letter-topic",
+        dlq,
+        "--late-topic",
+        late,
+        "--guarantee",
+        guarantee,
+        "--until-caught-up",
+    ]
+
+
+def start_worker(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def run_worker_to_completion(command: list[str], log: Path, timeout_s: float = 240) -> None:
+    proc = start_worker(command, log)
+    assert proc.wait(timeout_s) == 0, log.read_text()[-3000:]
+
+
+def online_mismatches(feature_store, groups: Sequence[FeatureGroup], events: Sequence[Transaction]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every (group, entity, feature) whose online value differs from the batch recomputation."""
+    problems = []
+    for group in groups:
+        expected = recompute_online(group, events)
+        users = sorted(expected)
+        refs = [f"{group.name}:{f.name}" for f in group.features] + [
+            f"{group.name}:{group.window_end_field}",
+            f"{group.name}:{group.event_time_field}",
+        ]
+        got = feature_store.get_online_features(
+            features=refs, entity_rows=[{"user_id": u} for u in users], full_feature_names=True
+        ).to_dict()
+        for i, user in enumerate(users):
+            row = expected[user]
+            actual_end = got[f"{group.name}__{group.window_end_field}"][i]
+            if actual_end != row.window_end_ms:
+                problems.append(f"{group.name} {user}: window end {actual_end} != {row.window_end_ms}")
+            if got[f"{group.name}__{group.event_time_field}"][i] != row.newest_event_ms:
+                problems.append(f"{group.name} {user}: newest event time differs")
+            for feature in group.features:
+                actual, wanted = got[f"{group.name}__{feature.name}"][i], row.values[feature.name]
+                if actual != wanted:
+                    problems.append(f"{group.name} {user} {feature.name}: online {actual} != batch {wanted}")
+    return problems
+
+
+def late_user_story(user: str) -> tuple[list[Transaction], Transaction, Transaction]:
+    """Payments for one user, then one late within grace and one beyond grace for the 5-minute window.
+
+    Returns (in-order payments, within-grace event, beyond-grace event), produced in that order."""
+    t = START + timedelta(minutes=10)  # after the scenario's traffic
+    in_order = [
+        payment(user, t + timedelta(minutes=4, seconds=50), 1),
+        payment(user, t + timedelta(minutes=5, seconds=10), 2),
+    ]
+    within = payment(user, t + timedelta(minutes=4, seconds=55), 3)  # window [t, t+5m) ends 15 s after t+4:40
+    in_order2 = payment(user, t + timedelta(minutes=6), 4)
+    beyond = payment(user, t + timedelta(minutes=4, seconds=58), 5)  # t+5m <= t+6m - 30 s: too late
+    return [*in_order, within, in_order2], within, beyond

@@ -1,0 +1,132 @@
+"""The streaming feature engine against the real broker, Redis and Feast (worker runs as a real process)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from livectx_ingest import dead_letter
+from livectx_ingest.streaming.pipeline import LATE_GROUP
+from livectx_ingest.streaming.worker import committed_reached, end_offsets
+
+from livectx.features.catalog import group_named
+from livectx.features.recompute import late_events
+from livectx.kafka import admin_client
+from livectx.settings import Settings
+
+from .engine_helpers import (
+    TXN_GROUPS,
+    late_user_story,
+    online_mismatches,
+    produce,
+    run_worker_to_completion,
+    scenario_transactions,
+    start_worker,
+    worker_command,
+)
+from .kafka_helpers import create_topic, read_all
+
+POISON = [b"{not json", b'{"event_time": "2026-03-10T00:00:00Z", "amount": "ten"}']
+
+
+def _topics(settings: Settings, unique: str, partitions: int = 3) -> tuple[str, str, str]:
+    return (
+        create_topic(settings, f"test.{unique}.txn", partitions),
+        create_topic(settings, f"test.{unique}.dlq"),
+        create_topic(settings, f"test.{unique}.late"),
+    )
+
+
+def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
+    settings: Settings,
+    feature_store,
+    unique: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, dlq, late = _topics(settings, unique)
+    events = scenario_transactions(unique, 2500)
+    story, within, beyond = late_user_story(f"{unique}-late")
+    produce(settings, topic, events[:700])
+    produce(settings, topic, POISON)
+    produce(settings, topic, events[700:] + story + [beyond])
+    all_events = events + story + [beyond]
+
+    run_worker_to_completion(worker_command(f"test-{unique}", topic, dlq, late), tmp_path / "worker.log")
+
+    assert online_mismatches(feature_store, TXN_GROUPS, all_events) == []
+
+    letters = read_all(settings, dlq, expected=2)
+    assert sorted(m.value() for m in letters) == sorted(POISON)
+    reasons = [dict(m.headers())[dead_letter.REASON].decode() for m in letters]
+    assert any(r.startswith("not JSON") for r in reasons) and any("schema violation" in r for r in reasons)
+
+    # Beyond grace: in the late-events topic (for exactly the groups whose windows had all closed).
+    expected_late = {(g.name, e.txn_id) for g in TXN_GROUPS for e in late_events(g, all_events)}
+    assert ("user_txn_5m", beyond.txn_id) in expected_late
+    late_records = read_all(settings, late, expected=len(expected_late))
+    got_late = {(dict(m.headers())[LATE_GROUP].decode(), json.loads(m.value())["txn_id"]) for m in late_records}
+    assert got_late == expected_late
+
+    # Within grace: the closed-but-in-grace window [t, t+5m) was updated (offline history shows it).
+    five = group_named("user_txn_5m")
+    rows = pq.read_table(settings.data_dir / "offline" / five.name).to_pylist()
+    window_start = within.event_time_ms - within.event_time_ms % five.window.size_ms
+    mine = [r for r in rows if r["user_id"] == within.user_id and r["window_start_ms"] == window_start]
+    assert max(mine, key=lambda r: r["source_offset"])["txn_count_5m"] == 2  # the 4:50 payment + the late 4:55
+
+
+def test_kill_minus_nine_five_times_then_finish_equals_recomputation(
+    settings: Settings,
+    feature_store,
+    unique: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, dlq, late = _topics(settings, unique)
+    events = scenario_transactions(unique, 6000, seed=9)
+    produce(settings, topic, events)
+    group = f"test-{unique}"
+    command = worker_command(group, topic, dlq, late)
+    targets = end_offsets(settings, [topic])
+    total = sum(targets.values())
+    admin = admin_client(settings)
+    rng = random.Random(unique)
+    kills = 0
+    for fraction in sorted(rng.uniform(0.05, 0.9) for _ in range(5)):
+        worker = start_worker(command, tmp_path / "worker.log")
+        goal = {tp: int(end * fraction) for tp, end in targets.items()}
+        # Kill once the group has committed past a random point (an observed event, not a timer).
+        while worker.poll() is None and not committed_reached(admin, group, goal):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(0.05)
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(30)
+            kills += 1
+    assert kills >= 5, f"the worker finished before it could be killed 5 times ({kills}); total {total}"
+    run_worker_to_completion(command, tmp_path / "worker.log")
+    assert online_mismatches(feature_store, TXN_GROUPS, events) == []
+
+
+def test_two_workers_in_one_group_equal_the_recomputation(
+    settings: Settings,
+    feature_store,
+    unique: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, dlq, late = _topics(settings, unique, partitions=4)
+    events = scenario_transactions(unique, 4000, seed=13)
+    produce(settings, topic, events)
+    group = f"test-{unique}"
+    workers = [
+        start_worker(worker_command(group, topic, dlq, late, worker_id=str(n)), tmp_path / f"w{n}.log")
+        for n in range(2)
+    ]
+    for n, worker in enumerate(workers):
+        assert worker.wait(240) == 0, (tmp_path / f"w{n}.log").read_text()[-3000:]
+    assert online_mismatches(feature_store, TXN_GROUPS, events) == []
