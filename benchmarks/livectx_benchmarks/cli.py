@@ -15,6 +15,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "livectx_benchmarks.kafka_throughput:run",
         "raw confluent-kafka produce + consume msgs/s on the broker (the pipeline baseline)",
     ),
+    "features": (
+        "livectx_benchmarks.features:run",
+        "streaming feature engine: events/s vs raw consume, event-to-online freshness p50/p99",
+    ),
     "online-read": (
         "livectx_benchmarks.online_read:run",
         "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",

@@ -35,5 +35,8 @@ def get(ctx: click.Context, user_ids: tuple[str, ...], feature_service: str, as_
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return
-    columns = list(result)
-    print_table(f"online features ({feature_service})", columns, zip(*(result[c] for c in columns), strict=True))
+    # One row per feature, one column per entity: services have many features, callers few entities.
+    ids = [str(v) for v in result.pop("user_id")]
+    print_table(
+        f"online features ({feature_service})", ["feature", *ids], [(name, *values) for name, values in result.items()]
+    )

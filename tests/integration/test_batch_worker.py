@@ -81,4 +81,5 @@ def test_offsets_are_committed_only_after_the_side_effect_succeeded(
     assert probe.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == 51
     probe.close()
     letters = read_all(settings, dlq, expected=1)
-    assert [dict(m.headers())[dead_letter.REASON].decode()[:8] for m in letters] == ["not JSON"]
+    # At-least-once: the failed first attempt may also have published its dead letter.
+    assert letters and all(dict(m.headers())[dead_letter.REASON].decode().startswith("not JSON") for m in letters)

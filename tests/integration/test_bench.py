@@ -34,3 +34,22 @@ def test_kafka_and_online_read_baselines(stack, feature_store, tmp_path: Path) -
     ):
         assert figures[name] > 0, name
     assert figures["feast_p99_ms_1"] >= figures["feast_p50_ms_1"]
+
+
+def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "features.json"
+    result = CliRunner().invoke(cli, ["bench", "features", "--scale", "0.05", "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(target.read_text())
+    for name in (
+        "events_per_s",
+        "raw_consume_per_s",
+        "throughput_ratio",
+        "freshness_p50_ms",
+        "freshness_p99_ms",
+        "rate",
+    ):
+        assert figures[name] > 0, name
+    ratio = figures["events_per_s"] / figures["raw_consume_per_s"]
+    assert abs(figures["throughput_ratio"] - ratio) <= 1e-4 + 1e-3 * ratio
+    assert figures["freshness_p99_ms"] >= figures["freshness_p50_ms"]

@@ -11,6 +11,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from livectx.topics import LATE_EVENTS
 from livectx_ingest.streaming.online_writer import Row
 from livectx_ingest.streaming.pipeline import LateEvents, build_application
 
+log = logging.getLogger(__name__)
 DEFAULT_GROUP = "livectx-features"
 
 
@@ -54,9 +56,11 @@ def run_features_worker(
     commit_interval_s: float = 0.1,
     write_offline: bool = True,
     on_progress: Callable[[FreshnessStats], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[FreshnessStats, dict[str, int]]:
-    """Run until stopped (SIGTERM/Ctrl-C) or, with ``until_caught_up``, until the group has committed the
-    end offsets its source topics had at start. Returns freshness stats and late-event counts per group."""
+    """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
+    until the group has committed the end offsets its source topics had at start. Returns freshness stats
+    and late-event counts per group."""
     import redis
 
     from livectx.feast_store import feast_env
@@ -88,8 +92,8 @@ def run_features_worker(
         on_written=on_written,
     )
     watcher = None
-    if until_caught_up:
-        watcher = CaughtUpWatcher(settings, consumer_group, sources, app.stop)
+    if until_caught_up or stop is not None:
+        watcher = CaughtUpWatcher(settings, consumer_group, sources if until_caught_up else [], app.stop, stop)
         watcher.start()
     try:
         app.run()
@@ -101,25 +105,34 @@ def run_features_worker(
 
 
 class CaughtUpWatcher(threading.Thread):
-    """Stops the app once the consumer group has committed the end offsets the sources had at start.
+    """Stops the app once the consumer group has committed the end offsets the sources had at start (if
+    ``topics`` are given), or when ``external`` is set.
 
     Probes the group's committed offsets (what a restart would resume from), so "caught up" means the
     results are durably online, not merely computed."""
 
     def __init__(
-        self, settings: Settings, group: str, topics: list[str], stop: Callable[[], None], poll_s: float = 0.1
+        self,
+        settings: Settings,
+        group: str,
+        topics: list[str],
+        stop: Callable[[], None],
+        external: threading.Event | None = None,
+        poll_s: float = 0.1,
     ) -> None:
         super().__init__(daemon=True, name="livectx-caught-up")
         self._admin = admin_client(settings)
         self._group = group
         self._stop_app = stop
+        self._external = external
         self._poll_s = poll_s
         self._done = threading.Event()
-        self.targets = end_offsets(settings, topics)
+        self.targets = end_offsets(settings, topics) if topics else None
 
     def run(self) -> None:
         while not self._done.wait(self._poll_s):
-            if committed_reached(self._admin, self._group, self.targets):
+            external = self._external is not None and self._external.is_set()
+            if external or (self.targets is not None and committed_reached(self._admin, self._group, self.targets)):
                 self._stop_app()
                 return
 
@@ -149,7 +162,8 @@ def committed_reached(admin: object, group: str, targets: dict[tuple[str, int], 
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for (t, p) in targets])
     try:
         result = admin.list_consumer_group_offsets([request])[group].result(10)  # type: ignore[attr-defined]
-    except Exception:
+    except Exception as exc:  # the group may not exist yet; any other failure shows in debug logs
+        log.debug("committed offsets of %s not readable yet: %s", group, exc)
         return False
     committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
     return all(target == 0 or committed.get(tp, -1) >= target for tp, target in targets.items())

@@ -1,0 +1,193 @@
+"""``features``: the streaming feature engine's throughput (as a ratio of raw consume) and freshness.
+
+1. Throughput: N fraud-scenario payments are produced up front; a raw confluent-kafka consumer reads them
+   (the baseline, same run), then the engine processes them with every transaction feature group,
+   exactly-once, until its group has committed the end (events/s from its first online write).
+2. Freshness: with the engine running, payments stamped with the wall clock are produced at a sustained
+   ``rate``; for every row written online, freshness = write time - newest event time in the row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+from livectx_ingest.streaming.worker import end_offsets, run_features_worker, wait_for_caught_up
+
+from livectx import serde
+from livectx.features.catalog import FEATURE_GROUPS
+from livectx.kafka import admin_client, producer, require_reachable
+from livectx.metrics import percentile
+from livectx.scenarios import get_scenario
+from livectx.settings import Settings
+from livectx.topics import TRANSACTIONS, TopicSpec, apply
+from livectx_benchmarks.kafka_throughput import _consume
+from livectx_benchmarks.result import BenchResult
+
+EVENTS = 30_000
+RATE = 5_000.0
+FRESHNESS_SECONDS = 10.0
+GROUPS = tuple(g for g in FEATURE_GROUPS if g.source_topic == TRANSACTIONS)
+
+
+def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResult:
+    require_reachable(settings)
+    tag = uuid.uuid4().hex[:8]
+    admin = admin_client(settings)
+    throughput_topic, live_topic = f"livectx.bench.features.{tag}", f"livectx.bench.features-live.{tag}"
+    easy_topic = f"livectx.bench.features-easy.{tag}"
+    apply(admin, [TopicSpec(t, 3, {"retention.ms": "3600000"}) for t in (throughput_topic, live_topic, easy_topic)])
+    try:
+        count = max(2000, int(EVENTS * scale))
+        produced = _produce_scenario(settings, throughput_topic, count, tag)
+        raw_s = _consume(settings, throughput_topic, produced)
+        events_per_s = _engine_throughput(settings, throughput_topic, produced, tag)
+        seconds = FRESHNESS_SECONDS * min(1.0, max(scale, 0.2))
+        fresh = _freshness(settings, live_topic, rate, seconds, tag)
+        # Freshness when the engine is not overloaded: half the throughput it just measured.
+        sustainable = max(50.0, round(events_per_s / 2, -1))
+        easy = _freshness(settings, easy_topic, sustainable, seconds, tag + "e")
+    finally:
+        for future in admin.delete_topics([throughput_topic, live_topic, easy_topic]).values():
+            future.result(30)
+    result = BenchResult("features")
+    raw = produced / raw_s
+    result.figures = {
+        "events": produced,
+        "events_per_s": events_per_s,
+        "raw_consume_per_s": raw,
+        "throughput_ratio": events_per_s / raw,
+        "rate": fresh["rate"],
+        "achieved_rate": fresh["achieved"],
+        "freshness_p50_ms": fresh["p50"],
+        "freshness_p99_ms": fresh["p99"],
+        "freshness_rows": fresh["rows"],
+        "sustainable_rate": easy["rate"],
+        "freshness_p50_ms_sustainable": easy["p50"],
+        "freshness_p99_ms_sustainable": easy["p99"],
+    }
+    result.notes.append(
+        f"{len(GROUPS)} feature groups on payments ({', '.join(g.name for g in GROUPS)}), "
+        "exactly-once, commit interval 0.1 s, one worker process"
+    )
+    return result
+
+
+def _produce_scenario(settings: Settings, topic: str, count: int, tag: str) -> int:
+    p = producer(settings)
+    events = itertools.islice(get_scenario("fraud")(7, datetime(2026, 3, 10, tzinfo=UTC), 200.0), count)
+    n = 0
+    for source, event in events:
+        if source != TRANSACTIONS:
+            continue
+        key, value, headers = serde.encode(event.model_copy(update={"user_id": f"{tag}-{event.user_id}"}))
+        _produce(p, topic, key, value, headers)
+        n += 1
+    assert p.flush(60) == 0
+    return n
+
+
+def _produce(p, topic, key, value, headers) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            p.produce(topic, key=key, value=value, headers=headers)
+            return
+        except BufferError:
+            p.poll(0.05)
+
+
+def _engine_throughput(settings: Settings, topic: str, count: int, tag: str) -> float:
+    first_write: list[float] = []
+
+    def on_progress(_stats) -> None:  # type: ignore[no-untyped-def]
+        if not first_write:
+            first_write.append(time.perf_counter())
+
+    run_features_worker(
+        settings,
+        groups=GROUPS,
+        consumer_group=f"bench-{tag}",
+        worker_id="t",
+        until_caught_up=True,
+        topic_map={TRANSACTIONS: topic},
+        write_offline=False,
+        dead_letter_topic=f"livectx.bench.dlq.{tag}",
+        on_progress=on_progress,
+    )
+    return count / (time.perf_counter() - first_write[0])
+
+
+def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag: str) -> dict[str, float]:
+    group = f"bench-live-{tag}"
+    stop = threading.Event()
+    achieved: list[float] = []
+    ready = threading.Event()
+
+    def on_progress(_stats) -> None:  # type: ignore[no-untyped-def]
+        ready.set()
+
+    def feed() -> None:
+        p = producer(settings)
+        # Warm-up record: the engine is assigned and writing before the measured traffic starts.
+        _send(p, topic, f"{tag}-warm", 0)
+        p.flush(30)
+        if not ready.wait(120):
+            stop.set()
+            return
+        count = int(rate * seconds)
+        began = time.perf_counter()
+        for n in range(1, count + 1):
+            _send(p, topic, f"{tag}-u{n % 500}", n)
+            ahead = began + n / rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)  # pacing the sustained rate
+            if n % 500 == 0:
+                p.poll(0)
+        p.flush(30)
+        achieved.append(count / (time.perf_counter() - began))
+        wait_for_caught_up(settings, group, end_offsets(settings, [topic]), timeout_s=300)
+        stop.set()
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    stats, _late = run_features_worker(
+        settings,
+        groups=GROUPS,
+        consumer_group=group,
+        worker_id="f",
+        topic_map={TRANSACTIONS: topic},
+        write_offline=False,
+        dead_letter_topic=f"livectx.bench.dlq.{tag}",
+        on_progress=on_progress,
+        stop=stop,
+    )
+    feeder.join(5)
+    samples = stats.freshness_ms[1:] or [float("nan")]  # drop the warm-up row
+    return {
+        "rate": rate,
+        "achieved": achieved[0] if achieved else 0.0,
+        "p50": percentile(samples, 50),
+        "p99": percentile(samples, 99),
+        "rows": len(samples),
+    }
+
+
+def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-def]
+    from livectx.events import Transaction
+
+    event = Transaction(
+        event_time=datetime.now(UTC),
+        txn_id=f"{user}-{n}",
+        user_id=user,
+        card_id=f"{user}-c",
+        merchant_id=f"m{n % 50}",
+        amount=float(n % 200),
+        currency="EUR",
+        ip=f"10.0.{n % 7}.1",
+        country="DE",
+    )
+    key, value, headers = serde.encode(event)
+    _produce(p, topic, key, value, headers)
