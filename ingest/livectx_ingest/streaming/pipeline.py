@@ -179,7 +179,9 @@ def build_application(
             writer = FeastRedisWriter(redis_client, feast_project, group)
             sink = FeatureGroupSink(group, writer, offline_dir, on_written=on_written, before_commit=late.flush)
             features = group.features
-            prepared = valid.apply(lambda v, features=features: prepare(features, dict(v)))
+            prepared = valid
+            if any(f.where is not None for f in features):  # marker columns only where a filter needs them
+                prepared = valid.apply(lambda v, features=features: prepare(features, dict(v)))
             _window(prepared, group, late).agg(**aggregators_for(group)).current().sink(sink)
     return app, sources
 
