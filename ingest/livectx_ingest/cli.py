@@ -129,3 +129,34 @@ def features(
         ]
     rows += [(f"late events ({name})", count) for name, count in sorted(late.items())]
     print_table("feature engine", ["figure", "value"], rows)
+
+
+@ingest.command()
+@click.option("--group", "consumer_group", default="livectx-features", show_default=True, help="Consumer group.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def lag(ctx: click.Context, consumer_group: str, as_json: bool) -> None:
+    """Consumer lag of a worker group: committed offset vs end offset, per partition it has committed."""
+    import json
+
+    from livectx.errors import LivectxError
+    from livectx.kafka import require_reachable
+    from livectx_ingest.streaming.worker import group_lag
+
+    settings = settings_from(ctx)
+    require_reachable(settings)
+    rows = group_lag(settings, consumer_group)
+    if not rows:
+        raise LivectxError(f"consumer group {consumer_group!r} has no committed offsets (never ran, or expired)")
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{"topic": t, "partition": p, "committed": c, "end": e, "lag": e - c} for t, p, c, e in rows], indent=2
+            )
+        )
+        return
+    print_table(
+        f"lag of {consumer_group} (total {sum(e - c for _, _, c, e in rows):,})",
+        ["topic", "partition", "committed", "end", "lag"],
+        [(t, p, c, e, e - c) for t, p, c, e in rows],
+    )

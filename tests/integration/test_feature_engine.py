@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from livectx_ingest import dead_letter
 from livectx_ingest.streaming.pipeline import LATE_GROUP
-from livectx_ingest.streaming.worker import committed_reached, end_offsets
+from livectx_ingest.streaming.worker import committed_reached, end_offsets, group_lag
 
 from livectx.features.catalog import group_named
 from livectx.features.recompute import late_events
@@ -60,6 +60,8 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     run_worker_to_completion(worker_command(f"test-{unique}", topic, dlq, late), tmp_path / "worker.log")
 
     assert online_mismatches(feature_store, TXN_GROUPS, all_events) == []
+    lag = group_lag(settings, f"test-{unique}")
+    assert {t for t, *_ in lag} == {topic} and all(committed == end for _, _, committed, end in lag)
 
     letters = read_all(settings, dlq, expected=2)
     assert sorted(m.value() for m in letters) == sorted(POISON)

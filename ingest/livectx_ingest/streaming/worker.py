@@ -178,3 +178,14 @@ def wait_for_caught_up(settings: Settings, group: str, targets: dict[tuple[str, 
             return True
         time.sleep(0.05)  # polling a condition with a deadline
     return False
+
+
+def group_lag(settings: Settings, group: str) -> list[tuple[str, int, int, int]]:
+    """``(topic, partition, committed, end)`` for every partition ``group`` has committed, sorted."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    admin = admin_client(settings)
+    result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(10)
+    committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
+    ends = end_offsets(settings, sorted({t for t, _ in committed}))
+    return sorted((t, p, off, ends.get((t, p), off)) for (t, p), off in committed.items())
