@@ -10,7 +10,7 @@ step "livectx doctor";                      livectx doctor || true
 step "livectx stack up";                    livectx stack up
 step "livectx topics apply";                livectx topics apply
 step "livectx feast apply";                 livectx feast apply
-step "livectx produce --scenario fraud";    livectx produce --scenario fraud --count 20000 --seed 7
+step "livectx produce --scenario fraud";    livectx produce --scenario fraud --count 20000 --seed 7 --rate 5000
 step "a poison record (not JSON) in the middle of the stream"
 python - <<'PY'
 from livectx.kafka import producer

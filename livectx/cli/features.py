@@ -36,7 +36,18 @@ def get(ctx: click.Context, user_ids: tuple[str, ...], feature_service: str, as_
         click.echo(json.dumps(result, indent=2, default=str))
         return
     # One row per feature, one column per entity: services have many features, callers few entities.
+    # The freshness columns become one "age" row per group: now minus the newest event's time.
+    import time
+
     ids = [str(v) for v in result.pop("user_id")]
-    print_table(
-        f"online features ({feature_service})", ["feature", *ids], [(name, *values) for name, values in result.items()]
-    )
+    now_ms = time.time() * 1000
+    rows = []
+    for name, values in result.items():
+        if name.endswith(("__written_ms", "__window_end_ms")):
+            continue
+        if name.endswith("__event_ms"):
+            rows.append((f"{name.removesuffix('__event_ms')} age (s)",
+                         *(None if v is None else f"{(now_ms - v) / 1000:,.1f}" for v in values)))
+        else:
+            rows.append((name, *(round(v, 3) if isinstance(v, float) else v for v in values)))
+    print_table(f"online features ({feature_service})", ["feature", *ids], rows)
