@@ -74,6 +74,8 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
 @click.option("--late-topic", default="livectx.late-events", show_default=True)
 @click.option("--no-offline", is_flag=True, help="Skip the Parquet copy of window updates.")
+@click.option("--metrics-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds between freshness/lag exports to <state dir>/metrics/<group>-<worker>.json.")
 @click.option(
     "--until-caught-up",
     is_flag=True,
@@ -91,6 +93,7 @@ def features(
     dead_letter_topic: str | None,
     late_topic: str,
     no_offline: bool,
+    metrics_interval: float,
     until_caught_up: bool,
 ) -> None:
     """Windowed streaming features (Quix Streams, RocksDB state + changelogs) into Feast's online store."""
@@ -117,6 +120,7 @@ def features(
             late_topic=late_topic,
             commit_interval_s=commit_interval,
             write_offline=not no_offline,
+            metrics_interval_s=metrics_interval,
             on_progress=on_progress,
         )
     rows = [("rows written online", f"{stats.rows_written:,}")]

@@ -46,8 +46,12 @@ def get(ctx: click.Context, user_ids: tuple[str, ...], feature_service: str, as_
         if name.endswith(("__written_ms", "__window_end_ms")):
             continue
         if name.endswith("__event_ms"):
-            rows.append((f"{name.removesuffix('__event_ms')} age (s)",
-                         *(None if v is None else f"{(now_ms - v) / 1000:,.1f}" for v in values)))
+            rows.append(
+                (
+                    f"{name.removesuffix('__event_ms')} age (s)",
+                    *(None if v is None else f"{(now_ms - v) / 1000:,.1f}" for v in values),
+                )
+            )
         else:
             rows.append((name, *(round(v, 3) if isinstance(v, float) else v for v in values)))
     print_table(f"online features ({feature_service})", ["feature", *ids], rows)

@@ -28,16 +28,6 @@ class OnlineRow:
     values: dict[str, Any]
 
 
-def window_ranges(group: FeatureGroup, ts: int) -> list[tuple[int, int]]:
-    """The ``[start, end)`` windows (sliding: ``[start, end]``) that an event at ``ts`` belongs to."""
-    w = group.window
-    if w.kind == "sliding":
-        return [(ts - w.size_ms, ts)]
-    step = w.step_ms or w.size_ms
-    last_start = ts - ts % step
-    return [(start, start + w.size_ms) for start in range(last_start - w.size_ms + step, last_start + 1, step)]
-
-
 def online_window(group: FeatureGroup, newest_ms: int) -> tuple[int, int]:
     """The window an entity's online row shows, given its newest event time."""
     w = group.window

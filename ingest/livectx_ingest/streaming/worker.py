@@ -11,11 +11,13 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.spec import FeatureGroup
@@ -35,11 +37,59 @@ class FreshnessStats:
 
     rows_written: int = 0
     freshness_ms: list[float] = field(default_factory=list)
+    recent_ms: list[float] = field(default_factory=list)
 
     def record(self, rows: list[Row], written_ms: int) -> None:
         self.rows_written += len(rows)
+        ages = [written_ms - r.newest_event_ms for r in rows]
+        self.recent_ms.extend(ages)
         if len(self.freshness_ms) < 1_000_000:
-            self.freshness_ms.extend(written_ms - r.newest_event_ms for r in rows)
+            self.freshness_ms.extend(ages)
+
+    def drain_recent(self) -> list[float]:
+        recent, self.recent_ms = self.recent_ms, []
+        return recent
+
+
+class MetricsReporter(threading.Thread):
+    """Exports the worker's freshness and consumer lag every ``interval_s``: a log line and a JSON file
+    (``<state dir>/metrics/<group>-<worker>.json``) that a sidecar or node exporter can scrape."""
+
+    def __init__(
+        self, stats: FreshnessStats, lag: Callable[[], int | None], path: Path, interval_s: float = 10.0
+    ) -> None:
+        super().__init__(daemon=True, name="livectx-metrics")
+        self._stats = stats
+        self._lag = lag
+        self._path = path
+        self._interval_s = interval_s
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self._interval_s):
+            self.report()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def report(self) -> dict[str, float | int | None]:
+        from livectx.metrics import percentile
+
+        recent = self._stats.drain_recent()
+        snapshot: dict[str, float | int | None] = {
+            "at_ms": int(time.time() * 1000),
+            "rows_written": self._stats.rows_written,
+            "rows_in_interval": len(recent),
+            "freshness_p50_ms": percentile(recent, 50) if recent else None,
+            "freshness_p99_ms": percentile(recent, 99) if recent else None,
+            "consumer_lag": self._lag(),
+        }
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snapshot))
+        tmp.replace(self._path)
+        log.info("feature engine: %s", snapshot)
+        return snapshot
 
 
 def run_features_worker(
@@ -57,6 +107,7 @@ def run_features_worker(
     write_offline: bool = True,
     on_progress: Callable[[FreshnessStats], None] | None = None,
     stop: threading.Event | None = None,
+    metrics_interval_s: float = 10.0,
 ) -> tuple[FreshnessStats, dict[str, int]]:
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
@@ -91,6 +142,13 @@ def run_features_worker(
         topic_map=topic_map,
         on_written=on_written,
     )
+    reporter = MetricsReporter(
+        stats,
+        lambda: _total_lag(settings, consumer_group),
+        settings.stack.state_dir / "metrics" / f"{consumer_group}-{worker_id}.json",
+        metrics_interval_s,
+    )
+    reporter.start()
     watcher = None
     if until_caught_up or stop is not None:
         watcher = CaughtUpWatcher(settings, consumer_group, sources if until_caught_up else [], app.stop, stop)
@@ -98,6 +156,7 @@ def run_features_worker(
     try:
         app.run()
     finally:
+        reporter.stop()
         if watcher is not None:
             watcher.stop()
         late.flush()
@@ -189,3 +248,11 @@ def group_lag(settings: Settings, group: str) -> list[tuple[str, int, int, int]]
     committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
     ends = end_offsets(settings, sorted({t for t, _ in committed}))
     return sorted((t, p, off, ends.get((t, p), off)) for (t, p), off in committed.items())
+
+
+def _total_lag(settings: Settings, group: str) -> int | None:
+    try:
+        return sum(end - committed for _, _, committed, end in group_lag(settings, group))
+    except Exception as exc:  # the group may not have committed yet
+        log.debug("lag of %s unavailable: %s", group, exc)
+        return None
