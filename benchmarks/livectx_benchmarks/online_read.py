@@ -12,8 +12,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from livectx_ingest.streaming.online_writer import FeastRedisWriter
+
 from livectx.feast_store import apply_feature_repo, open_feature_store
 from livectx.features.catalog import group_named
+from livectx.redis_client import redis_client
 from livectx.settings import Settings
 from livectx_benchmarks.result import BenchResult, percentile
 
@@ -26,7 +29,6 @@ PUSH_SOURCE = GROUP.push_source
 
 def run(settings: Settings, scale: float = 1.0) -> BenchResult:
     import pandas as pd
-    import redis
 
     apply_feature_repo(settings)
     store = open_feature_store(settings)
@@ -43,9 +45,11 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
             }
         ),
     )
-    client = redis.Redis.from_url(settings.redis_url)
-    fields = _hash_fields()
-    keys = {u: _redis_key(store, u) for u in users}
+    client = redis_client(settings)
+    # The engine's writer owns Feast's key and field encoding; the baseline reads exactly those.
+    writer = FeastRedisWriter(client, store.config.project, GROUP, store.config.entity_key_serialization_version)
+    fields = writer.hash_fields
+    keys = {u: writer.redis_key(u) for u in users}
     refs = [f"{FEATURE_VIEW}:{f}" for f in FEATURES]
 
     def feast_read(batch: list[str]) -> Callable[[], object]:
@@ -104,22 +108,6 @@ def _timed(
         call()
         samples.append((time.perf_counter() - began) * 1000)
     return samples
-
-
-def _hash_fields() -> list[bytes]:
-    from feast.infra.online_stores.helpers import _mmh3
-
-    return [_mmh3(f"{FEATURE_VIEW}:{f}") for f in FEATURES] + [f"_ts:{FEATURE_VIEW}".encode()]
-
-
-def _redis_key(store: object, user_id: str) -> bytes:
-    from feast.infra.online_stores.helpers import _redis_key as feast_redis_key
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    config = store.config  # type: ignore[attr-defined]
-    key = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
-    return feast_redis_key(config.project, key, config.entity_key_serialization_version)
 
 
 def _cleanup(client: object, keys: object) -> None:

@@ -74,8 +74,13 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
 @click.option("--late-topic", default="livectx.late-events", show_default=True)
 @click.option("--no-offline", is_flag=True, help="Skip the Parquet copy of window updates.")
-@click.option("--metrics-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Seconds between freshness/lag exports to <state dir>/metrics/<group>-<worker>.json.")
+@click.option(
+    "--metrics-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between freshness/lag exports to <state dir>/metrics/<group>-<worker>.json.",
+)
 @click.option(
     "--until-caught-up",
     is_flag=True,

@@ -30,7 +30,7 @@ def up(ctx: click.Context, services: tuple[str, ...]) -> None:
         actions = Stack(settings).up(list(services) or None)
     for name, action in actions:
         click.echo(f"{name}: {action}")
-    _print_status(Stack(settings))
+    _print_rows(Stack(settings).status())
 
 
 @stack.command()
@@ -85,10 +85,6 @@ def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
     cmd = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log_file)]
     with contextlib.suppress(KeyboardInterrupt):
         subprocess.run(cmd, check=False)
-
-
-def _print_status(the_stack) -> None:  # type: ignore[no-untyped-def]
-    _print_rows(the_stack.status())
 
 
 def _print_rows(rows) -> None:  # type: ignore[no-untyped-def]

@@ -60,7 +60,10 @@ class FeastRedisWriter:
         entity_key_serialization_version: int = 3,
         ttl_seconds: int | None = None,
     ) -> None:
-        from feast.infra.online_stores.helpers import _mmh3
+        from feast.infra.online_stores.helpers import _mmh3, _redis_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+        from google.protobuf.timestamp_pb2 import Timestamp
 
         self._client = client
         self._project = project
@@ -73,14 +76,26 @@ class FeastRedisWriter:
         self._ts_field = f"_ts:{group.name}".encode()
         self._script = client.register_script(_CAS)
         self._int_features = {f.name for f in group.features if f.result_type == "int"} | set(group.metadata_fields)
+        # Resolved once: the encoders run for every row of every checkpoint.
+        self._feast_redis_key, self._EntityKey, self._Value, self._Timestamp = _redis_key, EntityKey, Value, Timestamp
+        self._keys: dict[str, bytes] = {}
+
+    @property
+    def hash_fields(self) -> list[bytes]:
+        """The hash fields Feast's ``get_online_features`` reads for the group's features, then ``_ts``."""
+        return [self._fields[f.name] for f in self._group.features] + [self._ts_field]
 
     def redis_key(self, entity_id: str) -> bytes:
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        key = EntityKey(join_keys=[self._group.entity_key], entity_values=[Value(string_val=entity_id)])
-        return _redis_key(self._project, key, self._eksv)
+        """Feast's key for the entity (serialised ``EntityKey`` + project), memoised per writer."""
+        key = self._keys.get(entity_id)
+        if key is None:
+            if len(self._keys) >= 200_000:  # bounded: entities come and go
+                self._keys.clear()
+            proto = self._EntityKey(
+                join_keys=[self._group.entity_key], entity_values=[self._Value(string_val=entity_id)]
+            )
+            key = self._keys[entity_id] = self._feast_redis_key(self._project, proto, self._eksv)
+        return key
 
     def stored_versions(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, int] | None]:
         pipe = self._client.pipeline(transaction=False)
@@ -114,9 +129,7 @@ class FeastRedisWriter:
         return sum(int(x) for x in pipe.execute())
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
-        from feast.protos.feast.types.Value_pb2 import Value
-        from google.protobuf.timestamp_pb2 import Timestamp
-
+        Value, Timestamp = self._Value, self._Timestamp
         event_ms, written_field, end_field = self._group.metadata_fields
         values = {**row.values, event_ms: row.newest_event_ms, written_field: written_ms, end_field: row.window_end_ms}
         encoded = []

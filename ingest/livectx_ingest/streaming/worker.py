@@ -112,9 +112,8 @@ def run_features_worker(
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
     and late-event counts per group."""
-    import redis
-
     from livectx.feast_store import feast_env
+    from livectx.redis_client import redis_client
 
     require_reachable(settings)
     feast_env(settings)
@@ -130,7 +129,7 @@ def run_features_worker(
         broker_config=settings.kafka_config(),
         consumer_group=consumer_group,
         groups=groups,
-        redis_client=redis.Redis.from_url(settings.redis_url),
+        redis_client=redis_client(settings),
         feast_project="livectx",
         dead_letter_topic=dead_letter_topic or settings.kafka.dead_letter_topic,
         late=late,
