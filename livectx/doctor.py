@@ -14,6 +14,7 @@ from pathlib import Path
 
 from livectx.settings import Settings
 from livectx.stack.kafka import JAVA_HINT, MAVEN_HINT, KafkaBroker, java_executable
+from livectx.stack.postgres import PostgresServer, postgres_bin_dir
 from livectx.stack.process import port_is_open
 from livectx.stack.redis import REDIS_HINT, RedisServer
 
@@ -34,6 +35,7 @@ def run_checks(settings: Settings) -> list[Check]:
         _redis_server,
         _kafka_ports,
         _redis_port,
+        _postgres,
         _state_dir,
         _feature_repo,
         _embedding_model,
@@ -107,6 +109,17 @@ def _redis_port(settings: Settings) -> Check:
     stack = settings.stack
     ours = RedisServer(settings).process.pid() is not None
     return _port_check("redis port", stack.host, stack.redis_port, ours, "LIVECTX_STACK_REDIS_PORT")
+
+
+def _postgres(settings: Settings) -> Check:
+    try:
+        bin_dir = postgres_bin_dir()
+    except Exception as exc:
+        return Check("postgres", "fail", "server binaries not found", str(exc))
+    stack = settings.stack
+    ours = PostgresServer(settings).process.pid() is not None
+    port = _port_check("postgres port", stack.host, stack.postgres_port, ours, "LIVECTX_STACK_POSTGRES_PORT")
+    return port if port.status != "ok" else Check("postgres", "ok", f"{bin_dir}; {port.detail}")
 
 
 def _state_dir(settings: Settings) -> Check:

@@ -33,3 +33,15 @@ class SchemaError(LivectxError):
 
 class UnknownNameError(LivectxError):
     """A name given on the command line (scenario, benchmark, topic) is not known."""
+
+
+class VectorStoreError(LivectxError):
+    """The vector store refused an operation or is unreachable."""
+
+
+class IndexMismatchError(VectorStoreError):
+    """An index holds vectors of another embedding model or dimension: mixing them would be silent garbage."""
+
+
+class WatermarkTimeout(LivectxError):
+    """The vector index did not reach the requested source offset before the deadline."""

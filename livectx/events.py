@@ -83,6 +83,7 @@ class SupportTicket(Event):
     subject: str
     text: str
     department: str | None = None
+    tenant: str = "default"
     op: Literal["upsert", "delete"] = "upsert"
 
 
@@ -95,10 +96,26 @@ class Review(Event):
     item_id: str
     rating: int = Field(ge=1, le=5)
     text: str
+    tenant: str = "default"
+    op: Literal["upsert", "delete"] = "upsert"
+
+
+class Document(Event):
+    """A knowledge-base document for the agent's semantic memory (FAQ, policy, runbook)."""
+
+    schema_name = "document"
+    key_field = "doc_id"
+
+    doc_id: str
+    title: str
+    text: str
+    category: str | None = None
+    tenant: str = "default"
+    op: Literal["upsert", "delete"] = "upsert"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.schema_name: cls for cls in (Transaction, Login, Click, SupportTicket, Review)
+    cls.schema_name: cls for cls in (Transaction, Login, Click, SupportTicket, Review, Document)
 }
 
 

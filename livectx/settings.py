@@ -11,7 +11,7 @@ production points the same code at any Kafka-API cluster and Redis (Cluster) by 
     LIVECTX_REDIS_URL=rediss://:password@redis.internal:6380/0
     LIVECTX_REDIS_CLUSTER=true
 
-The config file has one table per concern (``[kafka]``, ``[redis]``, ``[stack]``, ``[vector]``) plus
+The config file has one table per concern (``[kafka]``, ``[redis]``, ``[stack]``, ``[vector]``, ``[embedding]``) plus
 top-level ``data_dir`` and ``feature_repo``.
 """
 
@@ -65,6 +65,7 @@ class StackSettings(_Section):
     kafka_port: int = Field(default=19092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
     redis_port: int = Field(default=16379, ge=1, le=65535)
+    postgres_port: int = Field(default=15432, ge=1, le=65535)
     kafka_version: str = "4.4.0"
     kafka_heap: str = "1g"
     start_timeout_s: float = Field(default=90.0, gt=0)
@@ -103,9 +104,30 @@ class VectorSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="LIVECTX_VECTOR_", frozen=True, extra="forbid")
 
     backend: Literal["pgvector", "pinecone"] = "pgvector"
+    #: The logical index: a table in Postgres, a namespace in Pinecone.
+    index: str = Field(default="livectx_memory", pattern=r"^[a-z][a-z0-9_]{0,47}$")
     pgvector_dsn: SecretStr | None = None
+    #: HNSW build parameters and the search-time candidate list (recall vs latency).
+    hnsw_m: int = Field(default=16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
+    ef_search: int = Field(default=100, ge=1, le=1000)
     pinecone_api_key: SecretStr | None = None
     pinecone_index: str = "livectx"
+    #: The index's data-plane host (``https://<index>-<project>.svc.<region>.pinecone.io``); looked up from
+    #: the control plane by name when unset.
+    pinecone_host: str | None = None
+
+
+class EmbeddingSettings(_Section):
+    """The embedding model and the worker's micro-batching: a batch closes at N texts or T ms."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_EMBEDDING_", frozen=True, extra="forbid")
+
+    model: str = "all-MiniLM-L6-v2"
+    device: str = "auto"  # "auto" picks CUDA when present, else CPU
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    max_wait_ms: int = Field(default=50, ge=1, le=60_000)
+    max_text_chars: int = Field(default=8_000, ge=1)
 
 
 class CoreSettings(_Section):
@@ -123,13 +145,14 @@ class Settings:
     def __init__(self, config_file: Path | None = None) -> None:
         self.config_file = _find_config_file(config_file)
         table = _read_toml(self.config_file) if self.config_file else {}
-        sections = {"stack", "kafka", "redis", "vector"}
+        sections = {"stack", "kafka", "redis", "vector", "embedding"}
         top = {k: v for k, v in table.items() if k not in sections}
         try:
             self.stack = StackSettings(**table.get("stack", {}))
             self.kafka = KafkaSettings(**table.get("kafka", {}))
             self.redis = RedisSettings(**table.get("redis", {}))
             self.vector = VectorSettings(**table.get("vector", {}))
+            self.embedding = EmbeddingSettings(**table.get("embedding", {}))
             self.core = CoreSettings(**top)
         except ValidationError as exc:
             raise ConfigError(_describe_validation_error(exc, self.config_file)) from None
@@ -143,6 +166,12 @@ class Settings:
         if self.redis.url is not None:
             return self.redis.url.get_secret_value()
         return f"redis://{self.stack.host}:{self.stack.redis_port}/0"
+
+    @property
+    def pgvector_dsn(self) -> str:
+        if self.vector.pgvector_dsn is not None:
+            return self.vector.pgvector_dsn.get_secret_value()
+        return f"postgresql://livectx@{self.stack.host}:{self.stack.postgres_port}/livectx"
 
     @property
     def data_dir(self) -> Path:
@@ -179,6 +208,9 @@ class Settings:
             "data dir": str(self.data_dir),
             "feature repo": str(self.feature_repo),
             "vector backend": self.vector.backend,
+            "vector index": self.vector.index,
+            "pgvector": _mask_url(self.pgvector_dsn) if self.vector.backend == "pgvector" else "(unused)",
+            "embedding model": self.embedding.model,
         }
 
 

@@ -32,6 +32,7 @@ LOGINS = "livectx.logins"
 CLICKS = "livectx.clicks"
 TICKETS = "livectx.tickets"
 REVIEWS = "livectx.reviews"
+DOCUMENTS = "livectx.documents"
 DEAD_LETTER = "livectx.dead-letter"
 LATE_EVENTS = "livectx.late-events"
 MODELS = "livectx.models"
@@ -47,6 +48,7 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CLICKS, 3, _events(3), "clickstream, keyed by user_id"),
     TopicSpec(TICKETS, 3, _events(30), "support tickets with text, keyed by ticket_id"),
     TopicSpec(REVIEWS, 3, _events(30), "product reviews with text, keyed by review_id"),
+    TopicSpec(DOCUMENTS, 3, _events(30), "knowledge-base documents, keyed by doc_id (null value deletes)"),
     TopicSpec(DEAD_LETTER, 1, _events(14), "records a worker could not process, reason in headers"),
     TopicSpec(LATE_EVENTS, 1, _events(14), "events too late for their feature windows (beyond grace)"),
     # Compacted: the latest model/config version per key survives forever; tombstones retire a key and

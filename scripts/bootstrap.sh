@@ -3,6 +3,9 @@
 #   - system packages: Java 17 (Kafka), Maven (fetches Kafka from Maven Central once), redis-server
 #   - a Python virtualenv cached OUTSIDE the checkout, keyed by a hash of pyproject.toml, so repeated
 #     runs (and fresh clones) reuse installed dependencies instead of downloading them again
+#   - torch (several GB, CUDA build from PyPI) installed ONCE per machine into its own cached layer,
+#     keyed by torch version only, and linked into the venv with a .pth file: a changed pyproject.toml
+#     rebuilds the small venv, never re-installs torch
 #   - this checkout installed into it in editable mode (no deps: seconds)
 # Source it (". scripts/bootstrap.sh"): it exports LIVECTX_VENV and puts the venv first on PATH.
 set -euo pipefail
@@ -29,15 +32,31 @@ python_bin="${LIVECTX_PYTHON:-python3}"
 "$python_bin" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
   log "Python 3.11+ is required (found $("$python_bin" --version 2>&1)); set LIVECTX_PYTHON"; exit 1; }
 
-extras="${LIVECTX_EXTRAS:-dev}"
+extras="${LIVECTX_EXTRAS:-dev,embeddings,pinecone}"
+torch_version="${LIVECTX_TORCH_VERSION:-2.15.0}"
 deps_hash="$( (cat "$repo_root/pyproject.toml"; echo "$extras"; "$python_bin" --version) | sha256sum | cut -c1-16)"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/livectx"
 export LIVECTX_VENV="${LIVECTX_VENV:-$cache_root/venv-$deps_hash}"
+
+py_tag="$("$python_bin" -c 'import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")')"
+torch_layer="$cache_root/torch-$torch_version-$py_tag"
+if [[ ",$extras," == *",embeddings,"* ]] && [ ! -f "$torch_layer/.complete" ]; then
+  log "installing torch $torch_version once into $torch_layer (a few GB; every later venv reuses it)"
+  rm -rf "$torch_layer.tmp" "$torch_layer"
+  "$python_bin" -m pip install -q --target "$torch_layer.tmp" "torch==$torch_version"
+  mv "$torch_layer.tmp" "$torch_layer"
+  touch "$torch_layer/.complete"
+fi
 
 if [ ! -f "$LIVECTX_VENV/.complete" ]; then
   log "creating virtualenv $LIVECTX_VENV (first run downloads Python packages; later runs reuse it)"
   rm -rf "$LIVECTX_VENV"
   "$python_bin" -m venv "$LIVECTX_VENV"
+  if [ -f "$torch_layer/.complete" ]; then
+    # Appended to sys.path after site-packages: the venv's own packages win; pip sees torch as installed.
+    site="$("$LIVECTX_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    echo "$torch_layer" > "$site/zz-livectx-torch.pth"
+  fi
   "$LIVECTX_VENV/bin/pip" install -q --upgrade pip
   "$LIVECTX_VENV/bin/pip" install -q -e "$repo_root[$extras]"
   touch "$LIVECTX_VENV/.complete"

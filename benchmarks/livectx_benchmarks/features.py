@@ -15,7 +15,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from livectx_ingest.streaming.worker import end_offsets, run_features_worker, wait_for_caught_up
+from livectx_ingest.offsets import end_offsets, wait_for_caught_up
+from livectx_ingest.streaming.worker import run_features_worker
 
 from livectx import serde
 from livectx.features.catalog import FEATURE_GROUPS

@@ -1,4 +1,4 @@
-"""``livectx ingest run features``."""
+"""``livectx ingest run features | embeddings`` and ``livectx ingest lag``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from livectx.cli.common import console, print_table, settings_from
 
 @click.group()
 def ingest() -> None:
-    """Ingestion workers: Kafka topics into the online store (and later vectors and the archive)."""
+    """Ingestion workers: Kafka topics into the online feature store and the vector index."""
 
 
 @ingest.group()
@@ -140,6 +140,102 @@ def features(
     print_table("feature engine", ["figure", "value"], rows)
 
 
+def _parse_text_topics(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
+    from livectx.vectors.sources import TEXT_SOURCES
+
+    unknown = [v for v in values if v not in TEXT_SOURCES]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} not a text topic; known: {', '.join(sorted(TEXT_SOURCES))}")
+    return list(values) or None
+
+
+@run.command()
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    callback=_parse_text_topics,
+    help="A declared text topic to embed (repeatable) [default: all: tickets, reviews, documents].",
+)
+@click.option("--group", "consumer_group", default="livectx-embeddings", show_default=True, help="Consumer group.")
+@click.option("--worker-id", default="0", show_default=True, help="Names this process in logs and dead letters.")
+@click.option(
+    "--source-topic",
+    "topic_map",
+    multiple=True,
+    callback=_parse_topic_map,
+    metavar="SOURCE=TARGET",
+    help="Read TARGET instead of the declared SOURCE topic (repeatable).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 4096), default=None, help="Close a batch at N texts [default: 64]."
+)
+@click.option(
+    "--max-wait-ms", type=click.IntRange(1, 60_000), default=None, help="...or T ms after its first text [default: 50]."
+)
+@click.option(
+    "--max-pending",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Embedded batches that may wait for the vector store before consumption pauses.",
+)
+@click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
+@click.option(
+    "--until-caught-up",
+    is_flag=True,
+    help="Stop once the group committed the end offsets present at start (demos, backfills, tests).",
+)
+@click.pass_context
+def embeddings(
+    ctx: click.Context,
+    topics: list[str] | None,
+    consumer_group: str,
+    worker_id: str,
+    topic_map: dict[str, str],
+    batch_size: int | None,
+    max_wait_ms: int | None,
+    max_pending: int,
+    dead_letter_topic: str | None,
+    until_caught_up: bool,
+) -> None:
+    """Embed text events (tickets, reviews, documents) into the vector store, with a searchable watermark."""
+    from livectx.vectors.sources import TEXT_SOURCES
+    from livectx_ingest.embeddings.worker import run_embeddings_worker
+
+    settings = settings_from(ctx)
+    out = console(stderr=True)
+    with out.status("loading the embedding model...") as status:
+
+        def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
+            status.update(
+                f"embedded {stats.embedded:,}  deleted {stats.deleted:,}  dead letters {stats.dead_lettered:,}"
+            )
+
+        stats = run_embeddings_worker(
+            settings,
+            until_caught_up=until_caught_up,
+            consumer_group=consumer_group,
+            worker_id=worker_id,
+            topic_map=topic_map,
+            sources=[TEXT_SOURCES[t] for t in topics] if topics else None,
+            batch_size=batch_size,
+            max_wait_ms=max_wait_ms,
+            max_pending=max_pending,
+            dead_letter_topic=dead_letter_topic,
+            on_progress=on_progress,
+        )
+    summary = stats.summary()
+    print_table(
+        "embedding worker",
+        ["figure", "value"],
+        [
+            (name, "-" if value is None else f"{value:,.1f}" if isinstance(value, float) else f"{value:,}")
+            for name, value in summary.items()
+        ],
+    )
+
+
 @ingest.command()
 @click.option("--group", "consumer_group", default="livectx-features", show_default=True, help="Consumer group.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -150,7 +246,7 @@ def lag(ctx: click.Context, consumer_group: str, as_json: bool) -> None:
 
     from livectx.errors import LivectxError
     from livectx.kafka import require_reachable
-    from livectx_ingest.streaming.worker import group_lag
+    from livectx_ingest.offsets import group_lag
 
     settings = settings_from(ctx)
     require_reachable(settings)

@@ -10,12 +10,12 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from, styled
 
-SERVICES = click.Choice(["kafka", "redis"])
+SERVICES = click.Choice(["kafka", "redis", "postgres"])
 
 
 @click.group()
 def stack() -> None:
-    """Run the local stack: a real Apache Kafka (KRaft) broker and a real Redis, on 127.0.0.1."""
+    """Run the local stack: a real Apache Kafka (KRaft) broker, Redis, and Postgres + pgvector, on 127.0.0.1."""
 
 
 @stack.command()
@@ -35,7 +35,7 @@ def up(ctx: click.Context, services: tuple[str, ...]) -> None:
 
 @stack.command()
 @click.argument("services", nargs=-1, type=SERVICES)
-@click.option("--purge", is_flag=True, help="Also delete the stack's data (Kafka log, Redis snapshot).")
+@click.option("--purge", is_flag=True, help="Also delete the stack's data (Kafka log, Redis snapshot, Postgres data).")
 @click.pass_context
 def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
     """Stop the processes `stack up` started (found by PID file); never touches other processes."""

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from livectx.settings import Settings
 from livectx.stack.kafka import KafkaBroker
+from livectx.stack.postgres import PostgresServer
 from livectx.stack.process import ManagedProcess
 from livectx.stack.redis import RedisServer
 
@@ -44,7 +45,7 @@ class Stack:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.services: list[Service] = [KafkaBroker(settings), RedisServer(settings)]
+        self.services: list[Service] = [KafkaBroker(settings), RedisServer(settings), PostgresServer(settings)]
 
     def service(self, name: str) -> Service:
         for service in self.services:

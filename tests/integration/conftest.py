@@ -46,3 +46,11 @@ def feature_store(settings: Settings, stack: Stack):  # type: ignore[no-untyped-
 
     apply_feature_repo(settings)
     return open_feature_store(settings)
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2 model, loaded once per test session (importing torch takes seconds)."""
+    from livectx.vectors.embedder import Embedder
+
+    return Embedder().load()

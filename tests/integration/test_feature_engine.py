@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from livectx_ingest import dead_letter
+from livectx_ingest.offsets import committed_reached, end_offsets, group_lag
 from livectx_ingest.streaming.pipeline import LATE_GROUP
-from livectx_ingest.streaming.worker import committed_reached, end_offsets, group_lag
 
 from livectx.features.catalog import group_named
 from livectx.features.recompute import late_events

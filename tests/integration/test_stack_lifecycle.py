@@ -21,9 +21,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
     monkeypatch.setenv("LIVECTX_STACK_KAFKA_PORT", "19192")
     monkeypatch.setenv("LIVECTX_STACK_KAFKA_CONTROLLER_PORT", "19193")
     monkeypatch.setenv("LIVECTX_STACK_REDIS_PORT", "16479")
-    for port in (19192, 19193, 16479):
+    monkeypatch.setenv("LIVECTX_STACK_POSTGRES_PORT", "15532")
+    for port in (19192, 19193, 16479, 15532):
         assert not port_is_open("127.0.0.1", port), f"port {port} busy before the test"
     return Settings()
+
+
+ALL_HEALTHY = {"kafka": "healthy", "redis": "healthy", "postgres": "healthy"}
 
 
 def _health(stack: Stack) -> dict[str, str]:
@@ -33,9 +37,18 @@ def _health(stack: Stack) -> dict[str, str]:
 def test_up_twice_status_kill_restart_down_up(isolated: Settings) -> None:
     stack = Stack(isolated)
     try:
-        assert stack.up() == [("kafka", "started"), ("redis", "started")]
-        assert stack.up() == [("kafka", "already running"), ("redis", "already running")]
-        assert _health(stack) == {"kafka": "healthy", "redis": "healthy"}
+        assert stack.up() == [("kafka", "started"), ("redis", "started"), ("postgres", "started")]
+        assert stack.up() == [
+            ("kafka", "already running"),
+            ("redis", "already running"),
+            ("postgres", "already running"),
+        ]
+        assert _health(stack) == ALL_HEALTHY
+        # The stack's Postgres serves the pgvector extension in the livectx database.
+        import psycopg
+
+        with psycopg.connect(isolated.pgvector_dsn) as conn:
+            assert conn.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone() == ("vector",)
 
         # Redis killed by hand: reported unhealthy (it died), and `up` brings it back.
         redis_pid = stack.service("redis").process.pid()
@@ -54,17 +67,17 @@ def test_up_twice_status_kill_restart_down_up(isolated: Settings) -> None:
             os.kill(kafka_pid, signal.SIGCONT)
         assert wait_until(lambda: _health(stack)["kafka"] == "healthy", 30, poll_s=0.2)
 
-        assert stack.up() == [("kafka", "already running"), ("redis", "started")]
-        assert _health(stack) == {"kafka": "healthy", "redis": "healthy"}
+        assert stack.up() == [("kafka", "already running"), ("redis", "started"), ("postgres", "already running")]
+        assert _health(stack) == ALL_HEALTHY
 
-        assert stack.down() == [("redis", "stopped"), ("kafka", "stopped")]
-        assert _health(stack) == {"kafka": "stopped", "redis": "stopped"}
-        assert not port_is_open("127.0.0.1", 19192) and not port_is_open("127.0.0.1", 16479)
-        assert stack.down() == [("redis", "not running"), ("kafka", "not running")]
+        assert stack.down() == [("postgres", "stopped"), ("redis", "stopped"), ("kafka", "stopped")]
+        assert _health(stack) == {"kafka": "stopped", "redis": "stopped", "postgres": "stopped"}
+        assert not any(port_is_open("127.0.0.1", port) for port in (19192, 16479, 15532))
+        assert stack.down() == [("postgres", "not running"), ("redis", "not running"), ("kafka", "not running")]
 
-        # Up again on the already formatted log dir.
-        assert stack.up() == [("kafka", "started"), ("redis", "started")]
-        assert _health(stack) == {"kafka": "healthy", "redis": "healthy"}
+        # Up again on the already formatted log dir and initialised Postgres data directory.
+        assert stack.up() == [("kafka", "started"), ("redis", "started"), ("postgres", "started")]
+        assert _health(stack) == ALL_HEALTHY
     finally:
         stack.down()
 

@@ -24,6 +24,7 @@ from livectx.features.spec import FeatureGroup
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.settings import Settings
 from livectx.topics import LATE_EVENTS
+from livectx_ingest.offsets import committed_reached, end_offsets, group_lag
 from livectx_ingest.streaming.online_writer import Row
 from livectx_ingest.streaming.pipeline import LateEvents, build_application
 
@@ -196,57 +197,6 @@ class CaughtUpWatcher(threading.Thread):
 
     def stop(self) -> None:
         self._done.set()
-
-
-def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    probe = Consumer(settings.kafka_config(**{"group.id": "livectx-offset-probe", "enable.auto.commit": False}))
-    try:
-        metadata = probe.list_topics(timeout=10)
-        targets = {}
-        for topic in topics:
-            for partition in metadata.topics[topic].partitions:
-                _low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
-                targets[(topic, partition)] = high
-        return targets
-    finally:
-        probe.close()
-
-
-def committed_reached(admin: object, group: str, targets: dict[tuple[str, int], int]) -> bool:
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for (t, p) in targets])
-    try:
-        result = admin.list_consumer_group_offsets([request])[group].result(10)  # type: ignore[attr-defined]
-    except Exception as exc:  # the group may not exist yet; any other failure shows in debug logs
-        log.debug("committed offsets of %s not readable yet: %s", group, exc)
-        return False
-    committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
-    return all(target == 0 or committed.get(tp, -1) >= target for tp, target in targets.items())
-
-
-def wait_for_caught_up(settings: Settings, group: str, targets: dict[tuple[str, int], int], timeout_s: float) -> bool:
-    """For callers outside the worker (tests, the bench): block until the group committed ``targets``."""
-    admin = admin_client(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if committed_reached(admin, group, targets):
-            return True
-        time.sleep(0.05)  # polling a condition with a deadline
-    return False
-
-
-def group_lag(settings: Settings, group: str) -> list[tuple[str, int, int, int]]:
-    """``(topic, partition, committed, end)`` for every partition ``group`` has committed, sorted."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    admin = admin_client(settings)
-    result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(10)
-    committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
-    ends = end_offsets(settings, sorted({t for t, _ in committed}))
-    return sorted((t, p, off, ends.get((t, p), off)) for (t, p), off in committed.items())
 
 
 def _total_lag(settings: Settings, group: str) -> int | None:

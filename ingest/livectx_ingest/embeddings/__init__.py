@@ -1,0 +1,1 @@
+"""The embedding worker: text topics -> sentence-transformers -> vector store, with a searchable watermark."""
