@@ -126,7 +126,7 @@ class EmbeddingSettings(_Section):
     model: str = "all-MiniLM-L6-v2"
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     batch_size: int = Field(default=64, ge=1, le=4096)
-    max_wait_ms: int = Field(default=50, ge=1, le=60_000)
+    max_wait_ms: int = Field(default=20, ge=1, le=60_000)
     max_text_chars: int = Field(default=8_000, ge=1)
 
 

@@ -19,6 +19,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "livectx_benchmarks.features:run",
         "streaming feature engine: events/s vs raw consume, event-to-online freshness p50/p99",
     ),
+    "embeddings": (
+        "livectx_benchmarks.embeddings:run",
+        "embedding worker texts/s vs the raw model, event-to-searchable p50/p99, pgvector top-10 p50/p99 "
+        "and recall@10 at 100k vectors",
+    ),
     "online-read": (
         "livectx_benchmarks.online_read:run",
         "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",

@@ -13,7 +13,7 @@ Two pgvector details that matter for correctness:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,11 +105,7 @@ class PgVectorStore:
                     'topic text NOT NULL, "partition" int NOT NULL, "offset" bigint NOT NULL, '
                     "metadata jsonb NOT NULL DEFAULT '{}', written_at timestamptz NOT NULL DEFAULT now())"
                 )
-                conn.execute(
-                    f"CREATE INDEX IF NOT EXISTS {self.index}_hnsw ON {self.index} USING hnsw "
-                    f"(embedding vector_cosine_ops) WITH (m = {int(self.hnsw_m)}, "
-                    f"ef_construction = {int(self.hnsw_ef_construction)})"
-                )
+                conn.execute(self._hnsw_index_sql())
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {self.index}_tenant ON {self.index} (tenant, event_ms)")
 
         self._run(create)
@@ -147,6 +143,51 @@ class PgVectorStore:
                 cur.executemany(sql, rows)
 
         self._run(write)
+
+    def bulk_load(self, records: Iterable[VectorRecord]) -> None:
+        """Backfill: binary COPY without the HNSW index, then build the index once.
+
+        Far faster than row-by-row inserts into a live HNSW graph (about 500 rows/s per connection), for
+        a first load or a re-embedding into a new index. The ids must not be in the index yet.
+        """
+
+        def load(conn: Any) -> None:
+            conn.execute(f"DROP INDEX IF EXISTS {self.index}_hnsw")
+            with conn.transaction(), conn.cursor() as cur:
+                copy_sql = (
+                    f"COPY {self.index} (id, embedding, text, source, tenant, category, event_ms, topic, "
+                    '"partition", "offset", metadata) FROM STDIN WITH (FORMAT BINARY)'
+                )
+                with cur.copy(copy_sql) as copy:
+                    copy.set_types(
+                        ["text", "vector", "text", "text", "text", "text", "int8", "text", "int4", "int8", "jsonb"]
+                    )
+                    for r in records:
+                        copy.write_row(
+                            (
+                                r.id,
+                                np.asarray(r.vector, dtype=np.float32),
+                                r.text,
+                                r.source,
+                                r.tenant,
+                                r.category,
+                                r.event_ms,
+                                r.topic,
+                                r.partition,
+                                r.offset,
+                                json.dumps(r.metadata),
+                            )
+                        )
+            conn.execute(self._hnsw_index_sql())
+
+        self._run(load)
+
+    def _hnsw_index_sql(self) -> str:
+        return (
+            f"CREATE INDEX IF NOT EXISTS {self.index}_hnsw ON {self.index} USING hnsw "
+            f"(embedding vector_cosine_ops) WITH (m = {int(self.hnsw_m)}, "
+            f"ef_construction = {int(self.hnsw_ef_construction)})"
+        )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:

@@ -53,3 +53,26 @@ def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, tm
     ratio = figures["events_per_s"] / figures["raw_consume_per_s"]
     assert abs(figures["throughput_ratio"] - ratio) <= 1e-4 + 1e-3 * ratio
     assert figures["freshness_p99_ms"] >= figures["freshness_p50_ms"]
+
+
+def test_embeddings_benchmark_reports_every_figure(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "embeddings.json"
+    result = CliRunner().invoke(cli, ["bench", "embeddings", "--scale", "0.03", "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(target.read_text())
+    for name in (
+        "pipeline_texts_per_s",
+        "raw_texts_per_s",
+        "ratio",
+        "searchable_p50_ms",
+        "searchable_p99_ms",
+        "query_p50_ms",
+        "query_p99_ms",
+        "recall_at_10",
+        "vectors",
+    ):
+        assert figures[name] > 0, name
+    assert figures["vectors"] == 3000 and 0 < figures["recall_at_10"] <= 1
+    assert abs(figures["ratio"] - figures["pipeline_texts_per_s"] / figures["raw_texts_per_s"]) < 1e-3
+    assert figures["searchable_p99_ms"] >= figures["searchable_p50_ms"]
+    assert figures["searchable_records"] == int(figures["rate"] * 5)  # every paced text became searchable

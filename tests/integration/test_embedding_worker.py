@@ -182,7 +182,7 @@ def test_watermark_read_your_writes_and_a_clean_timeout(memory: Settings, embedd
 
 def test_kill_9_mid_stream_loses_and_duplicates_nothing(memory: Settings, unique: str, tmp_path: Path) -> None:
     topic = create_topic(memory, f"test.{unique}.docs", partitions=3)
-    docs = [document(i) for i in range(1500)]
+    docs = [document(i) for i in range(1000)]
     produce(memory, topic, docs)
     command = [
         sys.executable, "-m", "livectx", "ingest", "run", "embeddings", "--topic", topics.DOCUMENTS,
@@ -191,7 +191,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(memory: Settings, unique
     env = {**os.environ, "LIVECTX_VECTOR_INDEX": memory.vector.index}
     watermark = IndexWatermark(redis_client(memory), memory.vector.index)
     log = tmp_path / "worker.log"
-    for kill_after in (200, 600):  # searchable records before each kill -9
+    for kill_after in (150, 450):  # searchable records before each kill -9
         proc = subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
         try:
             progressed = wait_until(
@@ -201,12 +201,12 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(memory: Settings, unique
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(30)
-    assert sum(watermark.positions().values()) < 1500  # the kills really were mid-stream
+    assert sum(watermark.positions().values()) < 1000  # the kills really were mid-stream
     done = subprocess.run([*command, "--until-caught-up"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     assert done.returncode == 0, log.read_text()[-3000:]
     texts = stored_texts(memory)
     assert texts == {f"document:{d.doc_id}": f"{d.title}\n{d.text}" for d in docs}
-    assert sum(watermark.positions().values()) == 1500
+    assert sum(watermark.positions().values()) == 1000
 
 
 class GatedStore:

@@ -1,16 +1,18 @@
 """``livectx ingest run embeddings``: text events -> embeddings -> vector store, read-your-writes.
 
-Two stages, so the model and the vector store work at the same time:
+Three threads, so Kafka, the model and the vector store work at the same time:
 
-    consumer thread: poll -> classify (upsert / delete / dead letter) -> micro-batch -> embed
+    consumer thread: poll -> classify (upsert / delete / dead letter) -> the open micro-batch
+    embed thread:    take the batch at N texts or T ms after its first record -> embed
     writer thread:   upsert + delete in the store (retried with back-off) -> advance the watermark
     consumer thread: commit the offsets of written batches
 
 Guarantees:
 - Offsets are committed only after the batch's vectors are in the store and its dead letters are
   acknowledged; vector ids come from the source key, so a crash and replay never adds a vector twice.
-- Backpressure: at most ``max_pending`` embedded batches wait for the store. When the store is slow the
-  consumer pauses its partitions (Kafka keeps the backlog; memory stays flat) and resumes by itself.
+- Backpressure: at most ``max_pending`` embedded batches wait for the store and one batch fills while
+  the model works. When the model or the store falls behind, the consumer pauses its partitions (Kafka
+  keeps the backlog; memory stays flat) and resumes by itself.
 - A store outage means retries and lag, never loss: the writer retries until it succeeds or the worker
   stops (then the batch is simply re-read after restart).
 - The watermark (per partition, in Redis) only moves after the store acknowledged the batch.
@@ -80,6 +82,7 @@ class EmbeddingStats:
     pauses: int = 0
     searchable_ms: list[float] = field(default_factory=list)  # produce timestamp -> watermark advanced
     started: float = field(default_factory=time.monotonic)
+    first_record: float | None = None  # monotonic time the first record arrived (throughput counts from here)
 
     def summary(self) -> dict[str, float | int | None]:
         recent = self.searchable_ms[-10_000:]
@@ -93,7 +96,7 @@ class EmbeddingStats:
             "pauses": self.pauses,
             "searchable_p50_ms": percentile(recent, 50) if recent else None,
             "searchable_p99_ms": percentile(recent, 99) if recent else None,
-            "texts_per_s": self.embedded / max(1e-9, time.monotonic() - self.started),
+            "texts_per_s": self.embedded / max(1e-9, time.monotonic() - (self.first_record or self.started)),
         }
 
 
@@ -126,13 +129,16 @@ class EmbeddingWorker:
         max_wait_s = (max_wait_ms or settings.embedding.max_wait_ms) / 1000
         self.max_chars = settings.embedding.max_text_chars
         self.watermark = IndexWatermark(redis_client(settings), settings.vector.index)
+        # The open batch, shared by the consumer thread (adds) and the embed thread (takes).
+        self._batch_lock = threading.Condition()
         self._batcher: MicroBatcher[Consumed] = MicroBatcher(self.batch_size, max_wait_s)
+        self._flush = False  # take the open batch now, ready or not (stop, rebalance)
+        self._in_flight = 0  # batches taken by the embed thread and not yet committed
         self._jobs: queue.Queue[WriteJob | None] = queue.Queue(maxsize=max_pending)
         self._done: queue.Queue[WriteJob] = queue.Queue()
-        self._in_flight = 0
         self._stopping = threading.Event()  # the consumer loop: stop reading, flush, commit
-        self._closed = threading.Event()  # the writer: give up retrying (the batch is re-read after restart)
-        self._writer_error: BaseException | None = None
+        self._closed = threading.Event()  # embed + writer threads: exit (unfinished batches are re-read)
+        self._thread_error: BaseException | None = None
         self._paused = False
         self._on_progress = on_progress
         self.stats = EmbeddingStats()
@@ -156,25 +162,38 @@ class EmbeddingWorker:
         self.store.ensure_index(self.embedder.name, self.embedder.dim)
         targets = end_offsets(self.settings, list(self.sources)) if until_caught_up else None
         admin = admin_client(self.settings) if until_caught_up else None
-        writer = threading.Thread(target=self._write_loop, name="livectx-vector-writer", daemon=True)
-        writer.start()
+        threads = [
+            threading.Thread(target=self._guarded(self._embed_loop), name="livectx-embedder", daemon=True),
+            threading.Thread(target=self._guarded(self._write_loop), name="livectx-vector-writer", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         next_probe = 0.0
+        stalled_since: float | None = None
         self._consumer.subscribe(list(self.sources), on_revoke=self._on_revoke)
         self.stats.started = time.monotonic()  # throughput counts from here, not from the model load
         log.info("embedding worker: %s -> %s index %s", ", ".join(self.sources), self.store.name, self.watermark.key)
         try:
             while not self._stopping.is_set():
-                self._raise_writer_error()
+                self._raise_thread_error()
                 self._commit_done()
-                if self._apply_backpressure():
-                    continue
-                left = self._batcher.time_left()
-                timeout = 0.1 if left is None else min(0.1, left)
-                for message in self._consumer.consume(max(1, self._batcher.room), timeout):
-                    self._accept(message)
-                if self._batcher.ready():
-                    self._dispatch()
+                with self._batch_lock:
+                    if not self._batcher.room:  # the embed thread notifies when it takes the batch
+                        self._batch_lock.wait(0.05)
+                    room = self._batcher.room
+                if room:
+                    stalled_since = None
+                    self._set_paused(False)
+                    self._poll(room)
+                else:
+                    # Full while the model works is normal; still full after a second means the store or
+                    # the model is behind: pause the partitions (Kafka keeps the backlog) but keep polling
+                    # so the group sees this worker alive.
+                    stalled_since = stalled_since or time.monotonic()
+                    if time.monotonic() - stalled_since > 1.0:
+                        self._set_paused(True)
+                        self._poll(1, timeout_s=0.0)
                 if targets is not None and time.monotonic() >= next_probe:
                     next_probe = time.monotonic() + 0.1
                     if committed_reached(admin, self.group, targets):
@@ -184,11 +203,26 @@ class EmbeddingWorker:
             self._drain(timeout_s=30.0)
         finally:
             self._closed.set()
+            with self._batch_lock:
+                self._batch_lock.notify_all()
             with contextlib.suppress(queue.Full):
                 self._jobs.put_nowait(None)
             self._consumer.close()
+            for thread in threads:
+                thread.join(10)
             self.store.close()
         return self.stats
+
+    def _poll(self, room: int, timeout_s: float = 0.05) -> None:
+        """Wait for the first record, then take what is already fetched (up to ``room``): records reach the
+        open batch as they arrive instead of after a fixed consume timeout."""
+        first = self._consumer.poll(timeout_s)
+        if first is None:
+            return
+        self._accept(first)
+        if room > 1:
+            for message in self._consumer.consume(room - 1, 0):
+                self._accept(message)
 
     def _accept(self, message: Message) -> None:
         error = message.error()
@@ -198,6 +232,8 @@ class EmbeddingWorker:
             log.warning("consumer error (retriable): %s", error)
             return
         self.stats.consumed += 1
+        if self.stats.first_record is None:
+            self.stats.first_record = time.monotonic()
         source = self.sources[message.topic()]
         try:
             change: Upsert | Delete | None = to_change(source, message.key(), message.value(), self.max_chars)
@@ -207,13 +243,109 @@ class EmbeddingWorker:
             self.stats.dead_lettered += 1
             change = None
         _kind, timestamp_ms = message.timestamp()
-        self._batcher.add(Consumed(message.topic(), message.partition(), message.offset(), timestamp_ms, change))
+        consumed = Consumed(message.topic(), message.partition(), message.offset(), timestamp_ms, change)
+        with self._batch_lock:
+            # A record fetched before a pause took effect may overflow the batch a little: kept, never dropped.
+            self._batcher.add(consumed)
+            self._batch_lock.notify_all()
 
-    def _dispatch(self) -> None:
-        """Embed the closed batch and hand it to the writer (blocks only while the writer queue is full)."""
-        items = self._batcher.take()
-        if not items:
+    def _set_paused(self, paused: bool) -> None:
+        """Backpressure: while the open batch is full (embedder and store behind), Kafka keeps the backlog."""
+        if paused == self._paused:
             return
+        assignment = self._consumer.assignment()
+        if paused:
+            if assignment:
+                self._consumer.pause(assignment)
+            self.stats.pauses += 1
+            log.info("embedder or vector store is behind: pausing consumption (the backlog stays in Kafka)")
+        else:
+            if assignment:
+                self._consumer.resume(assignment)
+            log.info("caught up: resuming consumption")
+        self._paused = paused
+
+    def _commit_done(self, wait_s: float = 0.0) -> None:
+        """Commit the offsets of every batch the writer finished (after its dead letters are acknowledged)."""
+        from confluent_kafka import TopicPartition
+
+        jobs = []
+        with contextlib.suppress(queue.Empty):
+            jobs.append(self._done.get(timeout=wait_s) if wait_s > 0 else self._done.get_nowait())
+            while True:
+                jobs.append(self._done.get_nowait())
+        if not jobs:
+            return
+        positions: dict[Position, int] = {}
+        for job in jobs:
+            for key, offset in job.positions.items():
+                positions[key] = max(offset, positions.get(key, 0))
+        self._dlq.flush()
+        self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()], asynchronous=False)
+        with self._batch_lock:
+            self._in_flight -= len(jobs)
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+
+    def _drain(self, timeout_s: float) -> None:
+        """Embed, write and commit everything consumed so far (on stop and before a rebalance)."""
+        deadline = time.monotonic() + timeout_s
+        with self._batch_lock:
+            self._flush = True
+            self._batch_lock.notify_all()
+        try:
+            while time.monotonic() < deadline:
+                self._raise_thread_error()
+                with self._batch_lock:
+                    if not len(self._batcher) and self._in_flight == 0:
+                        return
+                self._commit_done(wait_s=0.05)
+            log.warning("unconfirmed batches left after %.0fs: they will be re-read", timeout_s)
+        finally:
+            with self._batch_lock:
+                self._flush = False
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions revoked (%d): committing what was consumed first", len(partitions))
+        self._drain(timeout_s=30.0)
+        self._paused = False
+
+    def _raise_thread_error(self) -> None:
+        if self._thread_error is not None:
+            raise LivectxError(f"embedding worker thread failed: {self._thread_error}") from self._thread_error
+
+    def _guarded(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                loop()
+            except BaseException as exc:  # surfaced on the consumer thread; the worker stops uncommitted
+                self._thread_error = exc
+
+        return run
+
+    # -- the embed thread -----------------------------------------------------------------------------------
+
+    def _embed_loop(self) -> None:
+        """Take the batch when it is ready (N texts, or T since its first record), embed it, hand it on.
+
+        While this thread is busy the next batch keeps filling, so under load batches are full (throughput)
+        and under light load a text waits at most T before its forward pass (freshness)."""
+        while True:
+            with self._batch_lock:
+                while not self._closed.is_set() and not (self._batcher.ready() or (self._flush and len(self._batcher))):
+                    self._batch_lock.wait(self._batcher.time_left() or 0.5)
+                if self._closed.is_set():
+                    return
+                items = self._batcher.take()
+                self._in_flight += 1
+                self._batch_lock.notify_all()  # room again for the consumer thread
+            job = self._embed(items)
+            while not self._closed.is_set():
+                with contextlib.suppress(queue.Full):
+                    self._jobs.put(job, timeout=0.1)  # blocks while the writer is behind: backpressure
+                    break
+
+    def _embed(self, items: list[Consumed]) -> WriteJob:
         latest: dict[str, tuple[Consumed, Upsert | Delete]] = {}
         positions: dict[Position, int] = {}
         for item in items:  # in offset order per partition: the last change to an id wins
@@ -240,101 +372,22 @@ class EmbeddingWorker:
             )
             for (item, change), vector in zip(upserts, vectors, strict=True)
         ]
-        self._dlq.flush()  # dead letters acknowledged before their offsets can be committed
-        self._in_flight += 1
-        self._jobs.put(WriteJob(records, deletes, positions, [item.timestamp_ms for item in items]))
         self.stats.embedded += len(records)
         self.stats.deleted += len(deletes)
-
-    def _apply_backpressure(self) -> bool:
-        """Pause the partitions while the writer is saturated; True while paused (the loop only polls)."""
-        if self._jobs.full():
-            if not self._paused:
-                assignment = self._consumer.assignment()
-                if assignment:
-                    self._consumer.pause(assignment)
-                self._paused = True
-                self.stats.pauses += 1
-                log.info("vector store is behind: pausing consumption (backlog stays in Kafka)")
-            # Keep polling (group membership, rebalances) without taking more than the open batch holds;
-            # a record fetched before the pause took effect is kept, never dropped.
-            if self._batcher.room:
-                for message in self._consumer.consume(self._batcher.room, 0.0):
-                    self._accept(message)
-            with contextlib.suppress(queue.Empty):
-                self._take_done(timeout_s=0.1)
-            return True
-        if self._paused:
-            assignment = self._consumer.assignment()
-            if assignment:
-                self._consumer.resume(assignment)
-            self._paused = False
-            log.info("vector store caught up: resuming consumption")
-        return False
-
-    def _take_done(self, timeout_s: float) -> None:
-        job = self._done.get(timeout=timeout_s)
-        self._commit([job, *self._drain_done_queue()])
-
-    def _drain_done_queue(self) -> list[WriteJob]:
-        jobs = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                jobs.append(self._done.get_nowait())
-        return jobs
-
-    def _commit_done(self) -> None:
-        jobs = self._drain_done_queue()
-        if jobs:
-            self._commit(jobs)
-
-    def _commit(self, jobs: list[WriteJob]) -> None:
-        from confluent_kafka import TopicPartition
-
-        positions: dict[Position, int] = {}
-        for job in jobs:
-            for key, offset in job.positions.items():
-                positions[key] = max(offset, positions.get(key, 0))
-        self._in_flight -= len(jobs)
-        self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()], asynchronous=False)
-        if self._on_progress is not None:
-            self._on_progress(self.stats)
-
-    def _drain(self, timeout_s: float) -> None:
-        """Write and commit everything consumed so far (used on stop and before a rebalance)."""
-        self._dispatch()
-        deadline = time.monotonic() + timeout_s
-        while self._in_flight > 0 and time.monotonic() < deadline:
-            self._raise_writer_error()
-            with contextlib.suppress(queue.Empty):
-                self._take_done(timeout_s=0.1)
-        if self._in_flight > 0:
-            log.warning("%d batches not confirmed by the vector store: they will be re-read", self._in_flight)
-
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("partitions revoked (%d): committing what was consumed first", len(partitions))
-        self._drain(timeout_s=30.0)
-        self._paused = False
-
-    def _raise_writer_error(self) -> None:
-        if self._writer_error is not None:
-            raise LivectxError(f"vector writer failed: {self._writer_error}") from self._writer_error
+        return WriteJob(records, deletes, positions, [item.timestamp_ms for item in items])
 
     # -- the writer thread ----------------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        try:
-            while True:
-                job = self._jobs.get()
-                if job is None or not self._write_with_retry(job):
-                    return
-                self.watermark.advance(job.positions)
-                now_ms = time.time() * 1000
-                self.stats.searchable_ms.extend(now_ms - ts for ts in job.timestamps_ms)
-                self.stats.batches += 1
-                self._done.put(job)
-        except BaseException as exc:  # surfaced on the consumer thread; the worker stops uncommitted
-            self._writer_error = exc
+        while True:
+            job = self._jobs.get()
+            if job is None or not self._write_with_retry(job):
+                return
+            self.watermark.advance(job.positions)
+            now_ms = time.time() * 1000
+            self.stats.searchable_ms.extend(now_ms - ts for ts in job.timestamps_ms)
+            self.stats.batches += 1
+            self._done.put(job)
 
     def _write_with_retry(self, job: WriteJob) -> bool:
         pause = 0.05
