@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The end-to-end demo on a fresh machine: set up, start Kafka + Redis, declare topics, apply the Feast
-# repo, produce fraud-scenario traffic (with a few poison records), ingest it, and read features back.
+# The end-to-end demo on a fresh machine: set up, start Kafka + Redis + Postgres/pgvector, declare topics,
+# apply the Feast repo, produce fraud-scenario traffic (with a poison record), ingest it into streaming
+# features and read them back; then stream support tickets into the semantic memory and search it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bootstrap.sh
@@ -23,5 +24,14 @@ step "livectx ingest run features --until-caught-up"
 livectx ingest run features --until-caught-up
 step "livectx features get (read through Feast's get_online_features)"
 livectx features get u00001 u00002 u00003 u00042
+step "livectx produce --scenario support (tickets with text; a few are retracted)"
+livectx produce --scenario support --count 1000 --seed 7
+step "livectx ingest run embeddings --until-caught-up (MiniLM on this machine -> pgvector)"
+livectx ingest run embeddings --until-caught-up
+step "livectx memory status (vectors, and the searchable watermark per partition)"
+livectx memory status
+step "livectx memory search (semantic search over the tickets)"
+livectx memory search "my parcel arrived broken" --top-k 3
+livectx memory search "I was billed two times" --top-k 3 --category billing
 step "livectx stack status";                livectx stack status
 printf '\nThe stack keeps running: `livectx stack down` stops it.\n'

@@ -25,6 +25,7 @@ CORE_COMMANDS = {
     "env": "livectx.cli.feast:env",
     "config": "livectx.cli.config:config",
     "features": "livectx.cli.features:features",
+    "memory": "livectx.cli.memory:memory",
 }
 
 

@@ -9,7 +9,10 @@ from click.testing import CliRunner
 
 from livectx.cli import cli
 
-HEAVY = ("feast", "pandas", "torch", "quixstreams", "confluent_kafka", "pyarrow", "duckdb")
+HEAVY = (
+    "feast", "pandas", "torch", "quixstreams", "confluent_kafka", "pyarrow", "duckdb", "psycopg",
+    "pinecone", "sentence_transformers",
+)  # fmt: skip
 
 
 def _imported_by(args: list[str]) -> set[str]:
@@ -30,6 +33,8 @@ def _imported_by(args: list[str]) -> set[str]:
         ["--help"],
         ["stack", "--help"],
         ["ingest", "run", "features", "--help"],
+        ["ingest", "run", "embeddings", "--help"],
+        ["memory", "search", "--help"],
         ["bench", "--help"],
         ["produce", "--help"],
         ["topics", "list"],
@@ -42,7 +47,7 @@ def test_help_imports_no_heavy_library(args: list[str]) -> None:
 def test_every_command_group_is_listed() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for name in ("stack", "doctor", "topics", "produce", "feast", "ingest", "bench", "features"):
+    for name in ("stack", "doctor", "topics", "produce", "feast", "ingest", "bench", "features", "memory"):
         assert name in result.output
 
 
@@ -55,6 +60,10 @@ def test_every_command_group_is_listed() -> None:
         (["produce", "--scenario", "fraud", "--count", "1", "--start", "yesterday"], "not an ISO-8601 time"),
         (["bench", "nope"], "unknown benchmark 'nope'"),
         (["stack", "up", "zookeeper"], "'zookeeper' is not one of"),
+        (["memory", "search", "refund", "--since", "yesterday"], "not an ISO-8601 time"),
+        (["memory", "search", "refund", "--since", "2026-11-26T10:00:00"], "has no timezone"),
+        (["ingest", "run", "embeddings", "--topic", "livectx.clicks"], "livectx.clicks not a text topic"),
+        (["ingest", "run", "embeddings", "--batch-size", "0"], "0 is not in the range"),
     ],
 )
 def test_bad_arguments_get_one_readable_line_not_a_traceback(args: list[str], message: str) -> None:
