@@ -3,7 +3,7 @@
 from entities import card, document, merchant, user
 from feast import FeatureService
 
-from livectx.features.catalog import FEATURE_GROUPS
+from livectx.features.catalog import FEATURE_GROUPS, FEATURE_SERVICES
 from livectx.features.feast_objects import feature_views
 from livectx.settings import get_settings
 
@@ -15,8 +15,10 @@ _views = feature_views(
 # feast apply collects module-level objects: expose each generated view under its own name.
 globals().update({view.name: view for view in _views})
 
-fraud_features = FeatureService(
-    name="fraud_features",
-    features=[v for v in _views if v.name.startswith(("user_txn", "user_login"))],
-    description="Windowed payment and login features the fraud agent reads.",
+_by_name = {view.name: view for view in _views}
+globals().update(
+    {
+        name: FeatureService(name=name, features=[_by_name[group] for group in groups])
+        for name, groups in FEATURE_SERVICES.items()
+    }
 )

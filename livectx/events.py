@@ -114,8 +114,27 @@ class Document(Event):
     op: Literal["upsert", "delete"] = "upsert"
 
 
+class Decision(Event):
+    """What an agent decided about one source record (approve/decline a payment, route a ticket).
+
+    ``source`` is the record's ``<topic>-<partition>-<offset>``: the idempotency key of any side effect."""
+
+    schema_name = "decision"
+    key_field = "entity_id"
+
+    decision_id: str
+    agent: str
+    entity_id: str
+    action: str
+    score: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+    degraded: list[str] = Field(default_factory=list)
+    source: str
+    model: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.schema_name: cls for cls in (Transaction, Login, Click, SupportTicket, Review, Document)
+    cls.schema_name: cls for cls in (Transaction, Login, Click, SupportTicket, Review, Document, Decision)
 }
 
 

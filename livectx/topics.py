@@ -33,6 +33,7 @@ CLICKS = "livectx.clicks"
 TICKETS = "livectx.tickets"
 REVIEWS = "livectx.reviews"
 DOCUMENTS = "livectx.documents"
+DECISIONS = "livectx.decisions"
 DEAD_LETTER = "livectx.dead-letter"
 LATE_EVENTS = "livectx.late-events"
 MODELS = "livectx.models"
@@ -49,6 +50,7 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TICKETS, 3, _events(30), "support tickets with text, keyed by ticket_id"),
     TopicSpec(REVIEWS, 3, _events(30), "product reviews with text, keyed by review_id"),
     TopicSpec(DOCUMENTS, 3, _events(30), "knowledge-base documents, keyed by doc_id (null value deletes)"),
+    TopicSpec(DECISIONS, 3, _events(30), "agents' decisions (approve/decline, routing), keyed by entity"),
     TopicSpec(DEAD_LETTER, 1, _events(14), "records a worker could not process, reason in headers"),
     TopicSpec(LATE_EVENTS, 1, _events(14), "events too late for their feature windows (beyond grace)"),
     # Compacted: the latest model/config version per key survives forever; tombstones retire a key and

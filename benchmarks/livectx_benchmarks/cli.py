@@ -24,6 +24,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "embedding worker texts/s vs the raw model, event-to-searchable p50/p99, pgvector top-10 p50/p99 "
         "and recall@10 at 100k vectors",
     ),
+    "context": (
+        "livectx_benchmarks.context:run",
+        "get_context p99 vs its parts alone; fast feature read path vs raw Redis and Feast SDK (1 and 100 users)",
+    ),
     "online-read": (
         "livectx_benchmarks.online_read:run",
         "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",

@@ -15,13 +15,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from livectx_ingest.offsets import end_offsets, wait_for_caught_up
 from livectx_ingest.streaming.worker import run_features_worker
 
 from livectx import serde
 from livectx.features.catalog import FEATURE_GROUPS
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.metrics import percentile
+from livectx.offsets import end_offsets, wait_for_caught_up
 from livectx.scenarios import get_scenario
 from livectx.settings import Settings
 from livectx.topics import TRANSACTIONS, TopicSpec, apply

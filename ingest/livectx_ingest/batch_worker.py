@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livectx import serde
+from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
-from livectx_ingest.dead_letter import DeadLetterPublisher
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition

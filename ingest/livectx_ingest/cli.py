@@ -246,7 +246,7 @@ def lag(ctx: click.Context, consumer_group: str, as_json: bool) -> None:
 
     from livectx.errors import LivectxError
     from livectx.kafka import require_reachable
-    from livectx_ingest.offsets import group_lag
+    from livectx.offsets import group_lag
 
     settings = settings_from(ctx)
     require_reachable(settings)

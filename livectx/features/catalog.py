@@ -110,3 +110,11 @@ def group_named(name: str) -> FeatureGroup:
         if group.name == name:
             return group
     raise KeyError(name)
+
+
+#: Feature services: what a model or agent reads, by name. ``feature_repo`` turns each into a Feast
+#: ``FeatureService``; the fast read path resolves them here, without a registry round trip.
+FEATURE_SERVICES: dict[str, tuple[str, ...]] = {
+    "fraud_features": ("user_txn_5m", "user_txn_1h", "user_txn_24h", "user_txn_10m", "user_login_5m"),
+    "engagement_features": ("user_click_1h",),
+}

@@ -65,6 +65,9 @@ class Feature:
     column: str | None = None
     where: tuple[str, object] | None = None
     description: str = ""
+    #: What a reader uses when the value is missing or the online store cannot be read. ``None`` means the
+    #: aggregation's natural empty value: 0 for counts (no events), ``None`` (unknown) otherwise.
+    default: float | None = None
 
     def __post_init__(self) -> None:
         if self.aggregation != "count" and self.column is None:
@@ -73,6 +76,12 @@ class Feature:
     @property
     def result_type(self) -> Literal["int", "float"]:
         return NUMERIC_RESULT[self.aggregation]
+
+    @property
+    def default_value(self) -> float | int | None:
+        if self.default is not None:
+            return self.default
+        return 0 if self.aggregation in ("count", "distinct_count") else None
 
 
 @dataclass(frozen=True)

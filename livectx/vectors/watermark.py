@@ -48,9 +48,27 @@ class IndexWatermark:
     def positions(self) -> dict[tuple[str, int], int]:
         out = {}
         for field, value in self._redis.hgetall(self.key).items():
-            topic, _, partition = (field.decode() if isinstance(field, bytes) else field).rpartition(":")
+            name = field.decode() if isinstance(field, bytes) else field
+            if name.startswith("__"):
+                continue
+            topic, _, partition = name.rpartition(":")
             out[(topic, int(partition))] = int(value)
         return out
+
+    def publish_status(self, lag_records: int | None, newest_event_ms: int | None, now_ms: int) -> None:
+        """The worker's view of the index's freshness, read by ``get_context`` in one round trip."""
+        mapping: dict[str, int] = {"__updated_ms": now_ms}
+        if lag_records is not None:
+            mapping["__lag_records"] = lag_records
+        if newest_event_ms is not None:
+            mapping["__newest_event_ms"] = newest_event_ms
+        self._redis.hset(self.key, mapping=mapping)
+
+    def status(self) -> dict[str, int | None]:
+        """``lag_records`` (records not yet searchable), ``newest_event_ms``, ``updated_ms`` (or ``None``)."""
+        raw = self._redis.hmget(self.key, ["__lag_records", "__newest_event_ms", "__updated_ms"])
+        lag, newest, updated = (None if v is None else int(v) for v in raw)
+        return {"lag_records": lag, "newest_event_ms": newest, "updated_ms": updated}
 
     def caught_up(self, topic: str, partition: int, offset: int) -> bool:
         """Whether the record at ``offset`` is reflected in the index (searchable, or deleted)."""

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka import TopicPartition
-from livectx_ingest import dead_letter
 from livectx_ingest.batch_worker import BatchWorker
-from livectx_ingest.dead_letter import DeadLetterPublisher
 
-from livectx import serde
+from livectx import dead_letter, serde
+from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError
 from livectx.events import Transaction
 from livectx.kafka import consumer, producer

@@ -76,3 +76,24 @@ def test_embeddings_benchmark_reports_every_figure(stack, tmp_path: Path) -> Non
     assert abs(figures["ratio"] - figures["pipeline_texts_per_s"] / figures["raw_texts_per_s"]) < 1e-3
     assert figures["searchable_p99_ms"] >= figures["searchable_p50_ms"]
     assert figures["searchable_records"] == int(figures["rate"] * 5)  # every paced text became searchable
+
+
+def test_context_benchmark_reports_every_figure(stack, feature_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "context.json"
+    result = CliRunner().invoke(cli, ["bench", "context", "--scale", "0.05", "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(target.read_text())
+    for name in (
+        "context_p99_ms",
+        "features_p99_ms",
+        "vectors_p99_ms",
+        "fastpath_p50_ms_1",
+        "fastpath_p50_ms_100",
+        "raw_p50_ms_1",
+        "raw_p50_ms_100",
+        "feast_p50_ms_1",
+        "feast_p50_ms_100",
+    ):
+        assert figures[name] > 0, name
+    slower = max(figures["features_p99_ms"], figures["vectors_p99_ms"])
+    assert abs(figures["context_over_slower_part_p99"] - figures["context_p99_ms"] / slower) < 1e-3

@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from livectx_ingest import dead_letter
 from livectx_ingest.embeddings.worker import EmbeddingWorker
 
-from livectx import serde, topics
+from livectx import dead_letter, serde, topics
 from livectx.errors import VectorStoreError, WatermarkTimeout
 from livectx.events import Document
 from livectx.kafka import producer

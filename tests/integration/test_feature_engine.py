@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from livectx_ingest import dead_letter
-from livectx_ingest.offsets import committed_reached, end_offsets, group_lag
 from livectx_ingest.streaming.pipeline import LATE_GROUP
 
+from livectx import dead_letter
 from livectx.features.catalog import group_named
 from livectx.features.recompute import late_events
 from livectx.kafka import admin_client
+from livectx.offsets import committed_reached, end_offsets, group_lag
 from livectx.settings import Settings
 
 from .engine_helpers import (

@@ -35,6 +35,9 @@ def _imported_by(args: list[str]) -> set[str]:
         ["ingest", "run", "features", "--help"],
         ["ingest", "run", "embeddings", "--help"],
         ["memory", "search", "--help"],
+        ["agents", "run", "router", "--help"],
+        ["agents", "run", "fraud", "--help"],
+        ["serve", "--help"],
         ["bench", "--help"],
         ["produce", "--help"],
         ["topics", "list"],
@@ -47,7 +50,19 @@ def test_help_imports_no_heavy_library(args: list[str]) -> None:
 def test_every_command_group_is_listed() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for name in ("stack", "doctor", "topics", "produce", "feast", "ingest", "bench", "features", "memory"):
+    for name in (
+        "stack",
+        "doctor",
+        "topics",
+        "produce",
+        "feast",
+        "ingest",
+        "bench",
+        "features",
+        "memory",
+        "agents",
+        "serve",
+    ):
         assert name in result.output
 
 
@@ -64,6 +79,9 @@ def test_every_command_group_is_listed() -> None:
         (["memory", "search", "refund", "--since", "2026-11-26T10:00:00"], "has no timezone"),
         (["ingest", "run", "embeddings", "--topic", "livectx.clicks"], "livectx.clicks not a text topic"),
         (["ingest", "run", "embeddings", "--batch-size", "0"], "0 is not in the range"),
+        (["agents", "run", "fraud", "--model", "/nonexistent.joblib"], "does not exist"),
+        (["agents", "run", "fraud", "--threshold", "2"], "2.0 is not in the range"),
+        (["serve", "--port", "0"], "0 is not in the range"),
     ],
 )
 def test_bad_arguments_get_one_readable_line_not_a_traceback(args: list[str], message: str) -> None:

@@ -30,9 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError, SchemaError, VectorStoreError
 from livectx.kafka import admin_client, consumer, producer, require_reachable
 from livectx.metrics import percentile
+from livectx.offsets import committed_reached, end_offsets
 from livectx.redis_client import redis_client
 from livectx.settings import Settings
 from livectx.vectors.embedder import Embedder
@@ -40,9 +42,7 @@ from livectx.vectors.records import VectorRecord
 from livectx.vectors.sources import TEXT_SOURCES, Delete, TextSource, Upsert, to_change
 from livectx.vectors.store import VectorStore, open_vector_store
 from livectx.vectors.watermark import IndexWatermark
-from livectx_ingest.dead_letter import DeadLetterPublisher
 from livectx_ingest.embeddings.batcher import MicroBatcher
-from livectx_ingest.offsets import committed_reached, end_offsets
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, TopicPartition
@@ -69,6 +69,7 @@ class WriteJob:
     deletes: list[str]
     positions: dict[Position, int]
     timestamps_ms: list[int]
+    newest_event_ms: int | None = None
 
 
 @dataclass
@@ -140,6 +141,8 @@ class EmbeddingWorker:
         self._closed = threading.Event()  # embed + writer threads: exit (unfinished batches are re-read)
         self._thread_error: BaseException | None = None
         self._paused = False
+        self._committed: dict[Position, int] = {}
+        self._newest_event_ms: int | None = None
         self._on_progress = on_progress
         self.stats = EmbeddingStats()
         self._consumer: Consumer = consumer(
@@ -284,8 +287,25 @@ class EmbeddingWorker:
         self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()], asynchronous=False)
         with self._batch_lock:
             self._in_flight -= len(jobs)
+        self._committed.update(positions)
+        newest = max((job.newest_event_ms for job in jobs if job.newest_event_ms is not None), default=None)
+        self._newest_event_ms = max(newest or 0, self._newest_event_ms or 0) or None
+        self.watermark.publish_status(self._lag(), self._newest_event_ms, int(time.time() * 1000))
         if self._on_progress is not None:
             self._on_progress(self.stats)
+
+    def _lag(self) -> int | None:
+        """Records on the assigned partitions not yet committed (from the last fetch's high watermarks)."""
+        from confluent_kafka import TopicPartition
+
+        total, known = 0, False
+        for tp in self._consumer.assignment():
+            _low, high = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
+            committed = self._committed.get((tp.topic, tp.partition))
+            if high >= 0 and committed is not None:
+                total += max(0, high - committed)
+                known = True
+        return total if known else None
 
     def _drain(self, timeout_s: float) -> None:
         """Embed, write and commit everything consumed so far (on stop and before a rebalance)."""
@@ -374,7 +394,8 @@ class EmbeddingWorker:
         ]
         self.stats.embedded += len(records)
         self.stats.deleted += len(deletes)
-        return WriteJob(records, deletes, positions, [item.timestamp_ms for item in items])
+        newest = max((r.event_ms for r in records), default=None)
+        return WriteJob(records, deletes, positions, [item.timestamp_ms for item in items], newest)
 
     # -- the writer thread ----------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Writes feature rows straight into Feast's Redis layout, idempotently and never backwards.
 
-Feast's push path costs ~50 µs a row; this writer pipelines rows with exactly Feast's encoding, using
-Feast's own helpers for the entity key (``_redis_key``: serialised ``EntityKey`` + project) and field
-names (``mmh3("<view>:<feature>")``, ``_ts:<view>``), so ``get_online_features`` reads what it wrote.
+Feast's push path costs ~50 µs a row; this writer pipelines rows with exactly Feast's encoding
+(:class:`~livectx.features.redis_layout.FeastRedisLayout`, built on Feast's own helpers), so
+``get_online_features`` reads what it wrote.
 
 Each row carries a version ``(window start, source offset)``. A Lua script applies a row only if it is
 newer than the stored version: same window and a later offset, or a later window that is the entity's
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from livectx.features.redis_layout import FeastRedisLayout
 from livectx.features.spec import FeatureGroup
 
 VERSION_FIELD = "_livectx_version:{view}"
@@ -60,42 +61,21 @@ class FeastRedisWriter:
         entity_key_serialization_version: int = 3,
         ttl_seconds: int | None = None,
     ) -> None:
-        from feast.infra.online_stores.helpers import _mmh3, _redis_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-        from google.protobuf.timestamp_pb2 import Timestamp
-
         self._client = client
-        self._project = project
         self._group = group
-        self._eksv = entity_key_serialization_version
+        self.layout = FeastRedisLayout(project, group, entity_key_serialization_version)
         self._ttl = int(group.ttl.total_seconds()) if ttl_seconds is None else ttl_seconds
         self._version_field = VERSION_FIELD.format(view=group.name)
-        names = [f.name for f in group.features] + list(group.metadata_fields)
-        self._fields = {name: _mmh3(f"{group.name}:{name}") for name in names}
-        self._ts_field = f"_ts:{group.name}".encode()
         self._script = client.register_script(_CAS)
-        self._int_features = {f.name for f in group.features if f.result_type == "int"} | set(group.metadata_fields)
-        # Resolved once: the encoders run for every row of every checkpoint.
-        self._feast_redis_key, self._EntityKey, self._Value, self._Timestamp = _redis_key, EntityKey, Value, Timestamp
-        self._keys: dict[str, bytes] = {}
 
     @property
     def hash_fields(self) -> list[bytes]:
         """The hash fields Feast's ``get_online_features`` reads for the group's features, then ``_ts``."""
-        return [self._fields[f.name] for f in self._group.features] + [self._ts_field]
+        return [self.layout.fields[f.name] for f in self._group.features] + [self.layout.ts_field]
 
     def redis_key(self, entity_id: str) -> bytes:
-        """Feast's key for the entity (serialised ``EntityKey`` + project), memoised per writer."""
-        key = self._keys.get(entity_id)
-        if key is None:
-            if len(self._keys) >= 200_000:  # bounded: entities come and go
-                self._keys.clear()
-            proto = self._EntityKey(
-                join_keys=[self._group.entity_key], entity_values=[self._Value(string_val=entity_id)]
-            )
-            key = self._keys[entity_id] = self._feast_redis_key(self._project, proto, self._eksv)
-        return key
+        """Feast's key for the entity (serialised ``EntityKey`` + project)."""
+        return self.layout.redis_key(entity_id)
 
     def stored_versions(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, int] | None]:
         pipe = self._client.pipeline(transaction=False)
@@ -129,22 +109,11 @@ class FeastRedisWriter:
         return sum(int(x) for x in pipe.execute())
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
-        Value, Timestamp = self._Value, self._Timestamp
+        layout = self.layout
         event_ms, written_field, end_field = self._group.metadata_fields
         values = {**row.values, event_ms: row.newest_event_ms, written_field: written_ms, end_field: row.window_end_ms}
-        encoded = []
-        for name, field in self._fields.items():
-            value = values.get(name)
-            if value is None:
-                proto = Value()
-            elif name in self._int_features:
-                proto = Value(int64_val=int(value))
-            else:
-                proto = Value(double_val=float(value))
-            encoded.append((field, proto.SerializeToString()))
-        ts = Timestamp()
-        ts.FromMilliseconds(row.newest_event_ms)
-        encoded.append((self._ts_field, ts.SerializeToString()))
+        encoded = [(field, layout.encode(name, values.get(name))) for name, field in layout.fields.items()]
+        encoded.append((layout.ts_field, layout.encode_timestamp(row.newest_event_ms)))
         return encoded
 
 

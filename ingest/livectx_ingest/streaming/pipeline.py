@@ -18,12 +18,11 @@ from typing import Any
 from quixstreams import Application
 from quixstreams.models.serializers import Deserializer
 
-from livectx import serde
+from livectx import dead_letter, serde
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
 from livectx.features.recompute import fully_late
 from livectx.features.spec import FeatureGroup
-from livectx_ingest import dead_letter
 from livectx_ingest.streaming.aggregators import EVENT_MS, aggregators_for, prepare
 from livectx_ingest.streaming.online_writer import FeastRedisWriter
 from livectx_ingest.streaming.sink import FeatureGroupSink

@@ -22,9 +22,9 @@ from pathlib import Path
 from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.spec import FeatureGroup
 from livectx.kafka import admin_client, producer, require_reachable
+from livectx.offsets import committed_reached, end_offsets, group_lag
 from livectx.settings import Settings
 from livectx.topics import LATE_EVENTS
-from livectx_ingest.offsets import committed_reached, end_offsets, group_lag
 from livectx_ingest.streaming.online_writer import Row
 from livectx_ingest.streaming.pipeline import LateEvents, build_application
 

@@ -1,0 +1,135 @@
+"""``livectx serve`` (the context API over HTTP) and ``livectx agents run fraud|router``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from livectx.cli.common import settings_from
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8088, show_default=True)
+@click.option("--budget-ms", type=click.FloatRange(min=1), default=50.0, show_default=True, help="Default budget.")
+@click.option("--openapi", is_flag=True, help="Print the OpenAPI document and exit.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, budget_ms: float, openapi: bool) -> None:
+    """Serve get_context as JSON over HTTP: POST /v1/context, GET /healthz, /openapi.json, /docs."""
+    import json
+
+    from livectx_agents.context import AsyncContextClient, ContextConfig
+    from livectx_agents.server import create_app
+
+    settings = settings_from(ctx)
+    if openapi:
+        click.echo(json.dumps(create_app(settings=settings).openapi(), indent=2))
+        return
+    import uvicorn
+
+    client = AsyncContextClient.from_settings(settings, ContextConfig(budget_ms=budget_ms))
+    uvicorn.run(create_app(client), host=host, port=port, log_level="info")
+
+
+@click.group()
+def agents() -> None:
+    """Example agents that run on the live stream: fraud scoring and ticket routing."""
+
+
+@agents.group("run")
+def run_agent() -> None:
+    """Run an agent in the foreground (Ctrl-C or SIGTERM stops it after its current transaction)."""
+
+
+@run_agent.command()
+@click.option("--group", "consumer_group", default="livectx-router", show_default=True, help="Consumer group.")
+@click.option("--worker-id", default="0", show_default=True, help="Unique per process: names its transactional id.")
+@click.option("--source-topic", default="livectx.tickets", show_default=True)
+@click.option("--decisions-topic", default="livectx.decisions", show_default=True)
+@click.option(
+    "--notifications",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where notifications are appended [default: <data dir>/notifications/router.jsonl].",
+)
+@click.option("--until-caught-up", is_flag=True, help="Stop once the group committed the end offsets present at start.")
+@click.pass_context
+def router(
+    ctx: click.Context,
+    consumer_group: str,
+    worker_id: str,
+    source_topic: str,
+    decisions_topic: str,
+    notifications: Path | None,
+    until_caught_up: bool,
+) -> None:
+    """Route each new ticket by its most similar past tickets; notify the department exactly once."""
+    from livectx.cli.common import print_table
+    from livectx_agents.router import run_router
+
+    router_agent, stats = run_router(
+        settings_from(ctx),
+        consumer_group=consumer_group,
+        worker_id=worker_id,
+        source_topic=source_topic,
+        decisions_topic=decisions_topic,
+        notifications=notifications,
+        until_caught_up=until_caught_up,
+    )
+    rows = [("tickets consumed", stats.consumed), ("notifications sent", router_agent.notified)]
+    rows += [(f"routed to {dept}", n) for dept, n in sorted(router_agent.routed.items())]
+    print_table("router agent", ["figure", "value"], rows)
+
+
+@run_agent.command()
+@click.option("--group", "consumer_group", default="livectx-fraud", show_default=True, help="Consumer group.")
+@click.option("--worker-id", default="0", show_default=True, help="Unique per process: names its transactional id.")
+@click.option("--source-topic", default="livectx.transactions", show_default=True)
+@click.option("--decisions-topic", default="livectx.decisions", show_default=True)
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A trained classifier (joblib) over the fraud features [default: the card-testing rules].",
+)
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Decline at or above.")
+@click.option("--until-caught-up", is_flag=True, help="Stop once the group committed the end offsets present at start.")
+@click.pass_context
+def fraud(
+    ctx: click.Context,
+    consumer_group: str,
+    worker_id: str,
+    source_topic: str,
+    decisions_topic: str,
+    model: Path | None,
+    threshold: float,
+    until_caught_up: bool,
+) -> None:
+    """Approve or decline each payment from its user's streaming features; report precision/recall."""
+    from livectx.cli.common import print_table
+    from livectx_agents.fraud import run_fraud_agent
+
+    agent, _loop_stats = run_fraud_agent(
+        settings_from(ctx),
+        consumer_group=consumer_group,
+        worker_id=worker_id,
+        source_topic=source_topic,
+        decisions_topic=decisions_topic,
+        model=model,
+        threshold=threshold,
+        until_caught_up=until_caught_up,
+    )
+    s = agent.stats
+    print_table(
+        f"fraud agent ({agent.scorer.name})",
+        ["figure", "value"],
+        [
+            ("payments decided", s.decided),
+            ("declined", s.declined),
+            ("decided on a degraded context", s.degraded),
+            ("precision (vs is_fraud labels)", f"{s.precision:.3f}"),
+            ("recall (vs is_fraud labels)", f"{s.recall:.3f}"),
+            ("true / false positives", f"{s.tp} / {s.fp}"),
+        ],
+    )

@@ -1,0 +1,357 @@
+"""``get_context``: online features + similar items + freshness, in one call, within a latency budget.
+
+The feature read (the fast path over Feast's Redis layout, or Feast's SDK) and the vector search (query
+embedding + top-k) run concurrently. Each has its own timeout inside the call's budget and its own
+circuit breaker. When a part times out, fails or has its breaker open, the call still returns on time:
+with the declared feature defaults or no similar items, and a ``degraded`` reason per missing part. It
+raises only when asked to (``strict=True``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from livectx.errors import LivectxError
+from livectx.features.catalog import FEATURE_GROUPS, FEATURE_SERVICES
+from livectx.features.spec import FeatureGroup
+from livectx.settings import Settings
+from livectx.vectors.records import SearchHit, VectorFilter
+from livectx_agents.breaker import CircuitBreaker
+
+GROUPS: dict[str, FeatureGroup] = {g.name: g for g in FEATURE_GROUPS}
+
+
+class ContextUnavailable(LivectxError):
+    """``strict=True`` and a part of the context could not be served within the budget."""
+
+
+@dataclass
+class Context:
+    entities: list[str]
+    #: entity -> feature -> value (declared default when the value is missing or the read degraded)
+    features: dict[str, dict[str, Any]]
+    similar: list[SearchHit]
+    #: ``features``: entity -> group -> age in ms (now - newest event); ``vector_index``: lag and age
+    freshness: dict[str, Any]
+    degraded: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.degraded
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    budget_ms: float = 50.0
+    features_timeout_ms: float = 30.0
+    vectors_timeout_ms: float = 40.0
+    failure_threshold: int = 3
+    reset_after_s: float = 2.0
+
+
+class ContextClient:
+    """The synchronous client. Thread-safe; create one per process and reuse it."""
+
+    def __init__(
+        self,
+        read_features: Callable[[Sequence[str], str], dict[str, list[Any]]],
+        search: Callable[[np.ndarray, int, VectorFilter | None], list[SearchHit]],
+        embed: Callable[[str], np.ndarray],
+        index_status: Callable[[], dict[str, Any]] | None = None,
+        config: ContextConfig = ContextConfig(),
+        clock: Callable[[], float] = time.time,
+        inline_features: bool = False,
+    ) -> None:
+        self._read_features = read_features
+        self._search = search
+        self._embed = embed
+        self._index_status = index_status
+        self.config = config
+        self._clock = clock
+        # The fast path is a sub-millisecond Redis round trip with socket timeouts: the caller runs it while
+        # the vector search is in flight, saving a thread hand-off (~0.3 ms here) on every call.
+        self._inline_features = inline_features
+        self.breakers = {
+            name: CircuitBreaker(name, config.failure_threshold, config.reset_after_s)
+            for name in ("features", "vectors")
+        }
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="livectx-context")
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        config: ContextConfig = ContextConfig(),
+        fast_path: bool = True,
+        features: bool = True,
+        vectors: bool = True,
+    ) -> ContextClient:
+        """Wired to the configured stores: the fast read path (or Feast's SDK), the vector store, the model.
+        ``features=False`` / ``vectors=False`` leave a part out (agents that need only one)."""
+        from livectx.redis_client import redis_client
+        from livectx.vectors import open_vector_store
+        from livectx.vectors.embedder import Embedder
+        from livectx.vectors.watermark import IndexWatermark
+
+        read_features: Callable[[Sequence[str], str], dict[str, list[Any]]]
+        if not features:
+            read_features = _no_features
+        elif fast_path:
+            from livectx.features.online_reader import OnlineFeatureReader
+
+            read_features = OnlineFeatureReader.from_settings(settings, bounded_redis_client(settings, config)).read
+        else:
+            read_features = feast_sdk_reader(settings)
+        inline = features and fast_path
+        if not vectors:
+            return cls(read_features, _no_search, _no_embed, None, config, inline_features=inline)
+        store = open_vector_store(settings)
+        embedder = Embedder(settings.embedding.model, settings.embedding.device).load()
+        watermark = IndexWatermark(redis_client(settings), settings.vector.index)
+        return cls(
+            read_features,
+            lambda vector, k, where: store.search(vector, k, where),
+            lambda text: embedder.embed([text])[0],
+            watermark.status,
+            config,
+            inline_features=inline,
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def get_context(
+        self,
+        entities: Sequence[str],
+        feature_service: str = "fraud_features",
+        *,
+        query_text: str | None = None,
+        query_vector: Sequence[float] | np.ndarray | None = None,
+        top_k: int = 10,
+        filters: VectorFilter | None = None,
+        budget_ms: float | None = None,
+        strict: bool = False,
+    ) -> Context:
+        started = time.perf_counter()
+        budget_s = (budget_ms if budget_ms is not None else self.config.budget_ms) / 1000
+        if feature_service not in FEATURE_SERVICES:
+            raise LivectxError(f"unknown feature service {feature_service!r}; known: {', '.join(FEATURE_SERVICES)}")
+        if query_text is not None and query_vector is not None:
+            raise LivectxError("give query_text or query_vector, not both")
+        entities = list(entities)
+        wants_vectors = query_text is not None or query_vector is not None
+        degraded: list[str] = []
+        timings: dict[str, float] = {}
+        parts: dict[str, Future[Any]] = {}
+        # The vector search (model + index) is the slow part: send it first, then read features meanwhile.
+        if wants_vectors:
+            parts["vectors"] = self._submit(
+                "vectors", degraded, timings, self._vector_part, query_text, query_vector, top_k, filters
+            )
+        if entities:
+            parts["features"] = self._submit(
+                "features",
+                degraded,
+                timings,
+                self._read_features,
+                entities,
+                feature_service,
+                inline=self._inline_features,
+            )
+        timeouts = {
+            "features": self.config.features_timeout_ms / 1000,
+            "vectors": self.config.vectors_timeout_ms / 1000,
+        }
+        results: dict[str, Any] = {}
+        for name, future in parts.items():
+            remaining = budget_s - (time.perf_counter() - started)
+            limit = max(0.0, min(timeouts[name], remaining))
+            try:
+                results[name] = future.result(timeout=limit)
+            except _Skipped:
+                continue
+            except FutureTimeout:
+                self.breakers[name].record_failure(f"timed out after {limit * 1000:.0f} ms")
+                degraded.append(f"{name}: timed out after {limit * 1000:.0f} ms")
+            except Exception as exc:  # the dependency failed: the breaker counts it, the caller gets defaults
+                self.breakers[name].record_failure(f"{type(exc).__name__}: {exc}")
+                degraded.append(f"{name}: {type(exc).__name__}: {exc}")
+            else:
+                self.breakers[name].record_success()
+        now_ms = self._clock() * 1000
+        features, ages = _shape_features(entities, feature_service, results.get("features"), now_ms)
+        similar, index_status = results.get("vectors", ([], None))
+        context = Context(
+            entities=entities,
+            features=features,
+            similar=similar,
+            freshness={"features": ages, "vector_index": _index_freshness(index_status, now_ms)},
+            degraded=degraded,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            timings_ms=timings,
+        )
+        if strict and degraded:
+            raise ContextUnavailable("; ".join(degraded))
+        return context
+
+    def _submit(
+        self,
+        name: str,
+        degraded: list[str],
+        timings: dict[str, float],
+        fn: Callable[..., Any],
+        *args: Any,
+        inline: bool = False,
+    ) -> Future[Any]:
+        breaker = self.breakers[name]
+        if not breaker.allow():
+            degraded.append(f"{name}: circuit open ({breaker.last_error})")
+            return _skipped()
+
+        def timed() -> Any:
+            began = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                timings[name] = (time.perf_counter() - began) * 1000
+
+        if not inline:
+            return self._pool.submit(timed)
+        # On the calling thread (it would only wait otherwise): its client's socket timeouts bound it.
+        done: Future[Any] = Future()
+        try:
+            done.set_result(timed())
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def _vector_part(
+        self,
+        query_text: str | None,
+        query_vector: Sequence[float] | np.ndarray | None,
+        top_k: int,
+        filters: VectorFilter | None,
+    ) -> tuple[list[SearchHit], dict[str, Any] | None]:
+        vector = self._embed(query_text) if query_text is not None else np.asarray(query_vector, dtype=np.float32)
+        hits = self._search(vector, top_k, filters)
+        status = self._index_status() if self._index_status is not None else None
+        return hits, status
+
+
+class _Skipped(Exception):
+    """A part not attempted because its circuit is open (its reason is already recorded)."""
+
+
+def _skipped() -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_exception(_Skipped())
+    return future
+
+
+def _shape_features(
+    entities: list[str], service: str, raw: dict[str, list[Any]] | None, now_ms: float
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float | None]]]:
+    features: dict[str, dict[str, Any]] = {}
+    ages: dict[str, dict[str, float | None]] = {}
+    for i, entity in enumerate(entities):
+        values: dict[str, Any] = {}
+        entity_ages: dict[str, float | None] = {}
+        for group_name in FEATURE_SERVICES[service]:
+            group = GROUPS[group_name]
+            for feature in group.features:
+                value = raw[feature.name][i] if raw is not None else None
+                values[feature.name] = feature.default_value if value is None else value
+            newest = raw[group.event_time_field][i] if raw is not None else None
+            entity_ages[group_name] = None if newest is None else max(0.0, now_ms - newest)
+        features[entity] = values
+        ages[entity] = entity_ages
+    return features, ages
+
+
+def _index_freshness(status: dict[str, Any] | None, now_ms: float) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    newest, updated = status.get("newest_event_ms"), status.get("updated_ms")
+    return {
+        "lag_records": status.get("lag_records"),
+        "newest_event_age_ms": None if newest is None else max(0.0, now_ms - newest),
+        "status_age_ms": None if updated is None else max(0.0, now_ms - updated),
+    }
+
+
+def bounded_redis_client(settings: Settings, config: ContextConfig) -> Any:
+    """A Redis client whose every connect and read gives up within the feature part's timeout, without
+    retries: a dead or hung Redis costs one timeout, and the breaker then stops trying."""
+    import redis
+    from redis.cluster import RedisCluster
+
+    timeout = config.features_timeout_ms / 1000
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry_on_timeout": False}
+    if settings.redis.cluster:
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(settings.redis_url, retry=None, **options)
+
+
+def _no_features(_entities: Sequence[str], _service: str) -> dict[str, list[Any]]:
+    raise LivectxError("this context client was built without a feature reader (features=False)")
+
+
+def _no_search(_vector: np.ndarray, _k: int, _where: VectorFilter | None) -> list[SearchHit]:
+    raise LivectxError("this context client was built without a vector store (vectors=False)")
+
+
+def _no_embed(_text: str) -> np.ndarray:
+    raise LivectxError("this context client was built without an embedding model (vectors=False)")
+
+
+def feast_sdk_reader(settings: Settings) -> Callable[[Sequence[str], str], dict[str, list[Any]]]:
+    """Feast's own ``get_online_features``: the reference path, selectable instead of the fast one."""
+    from livectx.feast_store import open_feature_store
+
+    store = open_feature_store(settings)
+    services: dict[str, Any] = {}
+
+    def read(entities: Sequence[str], service: str) -> dict[str, list[Any]]:
+        if service not in services:
+            services[service] = store.get_feature_service(service)
+        rows = [{"user_id": e} for e in entities]
+        return store.get_online_features(features=services[service], entity_rows=rows).to_dict()
+
+    return read
+
+
+class AsyncContextClient:
+    """The asyncio twin: same call, same budget semantics, awaitable (the parts run in worker threads)."""
+
+    def __init__(self, client: ContextClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, config: ContextConfig = ContextConfig()) -> AsyncContextClient:
+        return cls(ContextClient.from_settings(settings, config))
+
+    @property
+    def sync(self) -> ContextClient:
+        return self._client
+
+    async def get_context(
+        self, entities: Sequence[str], feature_service: str = "fraud_features", **kwargs: Any
+    ) -> Context:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: self._client.get_context(entities, feature_service, **kwargs))
+
+    def close(self) -> None:
+        self._client.close()

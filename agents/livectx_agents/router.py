@@ -1,0 +1,170 @@
+"""The ticket-router agent: route each new support ticket by its most similar past tickets, notify once.
+
+For each ticket on ``livectx.tickets``: ``get_context`` searches the semantic memory for the most similar
+earlier tickets (same tenant, earlier event time, not itself); their departments vote, weighted by
+similarity; the ticket is routed to the winner, or to the ``general`` queue when the memory is
+unavailable or has no neighbours (a degraded context is a fallback route, never a stalled agent). The
+department is notified (a local, non-idempotent side effect: a line appended to a JSON-lines file),
+exactly once per ticket thanks to an idempotency claim keyed by the record's position. The routing
+decision goes to ``livectx.decisions`` in the same Kafka transaction as the input offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from livectx import serde, topics
+from livectx.errors import SchemaError
+from livectx.events import Decision, SupportTicket
+from livectx.settings import Settings
+from livectx.vectors.records import VectorFilter
+from livectx_agents.context import ContextClient, ContextConfig
+from livectx_agents.idempotency import IdempotentActions, idempotency_key
+from livectx_agents.loop import DeadLetter, TransactionalLoop
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message, Producer
+
+log = logging.getLogger(__name__)
+
+FALLBACK_QUEUE = "general"
+#: Fault injection for tests: SIGKILL this process right after the N-th notification, before the
+#: transaction that commits its offset. Unset in production.
+CRASH_AFTER_NOTIFICATIONS = "LIVECTX_FAULT_CRASH_AFTER_NOTIFICATIONS"
+
+
+class FileNotifier:
+    """Appends one JSON line per notification: deliberately not idempotent (like e-mail or a pager)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def notify(self, department: str, ticket: SupportTicket, key: str) -> dict[str, Any]:
+        record = {"department": department, "ticket_id": ticket.ticket_id, "key": key, "at_ms": int(time.time() * 1000)}
+        with self.path.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return record
+
+
+def route(hits: list[Any], own_id: str) -> tuple[str, float, list[str]]:
+    """Similarity-weighted vote of the neighbours' departments: (department, confidence, neighbour ids)."""
+    votes: dict[str, float] = defaultdict(float)
+    used = [h for h in hits if h.id != own_id and h.category]
+    for hit in used:
+        votes[hit.category] += max(0.0, hit.score)
+    if not votes:
+        return FALLBACK_QUEUE, 0.0, []
+    department = max(sorted(votes), key=lambda d: votes[d])
+    return department, votes[department] / sum(votes.values()), [h.id for h in used]
+
+
+class TicketRouter:
+    def __init__(
+        self,
+        settings: Settings,
+        context: ContextClient,
+        actions: IdempotentActions,
+        notifier: FileNotifier,
+        *,
+        decisions_topic: str = topics.DECISIONS,
+        top_k: int = 10,
+        budget_ms: float = 500.0,
+    ) -> None:
+        self.settings = settings
+        self.context = context
+        self.actions = actions
+        self.notifier = notifier
+        self.decisions_topic = decisions_topic
+        self.top_k = top_k
+        self.budget_ms = budget_ms
+        self.notified = 0
+        self.routed: dict[str, int] = defaultdict(int)
+        self._crash_after = int(os.environ.get(CRASH_AFTER_NOTIFICATIONS, "0") or 0)
+
+    def handle(self, message: Message, producer: Producer) -> None:
+        if message.value() is None:
+            return  # a tombstone retracts a ticket: nothing to route
+        try:
+            ticket = serde.decode(SupportTicket, message.value())
+        except SchemaError as exc:
+            raise DeadLetter(str(exc)) from None
+        if ticket.op == "delete":
+            return
+        key = idempotency_key(message.topic(), message.partition(), message.offset())
+        context = self.context.get_context(
+            [],
+            query_text=f"{ticket.subject}\n{ticket.text}",
+            top_k=self.top_k,
+            filters=VectorFilter(tenant=ticket.tenant, sources=("support_ticket",), until_ms=ticket.event_time_ms),
+            budget_ms=self.budget_ms,
+        )
+        department, confidence, neighbours = route(context.similar, f"support_ticket:{ticket.ticket_id}")
+        outcome = self.actions.run_once(key, lambda: self.notifier.notify(department, ticket, key))
+        if outcome.ran:
+            self.notified += 1
+            if self._crash_after and self.notified >= self._crash_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # fault injection: after the side effect, before the commit
+        self.routed[department] += 1
+        decision = Decision(
+            event_time=ticket.event_time,
+            decision_id=key,
+            agent="router",
+            entity_id=ticket.ticket_id,
+            action=f"route:{department}",
+            score=confidence,
+            reasons=[f"neighbours: {', '.join(neighbours[:5])}"] if neighbours else ["no similar past tickets"],
+            degraded=context.degraded,
+            source=key,
+        )
+        k, v, headers = serde.encode(decision)
+        producer.produce(self.decisions_topic, key=k, value=v, headers=headers)
+
+
+def run_router(
+    settings: Settings,
+    *,
+    consumer_group: str = "livectx-router",
+    worker_id: str = "0",
+    source_topic: str = topics.TICKETS,
+    decisions_topic: str = topics.DECISIONS,
+    notifications: Path | None = None,
+    until_caught_up: bool = False,
+) -> tuple[TicketRouter, Any]:
+    from livectx.redis_client import redis_client
+    from livectx_agents.loop import run_until_signalled
+
+    # Embedding a ticket on a CPU takes ~10-30 ms: the router's budget allows for it (a chat agent's would not).
+    context = ContextClient.from_settings(
+        settings, ContextConfig(budget_ms=500, vectors_timeout_ms=450), features=False
+    )
+    router = TicketRouter(
+        settings,
+        context,
+        IdempotentActions(redis_client(settings), namespace=f"livectx:router:{consumer_group}"),
+        FileNotifier(notifications or settings.data_dir / "notifications" / "router.jsonl"),
+        decisions_topic=decisions_topic,
+    )
+    loop = TransactionalLoop(
+        settings,
+        name="router",
+        topics=[source_topic],
+        consumer_group=consumer_group,
+        worker_id=worker_id,
+        handle=router.handle,
+        batch_size=20,
+    )
+    try:
+        stats = run_until_signalled(loop, until_caught_up)
+    finally:
+        context.close()
+    return router, stats

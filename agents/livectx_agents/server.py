@@ -1,0 +1,113 @@
+"""``livectx serve``: ``get_context`` over HTTP for agents not written in Python.
+
+``POST /v1/context`` takes the same arguments as :meth:`ContextClient.get_context` as JSON and returns the
+same context (features, similar items, freshness, degraded reasons) with the same budget semantics.
+Errors are JSON ``{"error": message}``: 400/422 for a bad request, 503 when ``strict`` and a part is
+missing. The OpenAPI document is at ``/openapi.json`` (and ``/docs``).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from livectx.errors import LivectxError
+from livectx.features.catalog import FEATURE_SERVICES
+from livectx.vectors.records import VectorFilter
+from livectx_agents.context import AsyncContextClient, ContextUnavailable
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+
+class ContextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entities: list[str] = Field(default_factory=list, max_length=1000, description="Entity ids (user ids).")
+    feature_service: str = Field("fraud_features", description=f"One of {', '.join(FEATURE_SERVICES)}.")
+    query_text: str | None = Field(None, max_length=8000)
+    query_vector: list[float] | None = None
+    top_k: int = Field(10, ge=1, le=1000)
+    filters: Filters | None = None
+    budget_ms: float | None = Field(None, gt=0, le=60_000)
+    strict: bool = False
+
+    @model_validator(mode="after")
+    def _one_query(self) -> ContextRequest:
+        if self.query_text is not None and self.query_vector is not None:
+            raise ValueError("give query_text or query_vector, not both")
+        if not self.entities and self.query_text is None and self.query_vector is None:
+            raise ValueError("nothing to fetch: give entities, a query, or both")
+        return self
+
+
+def create_app(client: AsyncContextClient | None = None, settings: Any = None) -> FastAPI:
+    """The app; ``client`` is injected by tests, else built from settings at start-up."""
+    state: dict[str, AsyncContextClient] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        state["client"] = client or AsyncContextClient.from_settings(settings)
+        yield
+        state["client"].close()
+
+    app = FastAPI(
+        title="livectx context API",
+        version="1",
+        description="Online features + similar items + freshness for AI agents, within a latency budget.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"error": f"{where}: {first['msg']}", "details": details})
+
+    @app.exception_handler(LivectxError)
+    async def livectx_error(_request: Request, exc: LivectxError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"error": str(exc)})
+
+    @app.post("/v1/context", summary="Features + similar items + freshness in one call")
+    async def context(request: ContextRequest) -> dict[str, Any]:
+        where = VectorFilter(
+            request.filters.tenant,
+            tuple(request.filters.categories),
+            tuple(request.filters.sources),
+            request.filters.since_ms,
+            request.filters.until_ms,
+        ) if request.filters else None  # fmt: skip
+        try:
+            result = await state["client"].get_context(
+                request.entities,
+                request.feature_service,
+                query_text=request.query_text,
+                query_vector=request.query_vector,
+                top_k=request.top_k,
+                filters=where,
+                budget_ms=request.budget_ms,
+                strict=request.strict,
+            )
+        except ContextUnavailable as exc:
+            return JSONResponse(status_code=503, content={"error": f"context incomplete: {exc}"})  # type: ignore[return-value]
+        return result.to_dict()
+
+    @app.get("/healthz", summary="Liveness and the state of each dependency's circuit breaker")
+    async def healthz() -> dict[str, Any]:
+        breakers = state["client"].sync.breakers
+        return {"status": "ok", "breakers": {name: b.state for name, b in breakers.items()}}
+
+    return app

@@ -1,0 +1,179 @@
+"""``context``: the agent's one call against its parts, and the fast feature read path against its floor.
+
+All in one run, on the same data:
+1. ``fraud_features`` (5 views) for N users is pushed through Feast; 20,000 clustered 384-d vectors are
+   bulk-loaded into a pgvector index.
+2. Parts alone: the fast-path feature read for one user (``features_p99_ms``) and a top-10 vector search
+   (``vectors_p99_ms``), then the unified ``get_context`` doing both concurrently (``context_p99_ms``).
+   Target: context p99 <= 1.2x the slower part's p99.
+3. Read paths for 1 and 100 users: the fast path (``fastpath_p50_ms_*``), Feast's SDK
+   ``get_online_features`` (``feast_p50_ms_*``) and a raw redis-py pipelined HMGET of exactly the same
+   keys and fields (``raw_p50_ms_*``, the floor). Target: fast path p50 <= 1.3x raw.
+Queries use pre-computed vectors, so the figures measure retrieval, not the model (about 8 ms per query
+text on this CPU, which ``get_context(query_text=...)`` adds inside the vector part).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+from livectx_agents.context import ContextClient, ContextConfig, bounded_redis_client
+
+from livectx.feast_store import apply_feature_repo, open_feature_store
+from livectx.features.catalog import FEATURE_SERVICES, group_named
+from livectx.features.online_reader import OnlineFeatureReader
+from livectx.redis_client import redis_client
+from livectx.settings import Settings
+from livectx.vectors.pgvector_store import PgVectorStore
+from livectx.vectors.records import VectorRecord
+from livectx_benchmarks.embeddings import clustered_unit_vectors
+from livectx_benchmarks.result import BenchResult, percentile
+
+SERVICE = "fraud_features"
+USERS = 2000
+VECTORS = 20_000
+ITERATIONS = 2000
+
+
+def run(settings: Settings, scale: float = 1.0) -> BenchResult:
+    import pandas as pd
+
+    apply_feature_repo(settings)
+    store = open_feature_store(settings)
+    prefix = f"bench{uuid.uuid4().hex[:6]}-"
+    users = [f"{prefix}{n}" for n in range(USERS)]
+    now = datetime.now(UTC)
+    rng = np.random.default_rng(5)
+    for view in FEATURE_SERVICES[SERVICE]:
+        group = group_named(view)
+        columns = {name: rng.integers(0, 1000, len(users)).tolist() for name in (f.name for f in group.features)}
+        store.push(
+            group.push_source,
+            pd.DataFrame(
+                {
+                    "user_id": users,
+                    "event_timestamp": [now] * len(users),
+                    **columns,
+                    **{name: [int(now.timestamp() * 1000)] * len(users) for name in group.metadata_fields},
+                }
+            ),
+        )
+    client = redis_client(settings)
+    reader = OnlineFeatureReader.from_settings(settings, client)
+    plan = reader.plan(SERVICE)
+    assert reader.read(users[:1], SERVICE)["txn_count_5m"][0] is not None, "the fast path found no Feast data"
+
+    index = f"bench_ctx_{uuid.uuid4().hex[:8]}"
+    vectors_store = PgVectorStore.from_settings(settings, index=index)
+    iterations = max(100, int(ITERATIONS * scale))
+    try:
+        data = clustered_unit_vectors(max(2000, int(VECTORS * scale)) + iterations, 384, rng)
+        corpus, queries = data[: len(data) - iterations], data[len(data) - iterations :]
+        vectors_store.ensure_index("synthetic-clustered", 384)
+        vectors_store.bulk_load(
+            VectorRecord(
+                id=str(i), vector=v, text=f"item {i}", source="document", tenant="t", category=None,
+                event_ms=i, topic="bench", partition=0, offset=i,
+            )
+            for i, v in enumerate(corpus)
+        )  # fmt: skip
+        config = ContextConfig(budget_ms=1000, features_timeout_ms=1000, vectors_timeout_ms=1000)
+        # Wired as ContextClient.from_settings wires it: the fast path on the calling thread.
+        context = ContextClient(
+            OnlineFeatureReader.from_settings(settings, bounded_redis_client(settings, config)).read,
+            lambda v, k, where: vectors_store.search(v, k, where),
+            lambda _text: queries[0],
+            None,
+            config,
+            inline_features=True,
+        )
+        one = [[users[i % len(users)]] for i in range(iterations)]
+        # Interleaved (part, part, whole; call after call) so that machine noise hits all three alike.
+        features_ms, vectors_ms, context_ms = _interleaved(
+            [
+                lambda i: reader.read(one[i], SERVICE),
+                lambda i: vectors_store.search(queries[i], 10),
+                lambda i: _check(context.get_context(one[i], SERVICE, query_vector=queries[i], top_k=10)),
+            ],
+            iterations,
+        )
+        context.close()
+
+        feast_service = store.get_feature_service(SERVICE)
+        figures: dict[str, float] = {
+            "context_p50_ms": percentile(context_ms, 50),
+            "context_p99_ms": percentile(context_ms, 99),
+            "features_p99_ms": percentile(features_ms, 99),
+            "vectors_p99_ms": percentile(vectors_ms, 99),
+        }
+        figures["context_over_slower_part_p99"] = figures["context_p99_ms"] / max(
+            figures["features_p99_ms"], figures["vectors_p99_ms"]
+        )
+        # The floor: exactly the keys and hash fields the fast path reads, one pipelined HMGET each.
+        by_user = {
+            u: [(layout.redis_key(u), [*(layout.fields[c] for c in cols), layout.ts_field]) for layout, cols in plan]
+            for u in users
+        }
+        for size in (1, 100):
+            batches = [[users[(i * size + j) % len(users)] for j in range(size)] for i in range(iterations // 2)]
+
+            def raw(i: int, batches: list[list[str]] = batches) -> object:
+                pipe = client.pipeline(transaction=False)
+                for user in batches[i]:
+                    for key, fields in by_user[user]:
+                        pipe.hmget(key, fields)
+                return pipe.execute()
+
+            rows = [[{"user_id": u} for u in batch] for batch in batches]
+            raw_ms, fast_ms, feast_ms = _interleaved(
+                [
+                    raw,
+                    lambda i, b=batches: reader.read(b[i], SERVICE),
+                    lambda i, r=rows: store.get_online_features(features=feast_service, entity_rows=r[i]).to_dict(),
+                ],
+                len(batches),
+            )
+            figures[f"raw_p50_ms_{size}"] = percentile(raw_ms, 50)
+            figures[f"fastpath_p50_ms_{size}"] = percentile(fast_ms, 50)
+            figures[f"feast_p50_ms_{size}"] = percentile(feast_ms, 50)
+            figures[f"fastpath_over_raw_p50_{size}"] = (
+                figures[f"fastpath_p50_ms_{size}"] / figures[f"raw_p50_ms_{size}"]
+            )
+    finally:
+        vectors_store.drop()
+        vectors_store.close()
+        _cleanup(client, [layout.redis_key(u) for u in users for layout, _ in plan])
+    result = BenchResult("context")
+    result.figures = figures
+    result.notes.append(
+        f"service {SERVICE} ({len(plan)} views), {USERS} users, {len(corpus)} vectors (HNSW), {iterations} calls"
+    )
+    return result
+
+
+def _check(context: object) -> object:
+    if getattr(context, "degraded", None):
+        raise RuntimeError(f"context degraded during the benchmark: {context.degraded}")  # type: ignore[attr-defined]
+    return context
+
+
+def _interleaved(calls: list[Callable[[int], object]], iterations: int) -> list[list[float]]:
+    for i in range(min(20, iterations)):
+        for call in calls:
+            call(i)
+    samples: list[list[float]] = [[] for _ in calls]
+    for i in range(iterations):
+        for call, out in zip(calls, samples, strict=True):
+            began = time.perf_counter()
+            call(i)
+            out.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def _cleanup(client: object, keys: list[bytes]) -> None:
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])  # type: ignore[attr-defined]
