@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from livectx import serde, topics
 from livectx.errors import SchemaError
 from livectx.events import Decision, Transaction
+from livectx.features.catalog import FRAUD_MODEL_FEATURES
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.idempotency import idempotency_key
@@ -33,15 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODEL_FEATURES = (
-    "txn_count_5m",
-    "txn_amount_max_5m",
-    "txn_amount_sum_1h",
-    "distinct_merchants_24h",
-    "distinct_ips_10m",
-    "distinct_cards_10m",
-    "login_failures_5m",
-)
+MODEL_FEATURES = FRAUD_MODEL_FEATURES
 
 
 class Scorer(Protocol):
@@ -81,7 +74,7 @@ class CardTestingRules:
 
 @dataclass
 class ModelScorer:
-    """A trained classifier (``predict_proba``) over :data:`MODEL_FEATURES`; missing values count as 0."""
+    """A trained classifier (``predict_proba``) over :func:`model_row`; missing values count as 0."""
 
     model: Any
     name: str = "model"
@@ -93,9 +86,14 @@ class ModelScorer:
         return cls(joblib.load(path), name=f"model:{path.name}")
 
     def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]:
-        row = [[float(features.get(name) or 0.0) for name in MODEL_FEATURES]]
+        row = [model_row(features, amount)]
         probability = float(self.model.predict_proba(row)[0][1])
         return probability, [f"model probability {probability:.2f}"]
+
+
+def model_row(features: Mapping[str, Any], amount: float) -> list[float]:
+    """The model's input vector: the fraud features (missing = 0) and the payment's amount."""
+    return [*(float(features.get(name) or 0.0) for name in MODEL_FEATURES), float(amount)]
 
 
 @dataclass

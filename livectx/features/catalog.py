@@ -118,3 +118,14 @@ FEATURE_SERVICES: dict[str, tuple[str, ...]] = {
     "fraud_features": ("user_txn_5m", "user_txn_1h", "user_txn_24h", "user_txn_10m", "user_login_5m"),
     "engagement_features": ("user_click_1h",),
 }
+
+#: The fraud model's inputs, in column order: what training writes and the fraud agent reads.
+FRAUD_MODEL_FEATURES: tuple[str, ...] = (
+    "txn_count_5m",
+    "txn_amount_max_5m",
+    "txn_amount_sum_1h",
+    "distinct_merchants_24h",
+    "distinct_ips_10m",
+    "distinct_cards_10m",
+    "login_failures_5m",
+)

@@ -24,6 +24,7 @@ from livectx.vectors.records import SearchHit, VectorFilter, VectorRecord
 
 META_TABLE = "livectx_vector_indexes"
 _COLUMNS = "id, text, source, tenant, category, event_ms, metadata"
+_COLUMNS_WRITTEN = 'id, embedding, text, source, tenant, category, event_ms, topic, "partition", "offset", metadata'
 
 
 class PgVectorStore:
@@ -113,25 +114,10 @@ class PgVectorStore:
     def upsert(self, records: Sequence[VectorRecord]) -> None:
         if not records:
             return
-        rows = [
-            (
-                r.id,
-                np.asarray(r.vector, dtype=np.float32),
-                r.text,
-                r.source,
-                r.tenant,
-                r.category,
-                r.event_ms,
-                r.topic,
-                r.partition,
-                r.offset,
-                json.dumps(r.metadata),
-            )
-            for r in records
-        ]
+        rows = [_row(r) for r in records]
         sql = (
-            f'INSERT INTO {self.index} (id, embedding, text, source, tenant, category, event_ms, topic, "partition", '
-            '"offset", metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET '
+            f"INSERT INTO {self.index} ({_COLUMNS_WRITTEN}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET "
             "embedding = EXCLUDED.embedding, text = EXCLUDED.text, source = EXCLUDED.source, "
             "tenant = EXCLUDED.tenant, category = EXCLUDED.category, event_ms = EXCLUDED.event_ms, "
             'topic = EXCLUDED.topic, "partition" = EXCLUDED."partition", "offset" = EXCLUDED."offset", '
@@ -154,30 +140,13 @@ class PgVectorStore:
         def load(conn: Any) -> None:
             conn.execute(f"DROP INDEX IF EXISTS {self.index}_hnsw")
             with conn.transaction(), conn.cursor() as cur:
-                copy_sql = (
-                    f"COPY {self.index} (id, embedding, text, source, tenant, category, event_ms, topic, "
-                    '"partition", "offset", metadata) FROM STDIN WITH (FORMAT BINARY)'
-                )
+                copy_sql = f"COPY {self.index} ({_COLUMNS_WRITTEN}) FROM STDIN WITH (FORMAT BINARY)"
                 with cur.copy(copy_sql) as copy:
                     copy.set_types(
                         ["text", "vector", "text", "text", "text", "text", "int8", "text", "int4", "int8", "jsonb"]
                     )
                     for r in records:
-                        copy.write_row(
-                            (
-                                r.id,
-                                np.asarray(r.vector, dtype=np.float32),
-                                r.text,
-                                r.source,
-                                r.tenant,
-                                r.category,
-                                r.event_ms,
-                                r.topic,
-                                r.partition,
-                                r.offset,
-                                json.dumps(r.metadata),
-                            )
-                        )
+                        copy.write_row(_row(r))
             conn.execute(self._hnsw_index_sql())
 
         self._run(load)
@@ -234,6 +203,23 @@ class PgVectorStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _row(r: VectorRecord) -> tuple[Any, ...]:
+    """A record in the table's column order (``_COLUMNS_WRITTEN``)."""
+    return (
+        r.id,
+        np.asarray(r.vector, dtype=np.float32),
+        r.text,
+        r.source,
+        r.tenant,
+        r.category,
+        r.event_ms,
+        r.topic,
+        r.partition,
+        r.offset,
+        json.dumps(r.metadata),
+    )
 
 
 def _where_sql(where: VectorFilter) -> tuple[str, list[Any]]:

@@ -8,31 +8,18 @@ decision compared with ``is_fraud``. No service is needed: features come from th
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.fraud import CardTestingRules, FraudAgent
 
-from livectx.events import Event, Transaction
+from livectx.events import Transaction
 from livectx.features.catalog import FEATURE_SERVICES, group_named
-from livectx.features.recompute import recompute_online
+from livectx.features.point_in_time import features_as_of
 from livectx.scenarios import get_scenario
 
 GROUPS = [group_named(name) for name in FEATURE_SERVICES["fraud_features"]]
-
-
-def _as_of(history: list[Event], user: str) -> dict[str, list[Any]]:
-    """The user's fraud_features as the online store holds them right after ``history``'s last event."""
-    row: dict[str, list[Any]] = {"user_id": [user]}
-    for group in GROUPS:
-        online = recompute_online(group, [e for e in history if isinstance(e, group.event_type)]).get(user)
-        for feature in group.features:
-            row[feature.name] = [None if online is None else online.values[feature.name]]
-        row[group.event_time_field] = [None if online is None else online.newest_event_ms]
-        row[group.written_field] = row[group.window_end_field] = [None]
-    return row
 
 
 def test_fraud_agent_catches_card_testing_with_high_precision_and_recall() -> None:
@@ -45,13 +32,10 @@ def test_fraud_agent_catches_card_testing_with_high_precision_and_recall() -> No
         config=ContextConfig(budget_ms=10_000, features_timeout_ms=10_000),  # this test is about decisions
     )
     agent = FraudAgent(context, CardTestingRules(), budget_ms=10_000)
-    history: dict[str, list[Event]] = defaultdict(list)
     try:
-        for event in events:
-            user = event.user_id  # type: ignore[attr-defined]
-            history[user].append(event)
+        for event, values in features_as_of(events, GROUPS):
             if isinstance(event, Transaction):
-                served[user] = _as_of(history[user], user)
+                served[event.user_id] = {"user_id": [event.user_id], **{k: [v] for k, v in values.items()}}
                 decision = agent.decide(event, f"t-0-{event.txn_id}")
                 assert decision.action in {"approve", "decline"} and decision.degraded == []
     finally:

@@ -1,0 +1,185 @@
+"""Async enrichment for stream processing: each event gets a lookup (a vector search), many in flight.
+
+A synchronous lookup per event makes the stream as slow as the slowest lookup. This operator keeps up to
+``max_in_flight`` lookups running concurrently, bounds each by ``timeout_s``, and emits:
+- the enriched event to ``output_topic``, in input order per partition (``ordered=True``) or as soon as
+  it is ready (``ordered=False``);
+- on timeout or error, the original event to ``fallback_topic`` with the reason in a header (e.g. a
+  default queue), so a slow vector store costs fallbacks and bounded lag, never a stalled pipeline.
+
+Offsets are committed only up to the first event of each partition whose output is not yet produced
+and acknowledged (at-least-once; outputs are keyed like their inputs, so consumers can deduplicate by
+the ``livectx.source`` header).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from livectx.errors import LivectxError
+from livectx.kafka import admin_client, consumer, producer, require_reachable
+from livectx.offsets import committed_reached, end_offsets
+from livectx.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
+
+log = logging.getLogger(__name__)
+
+SOURCE_HEADER = "livectx.source"
+FALLBACK_REASON = "livectx.fallback.reason"
+Lookup = Callable[["Message"], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class EnrichmentStats:
+    consumed: int = 0
+    enriched: int = 0
+    fallbacks: int = 0
+    max_in_flight_seen: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    message: Message
+    task: asyncio.Task[dict[str, Any]]
+    emitted: bool = False
+
+
+class AsyncEnricher:
+    def __init__(
+        self,
+        settings: Settings,
+        lookup: Lookup,
+        *,
+        source_topic: str,
+        output_topic: str,
+        fallback_topic: str,
+        consumer_group: str,
+        max_in_flight: int = 64,
+        timeout_s: float = 0.1,
+        ordered: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.lookup = lookup
+        self.source_topic = source_topic
+        self.output_topic = output_topic
+        self.fallback_topic = fallback_topic
+        self.group = consumer_group
+        self.max_in_flight = max_in_flight
+        self.timeout_s = timeout_s
+        self.ordered = ordered
+        self.stats = EnrichmentStats()
+        self._consumer = consumer(settings, consumer_group)
+        self._producer = producer(settings)
+        self._pending: dict[tuple[str, int], deque[_Pending]] = {}
+        self._in_flight = 0
+        self._consumed_upto: dict[tuple[str, int], int] = {}
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self, *, until_caught_up: bool = False) -> EnrichmentStats:
+        require_reachable(self.settings)
+        targets = end_offsets(self.settings, [self.source_topic]) if until_caught_up else None
+        admin = admin_client(self.settings) if until_caught_up else None
+        self._consumer.subscribe([self.source_topic])
+        next_commit = 0.0
+        try:
+            while not self._stopping:
+                room = self.max_in_flight - self._in_flight
+                if room > 0:
+                    for message in self._consumer.consume(room, 0):
+                        self._start(message)
+                await asyncio.sleep(0.005 if room > 0 else 0.001)  # yield to the lookups
+                self._emit_ready()
+                self._producer.poll(0)
+                if time.monotonic() >= next_commit:
+                    next_commit = time.monotonic() + 0.2
+                    self._commit()
+                    if targets is not None and self._in_flight == 0 and committed_reached(admin, self.group, targets):
+                        break
+        finally:
+            for queue in self._pending.values():
+                for pending in queue:
+                    pending.task.cancel()
+            self._producer.flush(30)
+            self._consumer.close()
+        return self.stats
+
+    def _start(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise LivectxError(f"Kafka consumer failed: {error}")
+            return
+        self.stats.consumed += 1
+        task = asyncio.ensure_future(asyncio.wait_for(self.lookup(message), self.timeout_s))
+        position = (message.topic(), message.partition())
+        self._pending.setdefault(position, deque()).append(_Pending(message, task))
+        self._consumed_upto[position] = message.offset()
+        self._in_flight += 1
+        self.stats.max_in_flight_seen = max(self.stats.max_in_flight_seen, self._in_flight)
+
+    def _emit_ready(self) -> None:
+        for queue in self._pending.values():
+            if self.ordered:
+                while queue and queue[0].task.done():
+                    self._emit(queue.popleft())
+            else:
+                for pending in queue:
+                    if not pending.emitted and pending.task.done():
+                        self._emit(pending)
+                while queue and queue[0].emitted:
+                    queue.popleft()
+
+    def _emit(self, pending: _Pending) -> None:
+        message = pending.message
+        source = f"{message.topic()}-{message.partition()}-{message.offset()}"
+        headers = [*(message.headers() or []), (SOURCE_HEADER, source.encode())]
+        try:
+            enrichment = pending.task.result()
+        except Exception as exc:  # timeout or lookup failure: the fallback route, with the reason
+            reason = "timeout" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            self._producer.produce(
+                self.fallback_topic,
+                key=message.key(),
+                value=message.value(),
+                headers=[*headers, (FALLBACK_REASON, reason.encode())],
+            )
+            self.stats.fallbacks += 1
+            self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        else:
+            value = json.loads(message.value() or b"{}")
+            value["enrichment"] = enrichment
+            self._producer.produce(
+                self.output_topic, key=message.key(), value=json.dumps(value).encode(), headers=headers
+            )
+            self.stats.enriched += 1
+        pending.emitted = True
+        self._in_flight -= 1
+
+    def _commit(self) -> None:
+        """Commit, per partition, up to the first event not yet emitted (after its output is acknowledged)."""
+        from confluent_kafka import TopicPartition
+
+        if self._producer.flush(10):
+            return  # outputs not acknowledged yet: commit next time
+        offsets = []
+        for (topic, partition), queue in self._pending.items():
+            first_open = next((p.message.offset() for p in queue if not p.emitted), None)
+            upto = first_open if first_open is not None else self._consumed_upto[(topic, partition)] + 1
+            offsets.append(TopicPartition(topic, partition, upto))
+        if offsets:
+            with contextlib.suppress(Exception):  # nothing to commit yet (e.g. no assignment): next time
+                self._consumer.commit(offsets=offsets, asynchronous=False)
