@@ -151,8 +151,10 @@ def _pipeline(settings: Settings, embedder: Embedder, topic: str, index: str, do
     stats = worker.run(until_caught_up=True)
     if stats.embedded != len(docs):
         raise RuntimeError(f"pipeline embedded {stats.embedded} of {len(docs)} texts")
-    # From the first record: consumer-group join is start-up, not pipeline throughput.
-    return stats.embedded / (time.monotonic() - (stats.first_record or stats.started))
+    # From the first record in to the last batch searchable: the consumer-group join before and the
+    # caught-up probe after are start-up and shutdown, not pipeline throughput.
+    first = stats.first_record or stats.started
+    return stats.embedded / ((stats.last_write or time.monotonic()) - first)
 
 
 def _steady(

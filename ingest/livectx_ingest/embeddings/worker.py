@@ -84,6 +84,7 @@ class EmbeddingStats:
     searchable_ms: list[float] = field(default_factory=list)  # produce timestamp -> watermark advanced
     started: float = field(default_factory=time.monotonic)
     first_record: float | None = None  # monotonic time the first record arrived (throughput counts from here)
+    last_write: float | None = None  # monotonic time the latest batch became searchable
 
     def summary(self) -> dict[str, float | int | None]:
         recent = self.searchable_ms[-10_000:]
@@ -408,6 +409,7 @@ class EmbeddingWorker:
             now_ms = time.time() * 1000
             self.stats.searchable_ms.extend(now_ms - ts for ts in job.timestamps_ms)
             self.stats.batches += 1
+            self.stats.last_write = time.monotonic()
             self._done.put(job)
 
     def _write_with_retry(self, job: WriteJob) -> bool:
