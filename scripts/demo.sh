@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo on a fresh machine: set up, start Kafka + Redis + Postgres/pgvector, declare topics,
 # apply the Feast repo, produce fraud-scenario traffic (with a poison record), ingest it into streaming
-# features and read them back; then stream support tickets into the semantic memory and search it.
+# features and read them back; then stream support tickets into the semantic memory, search it, route the
+# tickets with the router agent, and train the fraud agent's model.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bootstrap.sh
@@ -33,5 +34,9 @@ livectx memory status
 step "livectx memory search (semantic search over the tickets)"
 livectx memory search "my parcel arrived broken" --top-k 3
 livectx memory search "I was billed two times" --top-k 3 --category billing
+step "livectx agents run router (routes each ticket by similar past ones; notifies once per ticket)"
+livectx agents run router --until-caught-up
+step "livectx backtest train-fraud (point-in-time features, judged on another seed)"
+livectx backtest train-fraud --events 20000 --out "${LIVECTX_DATA_DIR:-$HOME/.local/state/livectx/data}/models/fraud.joblib"
 step "livectx stack status";                livectx stack status
 printf '\nThe stack keeps running: `livectx stack down` stops it.\n'

@@ -10,6 +10,7 @@ raises only when asked to (``strict=True``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from livectx.settings import Settings
 from livectx.vectors.records import SearchHit, VectorFilter
 from livectx_agents.breaker import CircuitBreaker
 
+log = logging.getLogger(__name__)
 GROUPS: dict[str, FeatureGroup] = {g.name: g for g in FEATURE_GROUPS}
 
 
@@ -183,6 +185,11 @@ class ContextClient:
                 results[name] = future.result(timeout=limit)
             except _Skipped:
                 continue
+            except _Overran as exc:  # ran inline and answered, but later than its timeout
+                results[name] = exc.result
+                self.breakers[name].record_failure(str(exc))
+                degraded.append(f"{name}: {exc}")
+                continue
             except FutureTimeout:
                 self.breakers[name].record_failure(f"timed out after {limit * 1000:.0f} ms")
                 degraded.append(f"{name}: timed out after {limit * 1000:.0f} ms")
@@ -201,7 +208,7 @@ class ContextClient:
             freshness={"features": ages, "vector_index": _index_freshness(index_status, now_ms)},
             degraded=degraded,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            timings_ms=timings,
+            timings_ms=dict(timings),  # a timed-out part may still write its timing later
         )
         if strict and degraded:
             raise ContextUnavailable("; ".join(degraded))
@@ -230,12 +237,23 @@ class ContextClient:
 
         if not inline:
             return self._pool.submit(timed)
-        # On the calling thread (it would only wait otherwise): its client's socket timeouts bound it.
+        # On the calling thread (it would only wait otherwise): its client's socket timeouts bound it, and
+        # an answer later than the part's timeout is used but reported (and counted by the breaker).
         done: Future[Any] = Future()
+        began = time.perf_counter()
         try:
-            done.set_result(timed())
+            result = timed()
         except Exception as exc:
             done.set_exception(exc)
+            return done
+        elapsed_ms = (time.perf_counter() - began) * 1000
+        limit_ms = {"features": self.config.features_timeout_ms, "vectors": self.config.vectors_timeout_ms}[name]
+        if elapsed_ms > limit_ms:
+            done.set_exception(
+                _Overran(result, f"answered after {elapsed_ms:.0f} ms, over its {limit_ms:.0f} ms timeout")
+            )
+        else:
+            done.set_result(result)
         return done
 
     def _vector_part(
@@ -247,8 +265,20 @@ class ContextClient:
     ) -> tuple[list[SearchHit], dict[str, Any] | None]:
         vector = self._embed(query_text) if query_text is not None else np.asarray(query_vector, dtype=np.float32)
         hits = self._search(vector, top_k, filters)
-        status = self._index_status() if self._index_status is not None else None
+        try:
+            status = self._index_status() if self._index_status is not None else None
+        except Exception as exc:  # freshness is informative: losing it must not lose the hits
+            log.debug("vector index status unavailable: %s", exc)
+            status = None
         return hits, status
+
+
+class _Overran(Exception):
+    """An inline part that answered after its timeout: the answer is kept, the lateness reported."""
+
+    def __init__(self, result: Any, message: str) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class _Skipped(Exception):
@@ -327,7 +357,8 @@ def feast_sdk_reader(settings: Settings) -> Callable[[Sequence[str], str], dict[
     def read(entities: Sequence[str], service: str) -> dict[str, list[Any]]:
         if service not in services:
             services[service] = store.get_feature_service(service)
-        rows = [{"user_id": e} for e in entities]
+        join_key = GROUPS[FEATURE_SERVICES[service][0]].entity_key
+        rows = [{join_key: e} for e in entities]
         return store.get_online_features(features=services[service], entity_rows=rows).to_dict()
 
     return read

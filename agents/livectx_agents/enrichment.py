@@ -7,15 +7,14 @@ A synchronous lookup per event makes the stream as slow as the slowest lookup. T
 - on timeout or error, the original event to ``fallback_topic`` with the reason in a header (e.g. a
   default queue), so a slow vector store costs fallbacks and bounded lag, never a stalled pipeline.
 
-Offsets are committed only up to the first event of each partition whose output is not yet produced
-and acknowledged (at-least-once; outputs are keyed like their inputs, so consumers can deduplicate by
-the ``livectx.source`` header).
+Offsets are committed only up to the first event of each partition whose output the broker has not yet
+acknowledged (delivery callbacks, no blocking flush), so a crash re-reads rather than loses; delivery
+failure stops the operator. At-least-once: outputs carry the ``livectx.source`` header to deduplicate by.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -52,7 +51,8 @@ class EnrichmentStats:
 class _Pending:
     message: Message
     task: asyncio.Task[dict[str, Any]]
-    emitted: bool = False
+    emitted: bool = False  # its output was produced
+    acked: bool = False  # ... and acknowledged by the broker: only then may its offset be committed
 
 
 class AsyncEnricher:
@@ -84,6 +84,8 @@ class AsyncEnricher:
         self._pending: dict[tuple[str, int], deque[_Pending]] = {}
         self._in_flight = 0
         self._consumed_upto: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self._delivery_error: str | None = None
         self._stopping = False
 
     def stop(self) -> None:
@@ -107,7 +109,8 @@ class AsyncEnricher:
                 if time.monotonic() >= next_commit:
                     next_commit = time.monotonic() + 0.2
                     self._commit()
-                    if targets is not None and self._in_flight == 0 and committed_reached(admin, self.group, targets):
+                    idle = self._in_flight == 0 and not any(self._pending.values())
+                    if targets is not None and idle and committed_reached(admin, self.group, targets):
                         break
         finally:
             for queue in self._pending.values():
@@ -132,16 +135,19 @@ class AsyncEnricher:
         self.stats.max_in_flight_seen = max(self.stats.max_in_flight_seen, self._in_flight)
 
     def _emit_ready(self) -> None:
+        if self._delivery_error is not None:
+            raise LivectxError(f"enrichment output not delivered: {self._delivery_error}")
         for queue in self._pending.values():
-            if self.ordered:
-                while queue and queue[0].task.done():
-                    self._emit(queue.popleft())
-            else:
-                for pending in queue:
-                    if not pending.emitted and pending.task.done():
-                        self._emit(pending)
-                while queue and queue[0].emitted:
-                    queue.popleft()
+            for pending in queue:
+                if pending.emitted:
+                    continue
+                if not pending.task.done():
+                    if self.ordered:
+                        break  # later events wait for this one: output keeps the input order
+                    continue
+                self._emit(pending)
+            while queue and queue[0].acked:  # the queue holds what is not yet safe to commit past
+                queue.popleft()
 
     def _emit(self, pending: _Pending) -> None:
         message = pending.message
@@ -156,6 +162,7 @@ class AsyncEnricher:
                 key=message.key(),
                 value=message.value(),
                 headers=[*headers, (FALLBACK_REASON, reason.encode())],
+                on_delivery=self._acknowledge(pending),
             )
             self.stats.fallbacks += 1
             self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
@@ -163,23 +170,39 @@ class AsyncEnricher:
             value = json.loads(message.value() or b"{}")
             value["enrichment"] = enrichment
             self._producer.produce(
-                self.output_topic, key=message.key(), value=json.dumps(value).encode(), headers=headers
+                self.output_topic,
+                key=message.key(),
+                value=json.dumps(value).encode(),
+                headers=headers,
+                on_delivery=self._acknowledge(pending),
             )
             self.stats.enriched += 1
         pending.emitted = True
         self._in_flight -= 1
 
-    def _commit(self) -> None:
-        """Commit, per partition, up to the first event not yet emitted (after its output is acknowledged)."""
-        from confluent_kafka import TopicPartition
+    def _acknowledge(self, pending: _Pending) -> Callable[[Any, Any], None]:
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is None:
+                pending.acked = True
+            else:
+                self._delivery_error = str(err)
 
-        if self._producer.flush(10):
-            return  # outputs not acknowledged yet: commit next time
+        return delivered
+
+    def _commit(self) -> None:
+        """Commit, per partition, up to the first event whose output is not yet acknowledged."""
+        from confluent_kafka import KafkaException, TopicPartition
+
         offsets = []
         for (topic, partition), queue in self._pending.items():
-            first_open = next((p.message.offset() for p in queue if not p.emitted), None)
-            upto = first_open if first_open is not None else self._consumed_upto[(topic, partition)] + 1
-            offsets.append(TopicPartition(topic, partition, upto))
-        if offsets:
-            with contextlib.suppress(Exception):  # nothing to commit yet (e.g. no assignment): next time
-                self._consumer.commit(offsets=offsets, asynchronous=False)
+            upto = queue[0].message.offset() if queue else self._consumed_upto[(topic, partition)] + 1
+            if self._committed.get((topic, partition)) != upto:
+                offsets.append(TopicPartition(topic, partition, upto))
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # e.g. a rebalance took the partition: the new owner re-reads
+            log.warning("offset commit failed (events will be re-read): %s", exc)
+            return
+        self._committed.update({(tp.topic, tp.partition): tp.offset for tp in offsets})

@@ -75,13 +75,16 @@ class TransactionalLoop:
         targets = end_offsets(self.settings, self.topics) if until_caught_up else None
         admin = admin_client(self.settings) if until_caught_up else None
         self._consumer.subscribe(self.topics)
+        next_probe = 0.0
         try:
             while not self._stopping:
                 messages = [m for m in self._consumer.consume(self._batch_size, 0.1) if self._usable(m)]
                 if messages:
                     self._transaction(messages)
-                if targets is not None and committed_reached(admin, self.group, targets):
-                    break
+                if targets is not None and time.monotonic() >= next_probe:
+                    next_probe = time.monotonic() + 0.1  # an admin round trip: not once per batch
+                    if committed_reached(admin, self.group, targets):
+                        break
         finally:
             self._consumer.close()
         return self.stats

@@ -171,7 +171,7 @@ def _parse_text_topics(_ctx: click.Context, _param: click.Parameter, values: tup
     "--batch-size", type=click.IntRange(1, 4096), default=None, help="Close a batch at N texts [default: 64]."
 )
 @click.option(
-    "--max-wait-ms", type=click.IntRange(1, 60_000), default=None, help="...or T ms after its first text [default: 50]."
+    "--max-wait-ms", type=click.IntRange(1, 60_000), default=None, help="...or T ms after its first text [default: 20]."
 )
 @click.option(
     "--max-pending",

@@ -85,7 +85,8 @@ def search(
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Vectors in the index, and per text-topic partition: the watermark (searchable below) vs the log end."""
-    from livectx.kafka import admin_client, require_reachable
+    from livectx.kafka import require_reachable
+    from livectx.offsets import end_offsets
     from livectx.redis_client import redis_client
     from livectx.vectors import open_vector_store
     from livectx.vectors.sources import TEXT_SOURCES
@@ -99,7 +100,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     finally:
         store.close()
     positions = IndexWatermark(redis_client(settings), settings.vector.index).positions()
-    ends = _end_offsets(admin_client(settings), list(TEXT_SOURCES))
+    ends = end_offsets(settings, list(TEXT_SOURCES))
     rows = [
         {"topic": t, "partition": p, "searchable_below": positions.get((t, p), 0), "end": end,
          "behind": max(0, end - positions.get((t, p), 0))}
@@ -113,19 +114,3 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ["topic", "partition", "searchable below offset", "log end", "behind"],
         [(r["topic"], r["partition"], r["searchable_below"], r["end"], r["behind"]) for r in rows],
     )
-
-
-def _end_offsets(admin, topics: list[str]) -> dict[tuple[str, int], int]:  # type: ignore[no-untyped-def]
-    from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import OffsetSpec
-
-    metadata = admin.list_topics(timeout=10).topics
-    request = {
-        TopicPartition(topic, partition): OffsetSpec.latest()
-        for topic in topics
-        if topic in metadata
-        for partition in metadata[topic].partitions
-    }
-    if not request:
-        return {}
-    return {(tp.topic, tp.partition): f.result(10).offset for tp, f in admin.list_offsets(request).items()}

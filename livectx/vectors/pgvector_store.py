@@ -57,13 +57,16 @@ class PgVectorStore:
 
         if self._connection is not None and not self._connection.closed:
             return self._connection
+        conn = None
         try:
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")  # a managed Postgres may not have it yet
             register_vector(conn)
             conn.execute(f"SET hnsw.ef_search = {int(self.ef_search)}")
             conn.execute("SET hnsw.iterative_scan = relaxed_order")
         except psycopg.Error as exc:
+            if conn is not None:
+                conn.close()
             raise VectorStoreError(f"cannot connect to Postgres for the vector index: {exc}".strip()) from None
         self._connection = conn
         return conn
@@ -138,8 +141,8 @@ class PgVectorStore:
         """
 
         def load(conn: Any) -> None:
-            conn.execute(f"DROP INDEX IF EXISTS {self.index}_hnsw")
             with conn.transaction(), conn.cursor() as cur:
+                cur.execute(f"DROP INDEX IF EXISTS {self.index}_hnsw")  # rolled back with a failed COPY
                 copy_sql = f"COPY {self.index} ({_COLUMNS_WRITTEN}) FROM STDIN WITH (FORMAT BINARY)"
                 with cur.copy(copy_sql) as copy:
                     copy.set_types(
@@ -194,8 +197,8 @@ class PgVectorStore:
         def drop(conn: Any) -> None:
             with conn.transaction():
                 conn.execute(f"DROP TABLE IF EXISTS {self.index}")
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name text PRIMARY KEY, model text, dim int)")
-                conn.execute(f"DELETE FROM {META_TABLE} WHERE name = %s", (self.index,))
+                if conn.execute("SELECT to_regclass(%s)", (META_TABLE,)).fetchone()[0] is not None:
+                    conn.execute(f"DELETE FROM {META_TABLE} WHERE name = %s", (self.index,))
 
         self._run(drop)
 

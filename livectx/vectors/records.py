@@ -50,13 +50,3 @@ class VectorFilter:
     sources: tuple[str, ...] = ()
     since_ms: int | None = None
     until_ms: int | None = None  # exclusive
-
-    @property
-    def empty(self) -> bool:
-        return (
-            self.tenant is None
-            and not self.categories
-            and not self.sources
-            and self.since_ms is None
-            and self.until_ms is None
-        )

@@ -26,6 +26,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -81,13 +82,14 @@ class EmbeddingStats:
     batches: int = 0
     store_retries: int = 0
     pauses: int = 0
-    searchable_ms: list[float] = field(default_factory=list)  # produce timestamp -> watermark advanced
+    #: produce timestamp -> watermark advanced, for the most recent records (bounded: a worker runs for months)
+    searchable_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     started: float = field(default_factory=time.monotonic)
     first_record: float | None = None  # monotonic time the first record arrived (throughput counts from here)
     last_write: float | None = None  # monotonic time the latest batch became searchable
 
     def summary(self) -> dict[str, float | int | None]:
-        recent = self.searchable_ms[-10_000:]
+        recent = list(self.searchable_ms)[-10_000:]
         return {
             "consumed": self.consumed,
             "embedded": self.embedded,
@@ -327,6 +329,8 @@ class EmbeddingWorker:
                 self._flush = False
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._closed.is_set():  # closing: run() already drained what it could, the threads are gone
+            return
         log.info("partitions revoked (%d): committing what was consumed first", len(partitions))
         self._drain(timeout_s=30.0)
         self._paused = False
