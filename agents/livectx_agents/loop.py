@@ -10,7 +10,6 @@ to ``read_committed`` readers. Side effects outside Kafka are made idempotent by
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from livectx.errors import LivectxError
 from livectx.kafka import admin_client, consumer, producer, require_reachable
 from livectx.offsets import committed_reached, end_offsets
 from livectx.settings import Settings
+from livectx.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from confluent_kafka import Message, Producer
@@ -138,11 +138,5 @@ class DeadLetter(Exception):
 
 
 def run_until_signalled(loop: TransactionalLoop, until_caught_up: bool) -> Any:
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: loop.stop())
-    try:
+    with stop_on_signals(loop.stop):
         return loop.run(until_caught_up=until_caught_up)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -6,6 +6,12 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from
 
+UNTIL_CAUGHT_UP = click.option(
+    "--until-caught-up",
+    is_flag=True,
+    help="Stop once the group committed the end offsets present at start (demos, backfills, tests).",
+)
+
 
 @click.group()
 def ingest() -> None:
@@ -81,11 +87,7 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
     show_default=True,
     help="Seconds between freshness/lag exports to <state dir>/metrics/<group>-<worker>.json.",
 )
-@click.option(
-    "--until-caught-up",
-    is_flag=True,
-    help="Stop once the group committed the end offsets present at start (demos, backfills, tests).",
-)
+@UNTIL_CAUGHT_UP
 @click.pass_context
 def features(
     ctx: click.Context,
@@ -181,11 +183,7 @@ def _parse_text_topics(_ctx: click.Context, _param: click.Parameter, values: tup
     help="Embedded batches that may wait for the vector store before consumption pauses.",
 )
 @click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
-@click.option(
-    "--until-caught-up",
-    is_flag=True,
-    help="Stop once the group committed the end offsets present at start (demos, backfills, tests).",
-)
+@UNTIL_CAUGHT_UP
 @click.pass_context
 def embeddings(
     ctx: click.Context,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import signal
 import threading
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from livectx.metrics import percentile
 from livectx.offsets import committed_reached, end_offsets
 from livectx.redis_client import redis_client
 from livectx.settings import Settings
+from livectx.signals import stop_on_signals
 from livectx.vectors.embedder import Embedder
 from livectx.vectors.records import VectorRecord
 from livectx.vectors.sources import TEXT_SOURCES, Delete, TextSource, Upsert, to_change
@@ -434,11 +434,5 @@ class EmbeddingWorker:
 def run_embeddings_worker(settings: Settings, *, until_caught_up: bool = False, **options: Any) -> EmbeddingStats:
     """Run until SIGTERM/SIGINT (or caught up): the CLI's entry point."""
     worker = EmbeddingWorker(settings, **options)
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: worker.stop())
-    try:
+    with stop_on_signals(worker.stop):
         return worker.run(until_caught_up=until_caught_up)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
