@@ -11,11 +11,23 @@ The key is the record's position (``<topic>-<partition>-<offset>``), stable acro
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Replace (ARGV[2] set) or delete the key only while it still holds *our* claim: a claim that expired and
+# was taken by another worker must not be overwritten or released by the first one.
+_IF_OURS = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return 1
+"""
 
 
 def idempotency_key(topic: str, partition: int, offset: int) -> str:
@@ -42,6 +54,7 @@ class IdempotentActions:
         self._claim_ttl_s = claim_ttl_s
         self._outcome_ttl_s = outcome_ttl_s
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._if_ours = redis_client.register_script(_IF_OURS)
 
     def _key(self, key: str) -> str:
         return f"{self._namespace}:{key}"
@@ -49,15 +62,17 @@ class IdempotentActions:
     def run_once(self, key: str, action: Callable[[], Any]) -> Outcome:
         """Run ``action`` unless ``key`` was already claimed; record its (JSON-serialisable) result."""
         redis_key = self._key(key)
-        claim = json.dumps({"state": "claimed", "owner": self._owner})
+        claim = json.dumps({"state": "claimed", "owner": self._owner, "claim": uuid.uuid4().hex})
         if not self._redis.set(redis_key, claim, nx=True, ex=self._claim_ttl_s):
             return self.outcome(key)
         try:
             result = action()
         except BaseException:
-            self._redis.delete(redis_key)  # the action failed before acting: let a retry claim it again
+            self._if_ours(keys=[redis_key], args=[claim, "", 0])  # failed before acting: a retry may claim it
             raise
-        self._redis.set(redis_key, json.dumps({"state": "done", "result": result}), ex=self._outcome_ttl_s)
+        done = json.dumps({"state": "done", "result": result})
+        if not self._if_ours(keys=[redis_key], args=[claim, done, self._outcome_ttl_s]):
+            log.warning("action %s outlived its %ss claim: another worker may have run it too", key, self._claim_ttl_s)
         return Outcome(ran=True, result=result)
 
     def outcome(self, key: str) -> Outcome:

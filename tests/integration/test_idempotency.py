@@ -39,3 +39,17 @@ def test_a_failed_action_can_be_retried_and_a_claim_in_progress_blocks(settings:
     other = IdempotentActions(client, namespace=namespace)
     client.set(f"{namespace}:k2", '{"state": "claimed", "owner": "elsewhere"}', ex=60)
     assert other.run_once("k2", lambda: pytest.fail("must not run")).pending
+
+
+def test_an_expired_claim_taken_over_is_not_clobbered_by_its_first_owner(settings: Settings, stack) -> None:  # type: ignore[no-untyped-def]
+    client = redis_client(settings)
+    namespace = f"test:{uuid.uuid4().hex[:8]}"
+    slow = IdempotentActions(client, namespace=namespace, claim_ttl_s=60)
+    takeover = '{"state": "claimed", "owner": "second worker"}'
+
+    def outlives_its_claim() -> str:
+        client.set(f"{namespace}:k3", takeover)  # as if the claim expired and another worker took it
+        return "sent late"
+
+    assert slow.run_once("k3", outlives_its_claim).ran
+    assert client.get(f"{namespace}:k3").decode() == takeover  # the second worker's claim stands
