@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -42,18 +43,42 @@ def run_agent() -> None:
     """Run an agent in the foreground (Ctrl-C or SIGTERM stops it after its current transaction)."""
 
 
+def _agent_options(group: str, source_topic: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every agent takes: its consumer group, worker id, topics and --until-caught-up."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(
+            [
+                click.option("--group", "consumer_group", default=group, show_default=True, help="Consumer group."),
+                click.option(
+                    "--worker-id",
+                    default="0",
+                    show_default=True,
+                    help="Unique per process: names its transactional id.",
+                ),
+                click.option("--source-topic", default=source_topic, show_default=True),
+                click.option("--decisions-topic", default="livectx.decisions", show_default=True),
+                click.option(
+                    "--until-caught-up",
+                    is_flag=True,
+                    help="Stop once the group committed the end offsets present at start.",
+                ),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @run_agent.command()
-@click.option("--group", "consumer_group", default="livectx-router", show_default=True, help="Consumer group.")
-@click.option("--worker-id", default="0", show_default=True, help="Unique per process: names its transactional id.")
-@click.option("--source-topic", default="livectx.tickets", show_default=True)
-@click.option("--decisions-topic", default="livectx.decisions", show_default=True)
+@_agent_options("livectx-router", "livectx.tickets")
 @click.option(
     "--notifications",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Where notifications are appended [default: <data dir>/notifications/router.jsonl].",
 )
-@click.option("--until-caught-up", is_flag=True, help="Stop once the group committed the end offsets present at start.")
 @click.pass_context
 def router(
     ctx: click.Context,
@@ -83,10 +108,7 @@ def router(
 
 
 @run_agent.command()
-@click.option("--group", "consumer_group", default="livectx-fraud", show_default=True, help="Consumer group.")
-@click.option("--worker-id", default="0", show_default=True, help="Unique per process: names its transactional id.")
-@click.option("--source-topic", default="livectx.transactions", show_default=True)
-@click.option("--decisions-topic", default="livectx.decisions", show_default=True)
+@_agent_options("livectx-fraud", "livectx.transactions")
 @click.option(
     "--model",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -94,7 +116,6 @@ def router(
     help="A trained classifier (joblib) over the fraud features [default: the card-testing rules].",
 )
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Decline at or above.")
-@click.option("--until-caught-up", is_flag=True, help="Stop once the group committed the end offsets present at start.")
 @click.pass_context
 def fraud(
     ctx: click.Context,

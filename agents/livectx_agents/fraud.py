@@ -27,7 +27,7 @@ from livectx.features.catalog import FRAUD_MODEL_FEATURES
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.idempotency import idempotency_key
-from livectx_agents.loop import DeadLetter, TransactionalLoop
+from livectx_agents.loop import DeadLetter, run_agent
 
 if TYPE_CHECKING:
     from confluent_kafka import Message, Producer
@@ -187,24 +187,13 @@ def run_fraud_agent(
     threshold: float = 0.5,
     until_caught_up: bool = False,
 ) -> tuple[FraudAgent, Any]:
-    from livectx_agents.loop import run_until_signalled
-
     context = ContextClient.from_settings(
         settings, ContextConfig(budget_ms=30.0, features_timeout_ms=25.0), vectors=False
     )
     scorer: Scorer = ModelScorer.load(model) if model is not None else CardTestingRules()
     agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic)
-    loop = TransactionalLoop(
-        settings,
-        name="fraud",
-        topics=[source_topic],
-        consumer_group=consumer_group,
-        worker_id=worker_id,
-        handle=agent.handle,
-        batch_size=200,
-    )
-    try:
-        stats = run_until_signalled(loop, until_caught_up)
-    finally:
-        context.close()
+    stats = run_agent(
+        settings, name="fraud", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,
+        handle=agent.handle, close=context.close, batch_size=200, until_caught_up=until_caught_up,
+    )  # fmt: skip
     return agent, stats

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError
@@ -137,6 +137,30 @@ class DeadLetter(Exception):
     """Raised by a handler for a record it cannot decide on (bad input): it goes to the dead-letter topic."""
 
 
-def run_until_signalled(loop: TransactionalLoop, until_caught_up: bool) -> Any:
-    with stop_on_signals(loop.stop):
-        return loop.run(until_caught_up=until_caught_up)
+def run_agent(
+    settings: Settings,
+    *,
+    name: str,
+    source_topic: str,
+    consumer_group: str,
+    worker_id: str,
+    handle: Handler,
+    close: Callable[[], None],
+    batch_size: int,
+    until_caught_up: bool,
+) -> LoopStats:
+    """Run an agent's handler in the transactional loop until SIGTERM/SIGINT (or caught up), then ``close``."""
+    loop = TransactionalLoop(
+        settings,
+        name=name,
+        topics=[source_topic],
+        consumer_group=consumer_group,
+        worker_id=worker_id,
+        handle=handle,
+        batch_size=batch_size,
+    )
+    try:
+        with stop_on_signals(loop.stop):
+            return loop.run(until_caught_up=until_caught_up)
+    finally:
+        close()

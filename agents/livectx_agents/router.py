@@ -27,7 +27,7 @@ from livectx.settings import Settings
 from livectx.vectors.records import VectorFilter
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.idempotency import IdempotentActions, idempotency_key
-from livectx_agents.loop import DeadLetter, TransactionalLoop
+from livectx_agents.loop import DeadLetter, run_agent
 
 if TYPE_CHECKING:
     from confluent_kafka import Message, Producer
@@ -141,7 +141,6 @@ def run_router(
     until_caught_up: bool = False,
 ) -> tuple[TicketRouter, Any]:
     from livectx.redis_client import redis_client
-    from livectx_agents.loop import run_until_signalled
 
     # Embedding a ticket on a CPU takes ~10-30 ms: the router's budget allows for it (a chat agent's would not).
     context = ContextClient.from_settings(
@@ -154,17 +153,8 @@ def run_router(
         FileNotifier(notifications or settings.data_dir / "notifications" / "router.jsonl"),
         decisions_topic=decisions_topic,
     )
-    loop = TransactionalLoop(
-        settings,
-        name="router",
-        topics=[source_topic],
-        consumer_group=consumer_group,
-        worker_id=worker_id,
-        handle=router.handle,
-        batch_size=20,
-    )
-    try:
-        stats = run_until_signalled(loop, until_caught_up)
-    finally:
-        context.close()
+    stats = run_agent(
+        settings, name="router", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,
+        handle=router.handle, close=context.close, batch_size=20, until_caught_up=until_caught_up,
+    )  # fmt: skip
     return router, stats
