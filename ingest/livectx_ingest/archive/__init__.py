@@ -1,0 +1,1 @@
+"""The archiver: Kafka topics to Parquet files in the cold tier."""

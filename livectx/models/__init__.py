@@ -1,0 +1,1 @@
+"""Model and config versions as data, broadcast on a compacted topic."""

@@ -1,0 +1,1 @@
+"""Cold tier: the log archived to Parquet, its catalog, replay and DuckDB views."""
