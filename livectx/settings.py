@@ -130,6 +130,22 @@ class EmbeddingSettings(_Section):
     max_text_chars: int = Field(default=8_000, ge=1)
 
 
+class TierSettings(_Section):
+    """The cold tier: where the archive (and model artifacts beside it) live, and how files are cut.
+
+    ``url`` is any fsspec URL (``s3://bucket/prefix`` with the ``s3`` extra and the usual AWS variables,
+    or a local folder); unset means ``<data dir>/archive``."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_TIER_", frozen=True, extra="forbid")
+
+    url: str | None = None
+    storage_options: dict[str, Any] = Field(default_factory=dict)  # passed to fsspec (endpoint_url, key, ...)
+    file_max_records: int = Field(default=200_000, ge=1)  # a file closes at N records ...
+    file_max_age_s: float = Field(default=60.0, gt=0)  # ... or this long after its first record
+    row_group_records: int = Field(default=100_000, ge=1_000)
+    compact_below_records: int = Field(default=50_000, ge=1)  # files smaller than this get merged
+
+
 class CoreSettings(_Section):
     """Top-level paths."""
 
@@ -145,7 +161,7 @@ class Settings:
     def __init__(self, config_file: Path | None = None) -> None:
         self.config_file = _find_config_file(config_file)
         table = _read_toml(self.config_file) if self.config_file else {}
-        sections = {"stack", "kafka", "redis", "vector", "embedding"}
+        sections = {"stack", "kafka", "redis", "vector", "embedding", "tier"}
         top = {k: v for k, v in table.items() if k not in sections}
         try:
             self.stack = StackSettings(**table.get("stack", {}))
@@ -153,6 +169,7 @@ class Settings:
             self.redis = RedisSettings(**table.get("redis", {}))
             self.vector = VectorSettings(**table.get("vector", {}))
             self.embedding = EmbeddingSettings(**table.get("embedding", {}))
+            self.tier = TierSettings(**table.get("tier", {}))
             self.core = CoreSettings(**top)
         except ValidationError as exc:
             raise ConfigError(_describe_validation_error(exc, self.config_file)) from None
@@ -176,6 +193,16 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return self.core.data_dir or self.stack.state_dir / "data"
+
+    @property
+    def tier_url(self) -> str:
+        """The cold tier's fsspec URL (a local folder under the data dir unless configured)."""
+        return self.tier.url or str(self.data_dir / "archive")
+
+    @property
+    def models_url(self) -> str:
+        """Where model artifacts are stored: beside the archive, in the same object store."""
+        return self.tier_url.rstrip("/") + "/_models"
 
     @cached_property
     def feature_repo(self) -> Path:
@@ -211,6 +238,7 @@ class Settings:
             "vector index": self.vector.index,
             "pgvector": _mask_url(self.pgvector_dsn) if self.vector.backend == "pgvector" else "(unused)",
             "embedding model": self.embedding.model,
+            "cold tier": self.tier_url,
         }
 
 
