@@ -18,7 +18,8 @@ def feature_view(group: FeatureGroup, entity: Entity, offline_dir: Path) -> Feat
         name=f"{group.name}_parquet",
         path=str(offline_dir / group.name),
         timestamp_field="event_timestamp",
-        description=f"Offline copy of {group.name} window updates (newest row per entity and window wins).",
+        created_timestamp_column="created_timestamp",
+        description=f"Offline copy of {group.name}: the entity's online row after each event.",
     )
     push = PushSource(name=group.push_source, batch_source=batch, description=group.description)
     schema = [
