@@ -10,7 +10,7 @@ from livectx.settings import get_settings
 _views = feature_views(
     FEATURE_GROUPS,
     {"user": user, "card": card, "merchant": merchant, "document": document},
-    get_settings().data_dir / "offline",
+    get_settings().offline_dir,
 )
 # feast apply collects module-level objects: expose each generated view under its own name.
 globals().update({view.name: view for view in _views})

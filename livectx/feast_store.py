@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def feast_env(settings: Settings) -> dict[str, str]:
     """The process environment plus the variables ``feature_store.yaml`` needs; creates their folders."""
     (settings.data_dir / "feast").mkdir(parents=True, exist_ok=True)
-    (settings.data_dir / "offline").mkdir(parents=True, exist_ok=True)
+    settings.offline_dir.mkdir(parents=True, exist_ok=True)
     return {**os.environ, **settings.feast_environment()}
 
 

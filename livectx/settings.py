@@ -195,6 +195,12 @@ class Settings:
         return self.core.data_dir or self.stack.state_dir / "data"
 
     @property
+    def offline_dir(self) -> Path:
+        """Feast's offline store: the engine's feature rows as Parquet, one folder per feature view. The
+        name carries the row schema's version, so rows written by an older engine are never mixed in."""
+        return self.data_dir / "offline-v2"
+
+    @property
     def tier_url(self) -> str:
         """The cold tier's fsspec URL (a local folder under the data dir unless configured)."""
         return self.tier.url or str(self.data_dir / "archive")

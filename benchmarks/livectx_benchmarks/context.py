@@ -57,6 +57,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
                 {
                     "user_id": users,
                     "event_timestamp": [now] * len(users),
+                    "created_timestamp": [now] * len(users),
                     **columns,
                     **{name: [int(now.timestamp() * 1000)] * len(users) for name in group.metadata_fields},
                 }

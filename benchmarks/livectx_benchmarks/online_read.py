@@ -41,6 +41,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
             {
                 "user_id": users,
                 "event_timestamp": [now] * len(users),
+                "created_timestamp": [now] * len(users),
                 **{name: list(range(len(users))) for name in (*FEATURES, *GROUP.metadata_fields)},
             }
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from feast.data_format import ParquetFormat
 from feast.types import Float64, Int64
 
 from livectx.features.spec import FeatureGroup
@@ -17,6 +18,7 @@ def feature_view(group: FeatureGroup, entity: Entity, offline_dir: Path) -> Feat
     batch = FileSource(
         name=f"{group.name}_parquet",
         path=str(offline_dir / group.name),
+        file_format=ParquetFormat(),  # a folder of files: Feast reads it only with the format declared
         timestamp_field="event_timestamp",
         created_timestamp_column="created_timestamp",
         description=f"Offline copy of {group.name}: the entity's online row after each event.",

@@ -1,8 +1,8 @@
 """Batch recomputation of the streaming features: the reference the online values must equal exactly.
 
 Replays a log of events (in the order the engine consumed them, per entity) through the same
-declarations and the same window semantics as the engine (Quix Streams with per-key event-time
-closing): an event updates every window of it that has not yet expired, where a window has expired once
+declarations and the same window semantics as the engine (per-key event-time closing, as Quix Streams
+does it): an event updates every window of it that has not yet expired, where a window has expired once
 the entity's newest event time passed its end plus grace. The online row of an entity is the window that
 ends soonest after its newest event (tumbling: its window; hopping: the closing-soonest hop; sliding: the
 window ending at that event).
@@ -10,6 +10,7 @@ window ending at that event).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -121,10 +122,10 @@ def aggregate(feature: Feature, events: list[Event]) -> Any:
     if not values:
         return None
     match feature.aggregation:
-        case "sum":
-            return sum(values)
+        case "sum":  # exactly rounded: equal whatever order or grouping the engine adds in
+            return math.fsum(values)
         case "mean":
-            return sum(values) / len(values)
+            return math.fsum(values) / len(values)
         case "min":
             return min(values)
         case "max":

@@ -17,6 +17,23 @@ from livectx.features.spec import FeatureGroup
 KEY_CACHE_LIMIT = 200_000
 _DOUBLE_TAG, _INT64_TAG = 0x29, 0x20  # ValueProto: double_val = 5 (fixed64), int64_val = 4 (varint)
 _unpack_double = struct.Struct("<d").unpack_from
+_INT64_PREFIX, _DOUBLE_PREFIX, _U64 = bytes([_INT64_TAG]), bytes([_DOUBLE_TAG]), (1 << 64) - 1
+
+
+_pack = struct.Struct("<d").pack
+
+
+def _pack_double(prefix: bytes, value: float) -> bytes:
+    return prefix + _pack(value)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 class FeastRedisLayout:
@@ -49,16 +66,19 @@ class FeastRedisLayout:
         return key
 
     def encode(self, column: str, value: Any) -> bytes:
+        """A ``ValueProto`` (int64 or double, empty for null), written straight in the wire format: the
+        bytes protobuf's ``SerializeToString`` produces (a unit test holds them equal), ~10x faster."""
         if value is None:
-            return self._Value().SerializeToString()
+            return b""
         if column in self.int_columns:
-            return self._Value(int64_val=int(value)).SerializeToString()
-        return self._Value(double_val=float(value)).SerializeToString()
+            return _INT64_PREFIX + _varint(int(value) & _U64)
+        return _pack_double(_DOUBLE_PREFIX, float(value))
 
     def encode_timestamp(self, epoch_ms: int) -> bytes:
-        ts = self._Timestamp()
-        ts.FromMilliseconds(epoch_ms)
-        return ts.SerializeToString()
+        """A ``google.protobuf.Timestamp`` (seconds, nanos; zero fields omitted, as protobuf does)."""
+        seconds, millis = divmod(epoch_ms, 1000)
+        out = b"\x08" + _varint(seconds & _U64) if seconds else b""
+        return out + b"\x10" + _varint(millis * 1_000_000) if millis else out
 
     def decode(self, raw: bytes | None) -> Any:
         """A stored ``ValueProto`` as Python (``None`` when absent or unset), as Feast's SDK returns it.

@@ -83,6 +83,7 @@ def _push_user(feature_store, user: str, event_ms: int) -> None:  # type: ignore
         group.push_source,
         pd.DataFrame({
             "user_id": [user], "event_timestamp": [datetime.fromtimestamp(event_ms / 1000, UTC)],
+            "created_timestamp": [datetime.now(UTC)],
             "txn_count_5m": [7], "txn_amount_max_5m": [912.5], group.event_time_field: [event_ms],
             group.written_field: [event_ms + 5], group.window_end_field: [event_ms + 1000],
         }),

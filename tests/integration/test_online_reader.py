@@ -21,6 +21,7 @@ def _push_random_rows(feature_store, users: list[str], rng: random.Random) -> No
         columns: dict[str, list] = {
             "user_id": present,
             "event_timestamp": [now - timedelta(seconds=rng.randint(0, 99)) for _ in present],
+            "created_timestamp": [now] * len(present),
         }
         for feature in group.features:
             if feature.result_type == "int":

@@ -1,2 +1,2 @@
-"""The streaming feature engine: Quix Streams windows over Kafka, materialised into Feast's Redis layout
-and Parquet. Built from :mod:`livectx.features.catalog`; see ``worker.py`` for the guarantees."""
+"""The streaming feature engine: windowed aggregations over Kafka, checkpointed exactly-once into Feast's
+Redis layout, with a Parquet copy. Built from :mod:`livectx.features.catalog`; see ``engine.py``."""

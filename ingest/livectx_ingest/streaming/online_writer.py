@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from livectx.features.redis_layout import FeastRedisLayout
+from livectx.features.redis_layout import KEY_CACHE_LIMIT, FeastRedisLayout
 from livectx.features.spec import FeatureGroup
+from livectx_ingest.streaming.resp import bulk, command, hset
 
 VERSION_FIELD = "_livectx_version:{view}"
 
@@ -67,6 +68,10 @@ class FeastRedisWriter:
         self._ttl = int(group.ttl.total_seconds()) if ttl_seconds is None else ttl_seconds
         self._version_field = VERSION_FIELD.format(view=group.name)
         self._script = client.register_script(_CAS)
+        self._expire_refresh: dict[str, int] = {}
+        self._feature_bulks = [(f.name, bulk(self.layout.fields[f.name])) for f in group.features]
+        self._meta_bulks = tuple(bulk(self.layout.fields[name]) for name in group.metadata_fields)
+        self._ts_bulk = bulk(self.layout.ts_field)
 
     @property
     def hash_fields(self) -> list[bytes]:
@@ -107,6 +112,30 @@ class FeastRedisWriter:
                 args.extend((name, value))
             self._script(keys=[self.redis_key(row.entity_id)], args=args, client=pipe)
         return sum(int(x) for x in pipe.execute())
+
+    def row_commands(self, entity_id: str, row: Any, written_ms: int) -> list[bytes]:
+        """``HSET`` (+ TTL refresh) of a :class:`~livectx.features.incremental.WindowRow`, in RESP.
+
+        For the engine, whose checkpoints make writes exactly-once by committing offsets in the same Redis
+        transaction (no per-row version check needed)."""
+        layout = self.layout
+        encode = layout.encode
+        values = row.values
+        parts = [field + bulk(encode(name, values.get(name))) for name, field in self._feature_bulks]
+        event_ms, written_field, end_field = self._meta_bulks
+        parts.append(event_ms + bulk(encode(self._group.event_time_field, row.newest_event_ms)))
+        parts.append(written_field + bulk(encode(self._group.written_field, written_ms)))
+        parts.append(end_field + bulk(encode(self._group.window_end_field, row.window_end_ms)))
+        parts.append(self._ts_bulk + bulk(layout.encode_timestamp(row.newest_event_ms)))
+        key = layout.redis_key(entity_id)
+        commands = [hset(key, parts, len(parts))]
+        # Refresh the TTL when it is a tenth used up, not on every write (half the commands on a hot key).
+        if self._ttl > 0 and written_ms >= self._expire_refresh.get(entity_id, 0):
+            if len(self._expire_refresh) > KEY_CACHE_LIMIT:
+                self._expire_refresh.clear()
+            self._expire_refresh[entity_id] = written_ms + self._ttl * 100
+            commands.append(command(b"EXPIRE", key, self._ttl))
+        return commands
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
         layout = self.layout

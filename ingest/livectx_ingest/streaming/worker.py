@@ -1,16 +1,18 @@
 """Runs the streaming feature engine: ``livectx ingest run features``.
 
-Guarantees:
-- exactly-once (default): window state, its changelog, dead letters and input offsets commit in one Kafka
-  transaction; the online write happens before that commit and is idempotent (versioned by window and
-  offset), so a crash at any point leaves online values equal to a single clean run.
-- at-least-once: the same, without transactions (state may replay; online writes stay idempotent).
-- A restart restores window state from the changelog topics; N workers in one consumer group share
-  partitions and a rebalance moves the state with them.
+Guarantees (see :mod:`.engine` and :mod:`.checkpoint`):
+- exactly-once (default): online rows, window state and input offsets commit in one fenced Redis
+  transaction, after dead letters, late events and offline files were acknowledged; a crash at any point
+  leaves online values equal to a single clean run.
+- at-least-once: the same writes without the transaction and fencing (cheaper; a crash or a zombie
+  worker mid-commit can count a batch twice).
+- A restart restores window state from Redis and resumes at the offsets stored with it; N workers in one
+  consumer group share partitions and a rebalance moves the state with them (it lives in Redis).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -19,14 +21,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livectx.errors import LivectxError
 from livectx.features.catalog import FEATURE_GROUPS
+from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.offsets import committed_reached, end_offsets, group_lag
 from livectx.settings import Settings
+from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
-from livectx_ingest.streaming.online_writer import Row
-from livectx_ingest.streaming.pipeline import LateEvents, build_application
+from livectx_ingest.streaming.engine import FeatureEngine
+from livectx_ingest.streaming.late import LateEvents
+from livectx_ingest.streaming.offline import OfflineRows
 
 log = logging.getLogger(__name__)
 DEFAULT_GROUP = "livectx-features"
@@ -40,7 +46,7 @@ class FreshnessStats:
     freshness_ms: list[float] = field(default_factory=list)
     recent_ms: list[float] = field(default_factory=list)
 
-    def record(self, rows: list[Row], written_ms: int) -> None:
+    def record(self, rows: list[WindowRow], written_ms: int) -> None:
         self.rows_written += len(rows)
         ages = [written_ms - r.newest_event_ms for r in rows]
         self.recent_ms.extend(ages)
@@ -104,7 +110,8 @@ def run_features_worker(
     topic_map: dict[str, str] | None = None,
     dead_letter_topic: str | None = None,
     late_topic: str = LATE_EVENTS,
-    commit_interval_s: float = 0.1,
+    commit_interval_s: float = 0.02,
+    max_batch: int = 5_000,
     write_offline: bool = True,
     on_progress: Callable[[FreshnessStats], None] | None = None,
     stop: threading.Event | None = None,
@@ -113,33 +120,52 @@ def run_features_worker(
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
     and late-event counts per group."""
-    from livectx.feast_store import feast_env
+    from livectx.dead_letter import DeadLetterPublisher
+    from livectx.kafka import consumer
     from livectx.redis_client import redis_client
 
     require_reachable(settings)
-    feast_env(settings)
+    for group in groups:
+        if group.rekeyed:
+            raise LivectxError(f"feature group {group.name}: re-keying by {group.entity_key} is not supported yet")
     stats = FreshnessStats()
-    late = LateEvents(producer(settings), late_topic)
+    side_outputs = producer(settings)
+    late = LateEvents(side_outputs, late_topic)
+    dead_letters = DeadLetterPublisher(
+        side_outputs, dead_letter_topic or settings.kafka.dead_letter_topic, f"streaming-features/{consumer_group}"
+    )
 
-    def on_written(rows: list[Row], written_ms: int) -> None:
+    def on_written(rows: list[WindowRow], written_ms: int) -> None:
         stats.record(rows, written_ms)
         if on_progress is not None:
             on_progress(stats)
 
-    app, sources = build_application(
-        broker_config=settings.kafka_config(),
+    engine = FeatureEngine(
+        consumer=consumer(
+            settings,
+            consumer_group,
+            **{
+                "client.id": f"livectx-features-{worker_id}",
+                # Static membership: a restarted worker (same id) takes its partitions back at once
+                # instead of waiting out its dead predecessor's session; a dead one frees them in 10 s.
+                "group.instance.id": f"worker-{worker_id}",
+                "session.timeout.ms": 10_000,
+                "fetch.wait.max.ms": 20,
+                "queued.min.messages": 20_000,
+            },
+        ),
+        redis_client=redis_client(settings),
         consumer_group=consumer_group,
         groups=groups,
-        redis_client=redis_client(settings),
-        feast_project="livectx",
-        dead_letter_topic=dead_letter_topic or settings.kafka.dead_letter_topic,
+        topic_map=topic_map or {},
+        dead_letters=dead_letters,
         late=late,
-        state_dir=settings.stack.state_dir / "quix" / consumer_group / worker_id,
-        offline_dir=settings.data_dir / "offline" if write_offline else None,
-        processing_guarantee=processing_guarantee,
+        offline=OfflineRows(settings.offline_dir, settings.data_dir / "windows", list(groups))
+        if write_offline
+        else None,
+        exactly_once=processing_guarantee == "exactly-once",
         commit_interval_s=commit_interval_s,
-        transactional_id=f"livectx-{consumer_group}-{worker_id}",
-        topic_map=topic_map,
+        max_batch=max_batch,
         on_written=on_written,
     )
     reporter = MetricsReporter(
@@ -151,15 +177,17 @@ def run_features_worker(
     reporter.start()
     watcher = None
     if until_caught_up or stop is not None:
-        watcher = CaughtUpWatcher(settings, consumer_group, sources if until_caught_up else [], app.stop, stop)
+        topics = engine.topics if until_caught_up else []
+        watcher = CaughtUpWatcher(settings, consumer_group, topics, engine.stop, stop)
         watcher.start()
     try:
-        app.run()
+        in_main = threading.current_thread() is threading.main_thread()
+        with stop_on_signals(engine.stop) if in_main else contextlib.nullcontext():
+            engine.run()
     finally:
         reporter.stop()
         if watcher is not None:
             watcher.stop()
-        late.flush()
     return stats, dict(late.counts)
 
 

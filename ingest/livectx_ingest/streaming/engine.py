@@ -1,0 +1,314 @@
+"""The streaming feature engine: Kafka events -> windowed aggregations -> Feast's Redis online store.
+
+Loop: consume a batch, decode and validate each event (bad ones to the dead-letter topic), apply it to the
+window state of every feature group reading its topic (too-late ones to the late-events topic), and every
+``commit_interval_s`` checkpoint: the online row of every entity touched since the last checkpoint, that
+state and the next offsets go to Redis in one fenced transaction (:mod:`.checkpoint`), after the side
+outputs (dead letters, late events, offline Parquet) were acknowledged.
+
+Why a micro-batch engine and not Quix Streams: Quix applies each event to each window through RocksDB and a
+changelog record, measured here at ~0.4 ms per event and window operator (about 1,000 events/s for the four
+payment groups, 0.008x raw consume). Here an event costs a few dict operations per group, and Redis sees one
+write per entity per checkpoint, not one per event. The semantics are Quix's (per-entity event-time closing
+with grace) and are pinned by :mod:`livectx.features.recompute`, the batch reference the tests compare with.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from livectx import serde
+from livectx.dead_letter import DeadLetterPublisher
+from livectx.errors import SchemaError
+from livectx.events import Event
+from livectx.features.incremental import GroupState, WindowRow
+from livectx.features.spec import FeatureGroup
+from livectx_ingest.streaming.checkpoint import FencedError, RedisCheckpoints, TopicPartition
+from livectx_ingest.streaming.late import LateEvents
+from livectx_ingest.streaming.offline import OfflineRows
+from livectx_ingest.streaming.online_writer import FeastRedisWriter
+
+log = logging.getLogger(__name__)
+BATCH = 5_000
+BACKLOG_FACTOR = 10  # under a backlog, checkpoint at most every 10 intervals ...
+#: Test hook: ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or the n-th checkpoint
+#: ``before-commit`` (side outputs written, Redis not) or ``after-commit`` (Redis written, Kafka not).
+CRASH_ENV = "LIVECTX_ENGINE_CRASH"
+
+
+class _CrashHook:
+    def __init__(self, spec: str | None) -> None:
+        phase, _, count = (spec or "").partition(":")
+        self._phase, self._left = phase, int(count or 0)
+
+    def __call__(self, phase: str) -> None:
+        if phase == self._phase:
+            self._left -= 1
+            if self._left <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class _Partition:
+    """What the engine holds for one assigned source partition."""
+
+    epoch: int
+    next_offset: int | None
+    states: dict[str, GroupState]
+    dirty: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    committed: int | None = None
+
+
+@dataclass
+class _Source:
+    event_type: type[Event]
+    groups: list[FeatureGroup]
+
+
+class FeatureEngine:
+    """One worker process of a consumer group. ``on_written(rows, written_ms)`` sees every online row."""
+
+    def __init__(
+        self,
+        *,
+        consumer: Any,
+        redis_client: Any,
+        consumer_group: str,
+        groups: Sequence[FeatureGroup],
+        topic_map: Mapping[str, str],
+        dead_letters: DeadLetterPublisher,
+        late: LateEvents,
+        offline: OfflineRows | None,
+        feast_project: str = "livectx",
+        exactly_once: bool = True,
+        commit_interval_s: float = 0.02,
+        max_batch: int = BATCH,
+        on_written: Callable[[list[WindowRow], int], None] | None = None,
+    ) -> None:
+        self._consumer = consumer
+        self._checkpoints = RedisCheckpoints(redis_client, consumer_group)
+        self._groups = list(groups)
+        self._writers = {g.name: FeastRedisWriter(redis_client, feast_project, g) for g in groups}
+        self._sources: dict[str, _Source] = {}
+        for group in groups:
+            topic = topic_map.get(group.source_topic, group.source_topic)
+            source = self._sources.setdefault(topic, _Source(group.event_type, []))
+            source.groups.append(group)
+        self._dead_letters = dead_letters
+        self._late = late
+        self._offline = offline
+        self._exactly_once = exactly_once
+        self._interval = commit_interval_s
+        self._max_batch = max_batch
+        self._crash = _CrashHook(os.environ.get(CRASH_ENV))
+        self._on_written = on_written
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._stop = threading.Event()
+        self._mirror_pending = False
+        self.events_processed = 0
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._sources)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- partition ownership ------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        from confluent_kafka import OFFSET_BEGINNING
+
+        tps = [(p.topic, p.partition) for p in partitions]
+        epochs = self._checkpoints.claim(tps)
+        offsets = self._checkpoints.offsets(tps)
+        for p, tp in zip(partitions, tps, strict=True):
+            self._partitions[tp] = self._load(tp, epochs[tp], offsets[tp])
+            p.offset = OFFSET_BEGINNING if offsets[tp] is None else offsets[tp]
+        consumer.assign(partitions)
+        self._mirror_pending = True  # Kafka's copy may lag Redis (a crash between the two commits)
+        log.info("assigned %s (resuming from %s)", tps, offsets)
+
+    def _load(self, tp: TopicPartition, epoch: int, next_offset: int | None) -> _Partition:
+        states = {g.name: GroupState(g) for g in self._sources[tp[0]].groups}
+        for group, entity, raw in self._checkpoints.state(tp):
+            if group in states:
+                states[group].load(entity, raw)
+        if self._offline is not None:
+            self._offline.discard_uncommitted(tp, next_offset or 0)
+        return _Partition(epoch, next_offset, states, committed=next_offset)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        try:
+            self.checkpoint(final=True)
+        except FencedError as exc:
+            log.warning("revoked partitions were already taken over: %s", exc)
+            self._drop_uncommitted()
+        for p in partitions:
+            self._partitions.pop((p.topic, p.partition), None)
+        consumer.unassign()
+
+    def _drop_uncommitted(self) -> None:
+        """After a fenced commit: forget everything since the last commit and reload what we still own."""
+        if self._offline is not None:
+            self._offline.drop_buffered()
+        tps = list(self._partitions)
+        offsets = self._checkpoints.offsets(tps)
+        for tp in tps:
+            old = self._partitions[tp]
+            self._partitions[tp] = self._load(tp, old.epoch, offsets[tp])
+            if offsets[tp] is not None:
+                from confluent_kafka import TopicPartition as KafkaTP
+
+                self._consumer.seek(KafkaTP(tp[0], tp[1], offsets[tp]))
+
+    # -- the loop -----------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`; checkpoint on the way out.
+
+        Checkpoint cadence adapts to load: while the worker keeps up (a consume call returns less than a
+        full batch), every ``commit_interval_s``, so an event is online within about that long; while it
+        works through a backlog (full batches), every ``BACKLOG_FACTOR`` intervals and never more than a
+        fifth of the time, so throughput goes to events rather than to rewriting the same rows."""
+        self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        interval = self._interval
+        last_checkpoint, spent = time.monotonic(), 0.0
+        poll_s = min(0.01, interval)
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(self._max_batch, timeout=poll_s)
+                for message in messages:
+                    self._process(message)
+                if self._mirror_pending:
+                    self._mirror_pending = False
+                    self._commit_kafka(self._partitions)
+                backlog = len(messages) >= self._max_batch
+                wait = max(BACKLOG_FACTOR * interval, 4 * spent) if backlog else interval
+                now = time.monotonic()
+                if now - last_checkpoint >= wait:
+                    try:
+                        self.checkpoint()
+                    except FencedError as exc:
+                        log.warning("%s: dropping uncommitted work", exc)
+                        self._drop_uncommitted()
+                    last_checkpoint = time.monotonic()
+                    spent = last_checkpoint - now
+            self.checkpoint(final=True)
+        finally:
+            self._consumer.close()
+
+    def _process(self, message: Any) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != -191:  # _PARTITION_EOF is informational
+                log.warning("consumer error: %s", error)
+            return
+        tp = (message.topic(), message.partition())
+        part = self._partitions.get(tp)
+        if part is None:
+            return  # revoked while the batch was in flight
+        offset = message.offset()
+        source = self._sources[tp[0]]
+        try:
+            event = serde.decode(source.event_type, message.value())
+        except SchemaError as exc:
+            self._dead_letters.publish(message, str(exc))
+            part.next_offset = offset + 1
+            return
+        ts = event.event_time_ms
+        offline = self._offline
+        fields = event.__dict__  # pydantic's field storage: cheaper than getattr per column
+        for group in source.groups:
+            state = part.states[group.name]
+            entity = str(fields[group.entity_key])
+            values = tuple([fields[c] for c in state.columns])
+            if state.apply(entity, ts, offset, values):
+                part.dirty[group.name].add(entity)
+                if offline is not None:
+                    self._record_offline(group, state, tp, offset, entity, ts)
+            else:
+                newest = state.newest[entity]
+                self._late.publish(
+                    message, group.name, state.current_window(entity), newest - group.window.grace_ms - ts
+                )
+                if offline is not None:
+                    offline.add(group, tp, offset, entity, newest, state.row(entity))
+        part.next_offset = offset + 1
+        self.events_processed += 1
+        self._crash("event")
+
+    def _record_offline(
+        self, group: FeatureGroup, state: GroupState, tp: TopicPartition, offset: int, entity: str, ts: int
+    ) -> None:
+        offline = self._offline
+        assert offline is not None
+        current = state.current_window(entity)
+        offline.add(group, tp, offset, entity, state.newest[entity], state.window(entity, *current))
+        for start, end in state.open_windows_of(entity, ts):
+            if (start, end) != current:  # a late event updated an older window still in grace
+                offline.add_window(group, tp, offset, entity, state.window(entity, start, end))
+
+    # -- checkpoints --------------------------------------------------------------------------------------
+
+    def checkpoint(self, final: bool = False) -> None:
+        """Make everything processed so far durable: side outputs first, then rows + state + offsets."""
+        todo = {
+            tp: p for tp, p in self._partitions.items() if p.next_offset is not None and p.next_offset != p.committed
+        }
+        if not todo:
+            return
+        written_ms = int(time.time() * 1000)
+        self._dead_letters.flush()
+        self._late.flush()
+        if self._offline is not None:
+            self._offline.flush(written_ms)
+        rows: list[WindowRow] = []
+        commands: list[bytes] = []
+        state: dict[TopicPartition, dict[str, bytes]] = {}
+        for tp, part in todo.items():
+            fields: dict[str, bytes] = {}
+            for name, entities in part.dirty.items():
+                group_state = part.states[name]
+                writer = self._writers[name]
+                for entity in entities:
+                    row = group_state.row(entity)
+                    rows.append(row)
+                    commands.extend(writer.row_commands(entity, row, written_ms))
+                    fields[f"{name}\x1f{entity}"] = group_state.dump(entity)
+            state[tp] = fields
+        self._crash("before-commit")
+        self._checkpoints.commit(
+            {tp: p.epoch for tp, p in todo.items()},
+            {tp: p.next_offset for tp, p in todo.items()},  # type: ignore[misc]
+            state,
+            commands,
+            fenced=self._exactly_once,
+        )
+        for part in todo.values():
+            part.committed = part.next_offset
+            part.dirty.clear()
+        self._crash("after-commit")
+        self._commit_kafka(todo, wait=final)
+        if self._on_written is not None and rows:
+            self._on_written(rows, written_ms)
+
+    def _commit_kafka(self, done: Mapping[TopicPartition, _Partition], wait: bool = True) -> None:
+        """Mirror the committed offsets to Kafka, for lag monitoring and `--until-caught-up` (not for
+        resuming: Redis holds the offsets the state belongs to)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka import TopicPartition as KafkaTP
+
+        offsets = [KafkaTP(t, p, part.committed) for (t, p), part in done.items() if part.committed is not None]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=not wait)
+        except KafkaException as exc:  # e.g. rebalancing: the next checkpoint commits again
+            log.info("Kafka offset mirror skipped: %s", exc)
