@@ -1,4 +1,4 @@
-"""``livectx ingest run features | embeddings`` and ``livectx ingest lag``."""
+"""``livectx ingest run features | embeddings | archive`` and ``livectx ingest lag``."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
     "--worker-id",
     default="0",
     show_default=True,
-    help="Unique per process in the group: names its state dir and transactional id.",
+    help="Unique per process in the group: names its Kafka client and metrics file.",
 )
 @click.option(
     "--guarantee",
@@ -64,10 +64,18 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 )
 @click.option(
     "--commit-interval",
-    type=click.FloatRange(min=0.01),
-    default=0.1,
+    type=click.FloatRange(min=0.001),
+    default=0.02,
     show_default=True,
-    help="Seconds between checkpoints (online writes + commit): the freshness/throughput knob.",
+    help="Seconds between checkpoints while keeping up (online writes + commit): the freshness knob. "
+    "Under a backlog checkpoints space out by themselves.",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(1, 100_000),
+    default=5_000,
+    show_default=True,
+    help="Events per consume call: bounds the work between two checkpoint checks.",
 )
 @click.option(
     "--source-topic",
@@ -96,6 +104,7 @@ def features(
     worker_id: str,
     guarantee: str,
     commit_interval: float,
+    max_batch: int,
     topic_map: dict[str, str],
     dead_letter_topic: str | None,
     late_topic: str,
@@ -103,7 +112,7 @@ def features(
     metrics_interval: float,
     until_caught_up: bool,
 ) -> None:
-    """Windowed streaming features (Quix Streams, RocksDB state + changelogs) into Feast's online store."""
+    """Windowed streaming features into Feast's online store (exactly-once checkpoints in Redis)."""
     from livectx.features.catalog import FEATURE_GROUPS
     from livectx_ingest.streaming.worker import run_features_worker
 
@@ -126,6 +135,7 @@ def features(
             dead_letter_topic=dead_letter_topic,
             late_topic=late_topic,
             commit_interval_s=commit_interval,
+            max_batch=max_batch,
             write_offline=not no_offline,
             metrics_interval_s=metrics_interval,
             on_progress=on_progress,
@@ -232,6 +242,76 @@ def embeddings(
             for name, value in summary.items()
         ],
     )
+
+
+@run.command()
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    help="A topic to archive (repeatable) [default: every event topic, see livectx.tier.catalog].",
+)
+@click.option("--group", "consumer_group", default="livectx-archive", show_default=True, help="Consumer group.")
+@click.option("--worker-id", default="0", show_default=True, help="Names this process in logs, files and metrics.")
+@click.option(
+    "--compact-interval",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds between background compactions of small files (0: never).",
+)
+@click.option(
+    "--metrics-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between progress/lag exports to <state dir>/metrics/<group>-<worker>.json.",
+)
+@UNTIL_CAUGHT_UP
+@click.pass_context
+def archive(
+    ctx: click.Context,
+    topics: tuple[str, ...],
+    consumer_group: str,
+    worker_id: str,
+    compact_interval: float,
+    metrics_interval: float,
+    until_caught_up: bool,
+) -> None:
+    """Archive topics to Parquet in the cold tier (LIVECTX_TIER_URL), exactly once, raw bytes kept."""
+    from livectx_ingest.archive.worker import run_archive_worker
+
+    settings = settings_from(ctx)
+    out = console(stderr=True)
+    with out.status(f"archiving to {settings.tier_url}...") as status:
+
+        def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
+            status.update(f"archived {stats.archived:,} records in {stats.files:,} files")
+
+        stats = run_archive_worker(
+            settings,
+            until_caught_up=until_caught_up,
+            topics=list(topics) or None,
+            consumer_group=consumer_group,
+            worker_id=worker_id,
+            compact_interval_s=compact_interval,
+            metrics_interval_s=metrics_interval,
+            on_progress=on_progress,
+        )
+    summary = stats.summary()
+    print_table(
+        "archiver",
+        ["figure", "value"],
+        [(name, f"{value:,.1f}" if isinstance(value, float) else f"{value:,}") for name, value in summary.items()],
+    )
+    if stats.gaps:
+        from livectx.errors import LivectxError
+
+        topic, partition, start, end = stats.gaps[0]
+        raise LivectxError(
+            f"{len(stats.gaps)} gap(s): {topic}[{partition}] offsets {start}..{end - 1} expired before they were "
+            "archived (see `livectx tier status`)"
+        )
 
 
 @ingest.command()

@@ -1,0 +1,137 @@
+"""The catalog's rules without Kafka: newer entries replace overlapping older ones, coverage and gaps,
+compaction runs, vacuum, event-time decoding, the k-way merge and DuckDB types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import pyarrow as pa
+import pytest
+
+from livectx.tier.compaction import small_runs
+from livectx.tier.coverage import missing
+from livectx.tier.duckdb_views import duckdb_type, event_columns
+from livectx.tier.layout import archive_schema, data_path, view_name
+from livectx.tier.manifest import Manifest, ManifestEntry, resolve
+from livectx.tier.merge import merge_by_event_time
+from livectx.tier.records import event_time_ms
+from livectx.tier.storage import TierStorage
+
+
+def entry(first: int, last: int, created: int, partition: int = 0, date: str = "2024-01-01", **kw) -> ManifestEntry:  # type: ignore[no-untyped-def]
+    return ManifestEntry(
+        topic="t", partition=partition, path=f"t/{first}-{last}-{created}.parquet", date=date, first_offset=first,
+        last_offset=last, start_offset=kw.get("start", first), end_offset=kw.get("end", last + 1),
+        records=kw.get("records", last - first + 1), min_event_ms=0, max_event_ms=0, min_timestamp_ms=0,
+        max_timestamp_ms=0, bytes=1, created_ns=created, writer="test",
+    )  # fmt: skip
+
+
+def test_a_rewritten_range_replaces_every_overlapping_older_entry() -> None:
+    old = [entry(0, 99, 1), entry(100, 199, 2), entry(200, 299, 3)]
+    rewrite = entry(50, 249, 10)  # a re-written range after a crash, overlapping all three
+    kept, replaced = resolve([*old, rewrite])
+    assert kept == [rewrite] and sorted(replaced, key=lambda e: e.first_offset) == old
+    # Compaction output replaces exactly its inputs; other partitions are untouched.
+    merged = entry(0, 199, 20)
+    other = entry(0, 99, 1, partition=1)
+    kept, _ = resolve([*old, merged, other])
+    assert [(e.partition, e.first_offset, e.last_offset) for e in kept] == [(0, 0, 199), (0, 200, 299), (1, 0, 99)]
+
+
+def test_coverage_gaps() -> None:
+    assert missing((0, 100), [(0, 40), (40, 60), (70, 100)]) == [(60, 70)]
+    assert missing((0, 100), [(10, 50), (50, 120)]) == [(0, 10)]
+    assert missing((20, 30), [(0, 100)]) == []
+    assert missing((0, 10), []) == [(0, 10)]
+
+
+def test_compaction_merges_only_adjacent_small_files_of_one_date_without_gaps() -> None:
+    entries = [
+        entry(0, 9, 1), entry(10, 19, 2), entry(20, 29, 3, date="2024-01-02"), entry(30, 39, 4, date="2024-01-02"),
+        entry(40, 49, 5, date="2024-01-02", start=45),  # a gap 40..44 before it: never merged across
+        entry(50, 149, 6), entry(150, 159, 7), entry(160, 169, 8),
+    ]  # fmt: skip
+    runs = small_runs(entries, below=50, max_records=1000)
+    assert [[e.first_offset for e in run] for run in runs] == [[0, 10], [20, 30], [150, 160]]
+    assert small_runs(entries, below=50, max_records=15) == []  # no merged file may exceed max_records
+
+
+def test_vacuum_deletes_replaced_and_unlisted_files_but_keeps_current_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import fsspec
+
+    storage = TierStorage(fsspec.filesystem("file"), str(tmp_path))
+    manifest = Manifest(storage)
+    old, new = entry(0, 9, 1), entry(0, 19, 2)
+    for e in (old, new):
+        storage.put_atomic(e.path, b"data")
+        manifest.publish(e)
+    storage.put_atomic("t/orphan.parquet", b"crashed before its entry")
+    assert manifest.current("t") == [new] and manifest.topics() == ["t"]
+    assert manifest.vacuum("t", orphan_grace_s=3600) == 2  # old data + old entry; the young orphan stays
+    assert storage.find("t") == sorted([new.path, "t/orphan.parquet"])
+    manifest.vacuum("t", orphan_grace_s=0)
+    assert storage.find("t") == [new.path] and [e.path for e in manifest.all_entries("t")] == [new.path]
+
+
+def test_event_time_falls_back_to_the_kafka_timestamp() -> None:
+    assert event_time_ms(b'{"event_time": "2024-01-01T00:00:01Z"}', 5) == 1704067201000
+    assert event_time_ms(b'{"event_time": "2024-01-01T00:00:01+01:00"}', 5) == 1704063601000
+    for bad in (None, b"", b"\xff", b"[1]", b'{"event_time": 3}', b'{"event_time": "2024-01-01T00:00:01"}', b"{"):
+        assert event_time_ms(bad, 5) == 5
+
+
+def test_layout_names() -> None:
+    assert data_path("livectx.transactions", 19723, 2, 5, 17) == (
+        "livectx.transactions/date=2024-01-01/partition=2/00000000000000000005-00000000000000000017.parquet"
+    )
+    assert view_name("livectx.transactions") == "livectx_transactions" and view_name("a-b.c") == "a_b_c"
+
+
+def _stream(partition: int, times: list[int]):  # type: ignore[no-untyped-def]
+    schema = archive_schema()
+    rows = {
+        "partition": pa.array([partition] * len(times), pa.int32()),
+        "offset": pa.array(range(len(times)), pa.int64()),
+        "timestamp": pa.array(times, pa.int64()).cast(schema.field("timestamp").type),
+        "event_time": pa.array(times, pa.int64()).cast(schema.field("event_time").type),
+        "key": pa.nulls(len(times), pa.binary()),
+        "value": pa.nulls(len(times), pa.binary()),
+        "headers": pa.nulls(len(times), schema.field("headers").type),
+    }
+    table = pa.Table.from_pydict(rows, schema=schema)
+    return iter(table.to_batches(max_chunksize=2))
+
+
+def test_merge_by_event_time_keeps_partition_order_and_interleaves_by_time() -> None:
+    streams = [_stream(0, [1, 3, 5, 4, 9]), _stream(1, [2, 2, 6]), _stream(2, [])]
+    batches = list(merge_by_event_time(streams, batch_size=3))
+    assert [b.num_rows for b in batches] == [3, 3, 2]
+    merged = pa.Table.from_batches(batches)
+    pairs = list(zip(merged["partition"].to_pylist(), merged["offset"].to_pylist(), strict=True))
+    # The late event (time 4 after 5 in partition 0) keeps its place in its partition.
+    assert pairs == [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (0, 3), (1, 2), (0, 4)]
+
+
+def test_duckdb_types_follow_the_pydantic_fields() -> None:
+    from livectx.events import Decision, Login, Transaction
+
+    assert duckdb_type(str) == "VARCHAR" and duckdb_type(float) == "DOUBLE" and duckdb_type(int) == "BIGINT"
+    assert duckdb_type(bool) == "BOOLEAN" and duckdb_type(datetime) == "TIMESTAMPTZ"
+    assert duckdb_type(str | None) == "VARCHAR" and duckdb_type(Literal["a", "b"]) == "VARCHAR"
+    assert duckdb_type(list[str]) == "VARCHAR[]" and duckdb_type(float | None) == "DOUBLE"
+    assert event_columns(Transaction)["amount"] == "DOUBLE" and "event_time" not in event_columns(Transaction)
+    assert event_columns(Login)["success"] == "BOOLEAN"
+    assert event_columns(Decision)["reasons"] == "VARCHAR[]"
+
+
+@pytest.mark.parametrize("point", ["after-data", "after-manifest"])
+def test_fault_points_fire_only_at_the_requested_occurrence(monkeypatch, point) -> None:  # type: ignore[no-untyped-def]
+    from livectx.tier import faults
+
+    monkeypatch.setenv(faults.ENV, f"{point}:2")
+    monkeypatch.setattr(faults, "_hits", {})
+    assert [faults.armed(point), faults.armed("other"), faults.armed(point), faults.armed(point)] == [
+        False, False, True, False,
+    ]  # fmt: skip
