@@ -115,7 +115,20 @@ def router(
     default=None,
     help="A trained classifier (joblib) over the fraud features [default: the card-testing rules].",
 )
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Decline at or above.")
+@click.option(
+    "--model-name",
+    default=None,
+    help="Follow this registered model's active version live (`livectx models register`); "
+    "the card-testing rules decide while it has none.",
+)
+@click.option("--models-topic", default="livectx.models", show_default=True, help="The model registry topic.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Decline at or above (a registered version's config `threshold` overrides it).",
+)
 @click.pass_context
 def fraud(
     ctx: click.Context,
@@ -124,10 +137,15 @@ def fraud(
     source_topic: str,
     decisions_topic: str,
     model: Path | None,
+    model_name: str | None,
+    models_topic: str,
     threshold: float,
     until_caught_up: bool,
 ) -> None:
-    """Approve or decline each payment from its user's streaming features; report precision/recall."""
+    """Approve or decline each payment from its user's streaming features; report precision/recall.
+
+    With --model-name the agent switches to each newly activated version without a restart, and falls
+    back to the rules when the model is retired; each decision records the version that made it."""
     from livectx.cli.common import print_table
     from livectx_agents.fraud import run_fraud_agent
 
@@ -138,6 +156,8 @@ def fraud(
         source_topic=source_topic,
         decisions_topic=decisions_topic,
         model=model,
+        model_name=model_name,
+        models_topic=models_topic,
         threshold=threshold,
         until_caught_up=until_caught_up,
     )

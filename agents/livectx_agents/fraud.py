@@ -5,25 +5,32 @@ For each transaction on ``livectx.transactions``: ``get_context`` reads the user
 scorer turns them into a fraud probability; the agent declines above a threshold and approves otherwise.
 The decision goes to ``livectx.decisions`` in the same Kafka transaction as the input offsets.
 
-Scorers: a trained model when one is configured (any object with ``predict_proba`` over
-:data:`MODEL_FEATURES`, loaded with joblib; the model registry of a later issue will supply it), else
-:class:`CardTestingRules`, which targets the card-testing pattern: a burst of payments from many distinct
-IPs inside minutes. When features are unavailable (degraded context) the rules see the declared defaults
-and approve: a fraud check that fails open, reported in the decision's ``degraded`` field.
+Scorers: a trained model (any object with ``predict_proba`` over :func:`model_row`, loaded with joblib),
+else :class:`CardTestingRules`, which targets the card-testing pattern: a burst of payments from many
+distinct IPs inside minutes. When features are unavailable (degraded context) the rules see the declared
+defaults and approve: a fraud check that fails open, reported in the decision's ``degraded`` field.
+
+The model comes from a file (``--model``) or, live, from the model registry (``--model-name fraud``): the
+agent follows the name's active version through a :class:`~livectx.models.RegistryView`, swaps the scorer
+between two decisions when a new version is activated (each decision's ``model`` field names the version
+that made it, e.g. ``fraud:v2``), and falls back to the rules when the name is retired.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from livectx import serde, topics
-from livectx.errors import SchemaError
+from livectx.errors import LivectxError, SchemaError
 from livectx.events import Decision, Transaction
 from livectx.features.catalog import FRAUD_MODEL_FEATURES
+from livectx.models import ModelVersion, RegistryView, load_artifact
+from livectx.models.version import check_name
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.idempotency import idempotency_key
@@ -38,7 +45,12 @@ MODEL_FEATURES = FRAUD_MODEL_FEATURES
 
 
 class Scorer(Protocol):
+    #: what decisions record in their ``model`` field (``fraud:v2``, ``rules:card-testing``, ``model:m.joblib``)
     name: str
+    #: the feature service whose values ``score`` expects
+    feature_service: str
+    #: the scorer's own decline threshold (a registered version's ``config``), else None: the agent's
+    threshold: float | None
 
     def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]: ...
 
@@ -48,6 +60,8 @@ class CardTestingRules:
     """Fallback rules: tiny payments in a burst from many distinct IPs within minutes is card testing."""
 
     name: str = "rules:card-testing"
+    feature_service: str = "fraud_features"
+    threshold: float | None = None
     min_ips_10m: int = 3
     min_txns_5m: int = 3
     max_test_amount: float = 10.0  # card testers probe with tiny amounts
@@ -78,6 +92,9 @@ class ModelScorer:
 
     model: Any
     name: str = "model"
+    columns: tuple[str, ...] = MODEL_FEATURES
+    feature_service: str = "fraud_features"
+    threshold: float | None = None
 
     @classmethod
     def load(cls, path: Path) -> ModelScorer:
@@ -85,15 +102,34 @@ class ModelScorer:
 
         return cls(joblib.load(path), name=f"model:{path.name}")
 
+    @classmethod
+    def from_version(cls, settings: Settings, version: ModelVersion) -> ModelScorer:
+        """A registered version: its artifact (sha256-verified), its columns and service, and the
+        ``threshold`` of its config if it has one.
+
+        Raises:
+            LivectxError: the artifact is unreadable, altered, or the config's threshold is not in [0, 1].
+        """
+        threshold = version.config.get("threshold")
+        if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
+            raise LivectxError(f"{version.ref}: config threshold {threshold!r} is not a number in [0, 1]")
+        return cls(
+            load_artifact(settings, version),
+            name=version.ref,
+            columns=version.feature_columns,
+            feature_service=version.feature_service,
+            threshold=None if threshold is None else float(threshold),
+        )
+
     def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]:
-        row = [model_row(features, amount)]
+        row = [model_row(features, amount, self.columns)]
         probability = float(self.model.predict_proba(row)[0][1])
         return probability, [f"model probability {probability:.2f}"]
 
 
-def model_row(features: Mapping[str, Any], amount: float) -> list[float]:
-    """The model's input vector: the fraud features (missing = 0) and the payment's amount."""
-    return [*(float(features.get(name) or 0.0) for name in MODEL_FEATURES), float(amount)]
+def model_row(features: Mapping[str, Any], amount: float, columns: tuple[str, ...] = MODEL_FEATURES) -> list[float]:
+    """The model's input vector: its feature columns (missing = 0), then the payment's amount."""
+    return [*(float(features.get(name) or 0.0) for name in columns), float(amount)]
 
 
 @dataclass
@@ -128,16 +164,35 @@ class FraudAgent:
         budget_ms: float = 30.0,
     ) -> None:
         self.context = context
-        self.scorer = scorer or CardTestingRules()
+        self._scorer: Scorer = scorer or CardTestingRules()
+        self._swapped = threading.Condition()
         self.threshold = threshold
         self.decisions_topic = decisions_topic
         self.budget_ms = budget_ms
         self.stats = FraudStats()
 
+    @property
+    def scorer(self) -> Scorer:
+        return self._scorer
+
+    def use(self, scorer: Scorer, why: str) -> None:
+        """Swap the scorer (from any thread). One reference assignment: a decision in flight finishes with
+        the scorer it started with, and the next one uses the new scorer."""
+        with self._swapped:
+            self._scorer = scorer
+            self._swapped.notify_all()
+        log.info("fraud agent: %s (deciding with %s)", why, scorer.name)
+
+    def wait_for_scorer(self, name: str, timeout_s: float) -> bool:
+        """Block until the agent decides with the scorer named ``name``; False after ``timeout_s``."""
+        with self._swapped:
+            return self._swapped.wait_for(lambda: self._scorer.name == name, timeout=timeout_s)
+
     def decide(self, txn: Transaction, source: str) -> Decision:
-        context = self.context.get_context([txn.user_id], "fraud_features", budget_ms=self.budget_ms)
-        score, reasons = self.scorer.score(context.features[txn.user_id], txn.amount)
-        declined = score >= self.threshold
+        scorer = self._scorer  # read once: a live swap never mixes two versions within one decision
+        context = self.context.get_context([txn.user_id], scorer.feature_service, budget_ms=self.budget_ms)
+        score, reasons = scorer.score(context.features[txn.user_id], txn.amount)
+        declined = score >= (self.threshold if scorer.threshold is None else scorer.threshold)
         self._count(declined, txn.is_fraud, bool(context.degraded))
         return Decision(
             event_time=txn.event_time,
@@ -149,7 +204,7 @@ class FraudAgent:
             reasons=reasons,
             degraded=context.degraded,
             source=source,
-            model=self.scorer.name,
+            model=scorer.name,
         )
 
     def handle(self, message: Message, producer: Producer) -> None:
@@ -176,6 +231,82 @@ class FraudAgent:
             s.tn += 1
 
 
+class RegistryFollower:
+    """Keeps an agent on the active version of one registered model name; the rules when there is none.
+
+    Called by :meth:`RegistryView.follow` with the active version at start and on every change. A version
+    whose artifact cannot be used (altered, unreadable) is refused with an error in the log and the agent
+    keeps deciding with what it had: a bad registration must not stop payments from being decided."""
+
+    def __init__(self, settings: Settings, agent: FraudAgent, name: str) -> None:
+        self.settings = settings
+        self.agent = agent
+        self.name = name
+        self._followed: str | None = None
+
+    def __call__(self, version: ModelVersion | None) -> None:
+        if version is None:
+            why = (
+                f"model {self.name} retired in the registry: falling back to the card-testing rules"
+                if self._followed
+                else f"no active version of model {self.name} in the registry: the card-testing rules decide"
+            )
+            self._followed = None
+            self.agent.use(CardTestingRules(), why)
+            return
+        try:
+            scorer = ModelScorer.from_version(self.settings, version)
+        except LivectxError as exc:
+            log.error(
+                "fraud agent: cannot use %s (%s); still deciding with %s", version.ref, exc, self.agent.scorer.name
+            )
+            return
+        previous, self._followed = self._followed, version.ref
+        self.agent.use(scorer, f"switched from {previous} to {version.ref}" if previous else f"using {version.ref}")
+
+
+def open_fraud_agent(
+    settings: Settings,
+    *,
+    decisions_topic: str = topics.DECISIONS,
+    model: Path | None = None,
+    model_name: str | None = None,
+    models_topic: str = topics.MODELS,
+    threshold: float = 0.5,
+) -> tuple[FraudAgent, Callable[[], None]]:
+    """The agent and its ``close``: scoring with ``model`` (a file), the registry's ``model_name``
+    (followed live), or the rules. Returns once the registry view has caught up, with its scorer set.
+
+    Raises:
+        LivectxError: both ``model`` and ``model_name``; the registry topic unreadable.
+    """
+    if model is not None and model_name is not None:
+        raise LivectxError("give either --model (a file) or --model-name (from the registry), not both")
+    if model_name is not None:
+        check_name(model_name)
+    context = ContextClient.from_settings(
+        settings, ContextConfig(budget_ms=30.0, features_timeout_ms=25.0), vectors=False
+    )
+    scorer: Scorer = ModelScorer.load(model) if model is not None else CardTestingRules()
+    agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic)
+    if model_name is None:
+        return agent, context.close
+    try:
+        view = RegistryView(settings, models_topic).start()
+    except BaseException:
+        context.close()
+        raise
+    view.follow(model_name, RegistryFollower(settings, agent, model_name))
+
+    def close() -> None:
+        try:
+            view.close()
+        finally:
+            context.close()
+
+    return agent, close
+
+
 def run_fraud_agent(
     settings: Settings,
     *,
@@ -184,16 +315,17 @@ def run_fraud_agent(
     source_topic: str = topics.TRANSACTIONS,
     decisions_topic: str = topics.DECISIONS,
     model: Path | None = None,
+    model_name: str | None = None,
+    models_topic: str = topics.MODELS,
     threshold: float = 0.5,
     until_caught_up: bool = False,
 ) -> tuple[FraudAgent, Any]:
-    context = ContextClient.from_settings(
-        settings, ContextConfig(budget_ms=30.0, features_timeout_ms=25.0), vectors=False
-    )
-    scorer: Scorer = ModelScorer.load(model) if model is not None else CardTestingRules()
-    agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic)
+    agent, close = open_fraud_agent(
+        settings, decisions_topic=decisions_topic, model=model, model_name=model_name, models_topic=models_topic,
+        threshold=threshold,
+    )  # fmt: skip
     stats = run_agent(
         settings, name="fraud", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,
-        handle=agent.handle, close=context.close, batch_size=200, until_caught_up=until_caught_up,
+        handle=agent.handle, close=close, batch_size=200, until_caught_up=until_caught_up,
     )  # fmt: skip
     return agent, stats
