@@ -2,7 +2,8 @@
 # The end-to-end demo on a fresh machine: set up, start Kafka + Redis + Postgres/pgvector, declare topics,
 # apply the Feast repo, produce fraud-scenario traffic (with a poison record), ingest it into streaming
 # features and read them back; then stream support tickets into the semantic memory, search it, route the
-# tickets with the router agent, and train the fraud agent's model.
+# tickets with the router agent; archive the log to the cold tier, check training/serving skew, train two
+# fraud model versions, register them, and backtest one against the other on the replayed history.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bootstrap.sh
@@ -25,6 +26,12 @@ step "livectx ingest run features --until-caught-up"
 livectx ingest run features --until-caught-up
 step "livectx features get (read through Feast's get_online_features)"
 livectx features get u00001 u00002 u00003 u00042
+step "livectx ingest run archive --until-caught-up (the log into the Parquet cold tier)"
+livectx ingest run archive --topic livectx.transactions --topic livectx.logins --until-caught-up
+step "livectx tier status (hot range on the broker, cold range in the archive, no gap)"
+livectx tier status --topic livectx.transactions
+step "livectx skew (online values against the recomputation from the archived raw events)"
+livectx skew --sample 50
 step "livectx produce --scenario support (tickets with text; a few are retracted)"
 livectx produce --scenario support --count 1000 --seed 7
 step "livectx ingest run embeddings --until-caught-up (MiniLM on this machine -> pgvector)"
@@ -36,7 +43,15 @@ livectx memory search "my parcel arrived broken" --top-k 3
 livectx memory search "I was billed two times" --top-k 3 --category billing
 step "livectx agents run router (routes each ticket by similar past ones; notifies once per ticket)"
 livectx agents run router --until-caught-up
-step "livectx backtest train-fraud (point-in-time features, judged on another seed)"
-livectx backtest train-fraud --events 20000 --out "${LIVECTX_DATA_DIR:-$HOME/.local/state/livectx/data}/models/fraud.joblib"
+models="${LIVECTX_DATA_DIR:-$HOME/.local/state/livectx/data}/models"
+run="demo-$(date -u +%Y%m%d%H%M%S)"
+step "livectx backtest train-fraud x2, registered as fraud:$run-a (small) and fraud:$run-b"
+livectx backtest train-fraud --events 4000 --seed 3 --out "$models/fraud-a.joblib" --register "fraud:$run-a"
+livectx backtest train-fraud --events 20000 --out "$models/fraud-b.joblib" --register "fraud:$run-b"
+livectx models list
+step "livectx backtest run (the archive + Kafka tail replayed; both versions on identical features)"
+livectx backtest run --model "fraud:$run-a" --model "fraud:$run-b" \
+  --from "$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)" --to "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
+  --out "backtest-results/$run"
 step "livectx stack status";                livectx stack status
 printf '\nThe stack keeps running: `livectx stack down` stops it.\n'

@@ -14,26 +14,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from livectx_agents.fraud import model_row
-
-from livectx.events import Transaction
-from livectx.features.catalog import FEATURE_SERVICES, group_named
-from livectx.features.point_in_time import features_as_of
+from livectx.features.catalog import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, group_named
 from livectx.scenarios import get_scenario
+from livectx_backtest.asof import AsOfFeatures
 
 GROUPS = [group_named(name) for name in FEATURE_SERVICES["fraud_features"]]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def training_rows(seed: int, events: int) -> tuple[list[list[float]], list[int]]:
+    """One row per payment of the scenario's first ``events`` events: :func:`model_row` of the features the
+    online store held right after it (the engine's window state, :class:`~livectx_backtest.asof.AsOfFeatures`,
+    as the backtest computes them), and its ``is_fraud`` label."""
     history = (e for _topic, e in itertools.islice(get_scenario("fraud")(seed, START, 200.0), events))
-    features: list[list[float]] = []
-    labels: list[int] = []
-    for event, values in features_as_of(history, GROUPS):
-        if isinstance(event, Transaction):
-            features.append(model_row(values, event.amount))
-            labels.append(int(event.is_fraud))
-    return features, labels
+    asof = AsOfFeatures("fraud_features", FRAUD_MODEL_FEATURES)
+    asof.feed_events(history)
+    return asof.payments.rows, [int(y) for y in asof.payments.is_fraud]
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ def evaluate(model: Any, features: list[list[float]], labels: list[int], thresho
 
 
 def train_fraud_model(seed: int = 1, events: int = 40_000) -> Any:
-    """A deterministic classifier (fixed seed) over :func:`livectx_agents.fraud.model_row`."""
+    """A deterministic classifier (fixed seed) over the fraud agent's ``model_row`` inputs."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     features, labels = training_rows(seed, events)

@@ -28,6 +28,15 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "livectx_benchmarks.context:run",
         "get_context p99 vs its parts alone; fast feature read path vs raw Redis and Feast SDK (1 and 100 users)",
     ),
+    "tier": (
+        "livectx_benchmarks.tier:run",
+        "cold tier: archiver events/s vs raw consume, cold replay events/s, training-set build seconds and peak MB "
+        "(1M events x 100k labels) beside Feast get_historical_features",
+    ),
+    "backtest": (
+        "livectx_benchmarks.backtest:run",
+        "livectx backtest run over 1M archived fraud events, two versions: seconds and events/s vs raw replay",
+    ),
     "online-read": (
         "livectx_benchmarks.online_read:run",
         "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",

@@ -26,6 +26,10 @@ CORE_COMMANDS = {
     "config": "livectx.cli.config:config",
     "features": "livectx.cli.features:features",
     "memory": "livectx.cli.memory:memory",
+    "tier": "livectx.cli.tier:tier",
+    "replay": "livectx.cli.replay:replay",
+    "skew": "livectx.cli.skew:skew",
+    "models": "livectx.cli.models:models",
 }
 
 

@@ -97,3 +97,24 @@ def test_context_benchmark_reports_every_figure(stack, feature_store, tmp_path: 
         assert figures[name] > 0, name
     slower = max(figures["features_p99_ms"], figures["vectors_p99_ms"])
     assert abs(figures["context_over_slower_part_p99"] - figures["context_p99_ms"] / slower) < 1e-3
+
+
+def test_tier_benchmark_archive_and_replay_figures(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from livectx_benchmarks.tier import measure_archive
+
+    from livectx.settings import get_settings
+
+    figures = measure_archive(get_settings(), scale=0.02, work_dir=tmp_path)
+    assert figures["events"] == 2000 and figures["archive_files"] >= 3  # one file per partition at least
+    for name in ("archive_events_per_s", "raw_consume_per_s", "replay_events_per_s", "archive_bytes_per_event"):
+        assert figures[name] > 0, name
+    assert abs(figures["archive_ratio"] - figures["archive_events_per_s"] / figures["raw_consume_per_s"]) < 1e-9
+
+
+def test_tier_benchmark_reports_every_figure(stack, feature_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "tier.json"
+    result = CliRunner().invoke(cli, ["bench", "tier", "--scale", "0.01", "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(target.read_text())
+    for name in ("archive_ratio", "replay_events_per_s", "trainset_seconds", "trainset_peak_mb", "feast_hist_seconds"):
+        assert figures[name] > 0, name

@@ -1,0 +1,87 @@
+"""The backtest's as-of features (the engine's window state, rows read right after each payment) equal the
+batch recomputation reference (:func:`livectx.features.point_in_time.features_as_of`) on every payment, and
+records that do not decode are counted by reason, not fed to the windows."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pyarrow as pa
+from livectx_agents.fraud import model_row
+from livectx_backtest.asof import AsOfFeatures, model_groups
+
+from livectx import serde
+from livectx.events import Click, Transaction
+from livectx.features.catalog import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, group_named
+from livectx.features.point_in_time import features_as_of
+from livectx.scenarios import get_scenario
+from livectx.tier.layout import archive_schema
+
+START = datetime(2026, 1, 7, 23, 50, tzinfo=UTC)  # crosses midnight: the 24h window closes mid-history
+
+
+def _batch(records: list[tuple[bytes | None, list[tuple[str, bytes]]]]) -> pa.RecordBatch:
+    headers = [[{"key": k, "value": v} for k, v in h] or None for _value, h in records]
+    return pa.RecordBatch.from_pydict(
+        {
+            "offset": pa.array(range(len(records)), pa.int64()),
+            "key": pa.array([b"k"] * len(records), pa.binary()),
+            "value": pa.array([v for v, _h in records], pa.binary()),
+            "headers": pa.array(headers, archive_schema().field("headers").type),
+        }
+    )
+
+
+def test_rows_equal_the_batch_recomputation_for_every_payment() -> None:
+    # Few users and a high attack rate: long per-user histories, bursts, failed logins.
+    events = [e for _t, e in itertools.islice(get_scenario("fraud")(11, START, 20.0, users=40, attack_every=400), 4000)]
+    asof = AsOfFeatures("fraud_features", FRAUD_MODEL_FEATURES)
+    batch = _batch([(v, h) for _k, v, h in (serde.encode(e) for e in events)])
+    asof.feed(batch.slice(0, 1500), 0)
+    asof.feed(batch.slice(1500), 1500)
+    groups = [group_named(g) for g in FEATURE_SERVICES["fraud_features"]]
+    expected = [
+        model_row(values, e.amount) for e, values in features_as_of(events, groups) if isinstance(e, Transaction)
+    ]
+    assert asof.payments.rows == expected
+    assert sum(1 for e in events if isinstance(e, Transaction) and e.is_fraud) == sum(asof.payments.is_fraud) > 100
+    assert max(r[FRAUD_MODEL_FEATURES.index("distinct_ips_10m")] for r in expected) >= 10
+    assert max(r[FRAUD_MODEL_FEATURES.index("login_failures_5m")] for r in expected) >= 1
+    assert asof.payments.position == [i for i, e in enumerate(events) if isinstance(e, Transaction)]
+
+
+def test_bad_records_are_counted_by_reason_and_other_types_ignored() -> None:
+    good = next(e for _t, e in get_scenario("fraud")(1, START, 200.0) if isinstance(e, Transaction))
+    click = Click(event_time=START, click_id="c1", user_id="u1", session_id="s", item_id="i", page="p")
+    _k, value, headers = serde.encode(good)
+    asof = AsOfFeatures("fraud_features", FRAUD_MODEL_FEATURES)
+    asof.feed(
+        _batch(
+            [
+                (value, headers),
+                (b"{not json", headers),
+                (value, []),
+                (value, [("livectx-schema", b"mystery.v1")]),
+                (None, headers),
+                (serde.encode(click)[1], serde.encode(click)[2]),
+            ]
+        ),
+        0,
+    )
+    assert len(asof.payments) == 1 and asof.counts.records == 6
+    assert asof.counts.ignored == {"click": 1}
+    bad = dict(asof.counts.bad)
+    assert bad.pop("no livectx-schema header") == 1 and bad.pop("unknown schema mystery.v1") == 1
+    assert sorted(bad) == [
+        "empty value (null record) where a JSON event was expected",
+        next(k for k in bad if k.startswith("not JSON")),
+    ]
+
+
+def test_groups_keep_only_the_features_a_model_reads() -> None:
+    groups = model_groups("fraud_features", ("txn_amount_sum_1h", "login_failures_5m"))
+    assert [(g.name, [f.name for f in g.features]) for g in groups] == [
+        ("user_txn_1h", ["txn_amount_sum_1h"]),
+        ("user_login_5m", ["login_failures_5m"]),
+    ]
