@@ -27,13 +27,22 @@ def _pack_double(prefix: bytes, value: float) -> bytes:
     return prefix + _pack(value)
 
 
-def _varint(value: int) -> bytes:
+def _varint(value: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 - a deliberate memo
+    """Protobuf's base-128 varint. Memoised: counts, window ends and a checkpoint's write time repeat across
+    thousands of rows, and the loop below is the costliest part of encoding a row."""
+    cached = _cache.get(value)
+    if cached is not None:
+        return cached
     out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    v = value
+    while v > 0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    if len(_cache) >= 100_000:
+        _cache.clear()
+    encoded = _cache[value] = bytes(out)
+    return encoded
 
 
 class FeastRedisLayout:
