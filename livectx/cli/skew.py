@@ -41,14 +41,16 @@ def skew(ctx: click.Context, service: str, sample: int, seed: int, source: str, 
         report = check_skew(con, reader, service, sources, now_ms=int(time.time() * 1000), sample=sample, seed=seed)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
-    else:
+    elif report.mismatches:
         print_table(
             f"skew: {service}, {report.entities} entities, {report.checked} rows compared",
             ["entity", "group", "feature", "online", "offline", "as of (ms)", "kind"],
             [(m.entity, m.group, m.feature, m.online, m.offline, m.as_of_ms, m.kind) for m in report.mismatches],
         )
-        if report.skipped_source_behind:
-            click.echo(f"{report.skipped_source_behind} rows skipped: the raw events are behind the online store")
+    else:
+        click.echo(f"skew: {service}, {report.entities} entities, {report.checked} rows compared")
+    if report.skipped_source_behind and not as_json:
+        click.echo(f"{report.skipped_source_behind} rows skipped: the raw events are behind the online store")
     if report.mismatches:
         if not as_json:
             click.secho(f"{len(report.mismatches)} mismatches between online and offline values", fg="red", err=True)
