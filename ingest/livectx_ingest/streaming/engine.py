@@ -188,8 +188,9 @@ class FeatureEngine:
         Checkpoint cadence adapts to load: while the worker keeps up (a consume call returns less than a
         full batch), every ``commit_interval_s``, so an event is online within about that long; while it
         works through a backlog (full batches), every ``BACKLOG_FACTOR`` intervals and never more than a
-        fifth of the time, so throughput goes to events rather than to rewriting the same rows."""
+        ninth of the time, so throughput goes to events rather than to rewriting the same rows."""
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        gc.freeze()  # everything imported so far (Feast, pandas, ...) is permanent: never walk it again
         interval = self._interval
         last_checkpoint, spent = time.monotonic(), 0.0
         frozen_at = last_checkpoint
@@ -204,7 +205,7 @@ class FeatureEngine:
                     self._commit_kafka(self._partitions)
                 self._mirror()
                 backlog = len(messages) >= self._max_batch
-                wait = max(BACKLOG_FACTOR * interval, 4 * spent) if backlog else interval
+                wait = max(BACKLOG_FACTOR * interval, 8 * spent) if backlog else interval
                 now = time.monotonic()
                 if now - last_checkpoint >= wait:
                     try:
