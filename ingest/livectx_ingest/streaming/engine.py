@@ -18,14 +18,13 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from livectx import serde
+from livectx import faults, serde
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import SchemaError
 from livectx.events import Event
@@ -40,21 +39,10 @@ log = logging.getLogger(__name__)
 BATCH = 5_000
 MIRROR_INTERVAL_S = 0.1  # Kafka's copy of the offsets is for lag and caught-up checks: 10 commits/s is plenty
 BACKLOG_FACTOR = 10  # under a backlog, checkpoint at most every 10 intervals ...
-#: Test hook: ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or the n-th checkpoint
-#: ``before-commit`` (side outputs written, Redis not) or ``after-commit`` (Redis written, Kafka not).
+#: Test hook (:mod:`livectx.faults`): ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or
+#: the n-th checkpoint ``before-commit`` (side outputs written, Redis not) or ``after-commit`` (Redis
+#: written, Kafka not).
 CRASH_ENV = "LIVECTX_ENGINE_CRASH"
-
-
-class _CrashHook:
-    def __init__(self, spec: str | None) -> None:
-        phase, _, count = (spec or "").partition(":")
-        self._phase, self._left = phase, int(count or 0)
-
-    def __call__(self, phase: str) -> None:
-        if phase == self._phase:
-            self._left -= 1
-            if self._left <= 0:
-                os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -116,7 +104,8 @@ class FeatureEngine:
         self._exactly_once = exactly_once
         self._interval = commit_interval_s
         self._max_batch = max_batch
-        self._crash = _CrashHook(os.environ.get(CRASH_ENV))
+        self._crash_hits: dict[str, int] = {}
+        self._crash_armed = bool(os.environ.get(CRASH_ENV))  # read once: the per-event check stays free
         self._on_written = on_written
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._stop = threading.Event()
@@ -260,7 +249,7 @@ class FeatureEngine:
                     offline.add(group, tp, offset, entity, newest, state.row(entity))
         part.next_offset = offset + 1
         self.events_processed += 1
-        self._crash("event")
+        self._crash_point("event")
 
     def _record_offline(
         self, group: FeatureGroup, state: GroupState, tp: TopicPartition, offset: int, entity: str, ts: int
@@ -272,6 +261,10 @@ class FeatureEngine:
         for start, end in state.open_windows_of(entity, ts):
             if (start, end) != current:  # a late event updated an older window still in grace
                 offline.add_window(group, tp, offset, entity, state.window(entity, start, end))
+
+    def _crash_point(self, phase: str) -> None:
+        if self._crash_armed:
+            faults.reached(CRASH_ENV, phase, self._crash_hits)
 
     # -- checkpoints --------------------------------------------------------------------------------------
 
@@ -302,7 +295,7 @@ class FeatureEngine:
                     commands.extend(writer.row_commands(entity, row, written_ms))
                     fields[f"{name}\x1f{entity}"] = group_state.dump(entity)
             state[tp] = fields
-        self._crash("before-commit")
+        self._crash_point("before-commit")
         self._checkpoints.commit(
             {tp: p.epoch for tp, p in todo.items()},
             {tp: p.next_offset for tp, p in todo.items()},  # type: ignore[misc]
@@ -314,7 +307,7 @@ class FeatureEngine:
             part.committed = part.next_offset
             for entities in part.dirty.values():
                 entities.clear()
-        self._crash("after-commit")
+        self._crash_point("after-commit")
         self._mirror_due.update(todo)
         self._mirror(final)
         if self._on_written is not None and rows:
