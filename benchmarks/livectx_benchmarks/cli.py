@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from livectx.cli.common import console, print_table, settings_from
+from livectx.cli.common import console, print_figures, print_table, settings_from
 from livectx.errors import UnknownNameError
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -72,11 +72,7 @@ def bench(ctx: click.Context, name: str | None, list_only: bool, json_file: Path
     run = getattr(importlib.import_module(module_name), attr)
     with console(stderr=True).status(f"running benchmark {name}..."):
         result = run(settings_from(ctx), scale=scale)
-    print_table(
-        f"benchmark {name}",
-        ["figure", "value"],
-        [(k, f"{v:,.3f}" if isinstance(v, float) else f"{v:,}") for k, v in result.figures.items()],
-    )
+    print_figures(f"benchmark {name}", result.figures, ",.3f")
     for note in result.notes:
         click.echo(note)
     target = json_file or Path("bench-results") / f"{name}.json"

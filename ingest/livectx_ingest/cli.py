@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from livectx.cli.common import console, print_table, settings_from
+from livectx.cli.common import console, print_figures, print_table, settings_from
 
 UNTIL_CAUGHT_UP = click.option(
     "--until-caught-up",
@@ -233,15 +233,7 @@ def embeddings(
             dead_letter_topic=dead_letter_topic,
             on_progress=on_progress,
         )
-    summary = stats.summary()
-    print_table(
-        "embedding worker",
-        ["figure", "value"],
-        [
-            (name, "-" if value is None else f"{value:,.1f}" if isinstance(value, float) else f"{value:,}")
-            for name, value in summary.items()
-        ],
-    )
+    print_figures("embedding worker", stats.summary())
 
 
 @run.command()
@@ -298,12 +290,7 @@ def archive(
             metrics_interval_s=metrics_interval,
             on_progress=on_progress,
         )
-    summary = stats.summary()
-    print_table(
-        "archiver",
-        ["figure", "value"],
-        [(name, f"{value:,.1f}" if isinstance(value, float) else f"{value:,}") for name, value in summary.items()],
-    )
+    print_figures("archiver", stats.summary())
     if stats.gaps:
         from livectx.errors import LivectxError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -44,6 +44,18 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     for row in rows:
         table.add_row(*(v if isinstance(v, Text) else escape("" if v is None else str(v)) for v in row))
     console().print(table)
+
+
+def print_figures(title: str, figures: Mapping[str, Any], float_format: str = ",.1f") -> None:
+    """A worker's or benchmark's figures as a two-column table: thousands separators, ``-`` for none."""
+    print_table(
+        title,
+        ["figure", "value"],
+        [
+            (name, "-" if value is None else format(value, float_format if isinstance(value, float) else ","))
+            for name, value in figures.items()
+        ],
+    )
 
 
 def styled(value: str, style: str) -> Any:
