@@ -192,11 +192,6 @@ class GroupState:
                 for start, bts, *states in body
             }
 
-    def drop(self, entity: str) -> None:
-        self.newest.pop(entity, None)
-        self.buckets.pop(entity, None)
-        self.series.pop(entity, None)
-
 
 def _columns(features: tuple[Feature, ...]) -> tuple[str, ...]:
     names: list[str] = []

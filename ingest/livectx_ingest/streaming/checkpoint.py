@@ -98,8 +98,3 @@ class RedisCheckpoints:
                 raise FencedError(f"partitions {lost} were taken over by another worker")
             if tx.execute(commands) is None:
                 raise FencedError("a partition epoch changed during the commit")
-
-    def reset(self) -> int:
-        """Forget the group's offsets, state and epochs (a full recompute from the start of the topics)."""
-        keys = list(self._client.scan_iter(match=f"{self.prefix}:*", count=1000))
-        return self._client.delete(*keys) if keys else 0

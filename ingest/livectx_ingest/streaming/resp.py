@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-CRLF = b"\r\n"
-
 
 def bulk(value: bytes) -> bytes:
     """One RESP bulk string."""
