@@ -35,6 +35,10 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        # Once the local queue passes its threshold librdkafka postpones the next fetch by this much
+        # (default 1 s): a worker that drains its queue in bursts then sits idle for up to a second
+        # (measured: raw consume of a 390k-record backlog at 110k/s instead of 230k/s).
+        "fetch.queue.backoff.ms": 5,
     }
     return Consumer(settings.kafka_config(**{**config, **overrides}))
 

@@ -140,7 +140,13 @@ def features(
             metrics_interval_s=metrics_interval,
             on_progress=on_progress,
         )
-    rows = [("rows written online", f"{stats.rows_written:,}")]
+    rows = [
+        ("events processed", f"{stats.events:,}"),
+        ("events applied as columns", f"{stats.events_columnar:,}"),
+        ("rows written online", f"{stats.rows_written:,}"),
+    ]
+    if stats.busy_s > 0:
+        rows.append(("events/s (first record to last commit)", f"{stats.events / stats.busy_s:,.0f}"))
     if stats.freshness_ms:
         from livectx.metrics import percentile
 

@@ -58,6 +58,7 @@ class GroupState:
         self._plan = [_FeaturePlan(f, self.columns) for f in group.features]
         self._adders = [plan.adder() for plan in self._plan]
         self._empties = [plan.empty for plan in self._plan]
+        self._has_sets = any(f.aggregation == "distinct_count" for f in group.features)
         self.newest: dict[str, int] = {}
         #: tumbling/hopping: entity -> {bucket start: [newest ts, feature states...]}
         self.buckets: dict[str, dict[int, list[Any]]] = {}
@@ -172,13 +173,16 @@ class GroupState:
         body: list[Any] = [self.newest[entity]]
         if self.sliding:
             body.append(self.series[entity])
-        else:
+        elif self._has_sets:
+            plans = self._plan
             body.append(
                 [
-                    [start, b[0], *(p.dump(s) for p, s in zip(self._plan, b[1:], strict=True))]
+                    [start, b[0], *(p.dump(s) for p, s in zip(plans, b[1:], strict=True))]
                     for start, b in self.buckets.get(entity, {}).items()
                 ]
             )
+        else:  # bucket states are JSON as they are
+            body.append([[start, *b] for start, b in self.buckets.get(entity, {}).items()])
         return orjson.dumps(body)
 
     def load(self, entity: str, raw: bytes) -> None:
@@ -353,7 +357,12 @@ class _FeaturePlan:
         raise ValueError(self.kind)
 
     def dump(self, state: Any) -> Any:
-        return sorted(state, key=repr) if self.kind == "distinct_count" else state
+        if self.kind != "distinct_count":
+            return state
+        try:
+            return sorted(state)  # one type (the usual case): natural order, and fast
+        except TypeError:
+            return sorted(state, key=repr)
 
     def load(self, state: Any) -> Any:
         return set(state) if self.kind == "distinct_count" else state

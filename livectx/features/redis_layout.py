@@ -45,6 +45,19 @@ def _varint(value: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 -
     return encoded
 
 
+#: Feast keys by (project, join key, serialisation version): every view of one entity shares the key (one
+#: Redis hash per entity holds all its views), so a key computed for one view serves them all.
+_KEYS: dict[tuple[str, str, int], dict[str, bytes]] = {}
+
+
+def _encode_int(value: Any) -> bytes:
+    return b"" if value is None else _INT64_PREFIX + _varint(int(value) & _U64)
+
+
+def _encode_double(value: Any) -> bytes:
+    return b"" if value is None else _DOUBLE_PREFIX + _pack(float(value))
+
+
 class FeastRedisLayout:
     def __init__(self, project: str, group: FeatureGroup, entity_key_serialization_version: int = 3) -> None:
         from feast.infra.online_stores.helpers import _mmh3, _redis_key
@@ -61,7 +74,11 @@ class FeastRedisLayout:
         self.ts_field = f"_ts:{group.name}".encode()
         self.int_columns = {f.name for f in group.features if f.result_type == "int"} | set(group.metadata_fields)
         self._redis_key, self._EntityKey, self._Value, self._Timestamp = _redis_key, EntityKey, Value, Timestamp
-        self._keys: dict[str, bytes] = {}
+        self._keys = _KEYS.setdefault((project, group.entity_key, entity_key_serialization_version), {})
+        #: Per feature and freshness column, its ValueProto encoder (int64 or double), resolved once.
+        self.encoders: dict[str, Any] = {
+            name: _encode_int if name in self.int_columns else _encode_double for name in self.columns
+        }
 
     def redis_key(self, entity_id: str) -> bytes:
         key = self._keys.get(entity_id)

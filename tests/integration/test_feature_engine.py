@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from livectx_ingest.streaming.late import LATE_GROUP
 
 from livectx import dead_letter
@@ -41,12 +43,16 @@ def _topics(settings: Settings, unique: str, partitions: int = 3) -> tuple[str, 
     )
 
 
+@pytest.mark.parametrize("offline", [True, False], ids=["event-by-event+offline", "columnar"])
 def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     settings: Settings,
     feature_store,
     unique: str,
     tmp_path: Path,  # type: ignore[no-untyped-def]
+    offline: bool,
 ) -> None:
+    """With the offline copy the engine applies events one by one; without it, batches go the columnar
+    path (poisoned and out-of-order parts falling back per record and per entity): same results."""
     topic, dlq, late = _topics(settings, unique)
     events = scenario_transactions(unique, 2500)
     story, within, beyond = late_user_story(f"{unique}-late")
@@ -55,9 +61,12 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     produce(settings, topic, events[700:] + story + [beyond])
     all_events = events + story + [beyond]
 
-    run_worker_to_completion(worker_command(f"test-{unique}", topic, dlq, late), tmp_path / "worker.log")
+    command = worker_command(f"test-{unique}", topic, dlq, late)
+    run_worker_to_completion(command if offline else [*command, "--no-offline"], tmp_path / "worker.log")
 
     assert online_mismatches(feature_store, TXN_GROUPS, all_events) == []
+    columnar = _figure(tmp_path / "worker.log", "events applied as columns")
+    assert columnar == 0 if offline else columnar > len(all_events) // 2
     lag = group_lag(settings, f"test-{unique}")
     assert {t for t, *_ in lag} == {topic} and all(committed == end for _, _, committed, end in lag)
 
@@ -73,6 +82,8 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     got_late = {(dict(m.headers())[LATE_GROUP].decode(), json.loads(m.value())["txn_id"]) for m in late_records}
     assert got_late == expected_late
 
+    if not offline:
+        return  # the window history below is part of the offline copy
     # Within grace: the closed-but-in-grace window [t, t+5m) was updated (the window history shows it).
     five = group_named("user_txn_5m")
     rows = pq.read_table(settings.data_dir / "windows" / five.name).to_pylist()
@@ -81,11 +92,13 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     assert max(mine, key=lambda r: r["source_offset"])["txn_count_5m"] == 2  # the 4:50 payment + the late 4:55
 
 
+@pytest.mark.parametrize("offline", [True, False], ids=["event-by-event+offline", "columnar"])
 def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     settings: Settings,
     feature_store,
     unique: str,
     tmp_path: Path,  # type: ignore[no-untyped-def]
+    offline: bool,
 ) -> None:
     """SIGKILL mid-batch, after the side outputs but before the Redis commit, and after the Redis commit
     but before the Kafka offset mirror, at points drawn at random; then a clean run: no loss, no double
@@ -94,6 +107,8 @@ def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     events = scenario_transactions(unique, 10_000, seed=9)  # ~8,000 payments
     group = f"test-{unique}"
     command = [*worker_command(group, topic, dlq, late), "--max-batch", "150", "--commit-interval", "0.001"]
+    if not offline:
+        command.append("--no-offline")
     rng = random.Random(unique)
     crashes = [f"event:{rng.randint(50, 300)}", "before-commit:1", "after-commit:1"]
     crashes += [rng.choice([f"event:{rng.randint(50, 300)}", "before-commit:1", "after-commit:1"]) for _ in range(4)]
@@ -112,12 +127,22 @@ def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     produce(settings, topic, events[len(crashes) * chunk :])
     run_worker_to_completion(command, tmp_path / "worker.log")
     assert online_mismatches(feature_store, TXN_GROUPS, events) == []
+    if not offline:
+        assert _figure(tmp_path / "worker.log", "events applied as columns") > 0
+        return
     # The offline copy: exactly one row per payment per group, whatever the crashes re-processed.
     for g in TXN_GROUPS:
         rows = pq.read_table(settings.offline_dir / g.name, filters=[("user_id", "in", _users(events))])
         offsets = rows.column("source_offset").to_pylist()
         partitions = rows.column("source_partition").to_pylist()
         assert len(offsets) == len(events) and len(set(zip(partitions, offsets, strict=True))) == len(events)
+
+
+def _figure(log: Path, label: str) -> int:
+    """A count from the worker's closing table (``label │ 1,234``)."""
+    found = re.findall(rf"{label}\W+([\d,]+)", log.read_text())
+    assert found, f"{label!r} not in the worker's output"
+    return int(found[-1].replace(",", ""))
 
 
 def _users(events: list) -> list[str]:  # type: ignore[type-arg]

@@ -69,8 +69,11 @@ class FeastRedisWriter:
         self._version_field = VERSION_FIELD.format(view=group.name)
         self._script = client.register_script(_CAS)
         self._expire_refresh: dict[str, int] = {}
-        self._feature_bulks = [(f.name, bulk(self.layout.fields[f.name])) for f in group.features]
-        self._meta_bulks = tuple(bulk(self.layout.fields[name]) for name in group.metadata_fields)
+        layout = self.layout
+        self._feature_encoders = [
+            (f.name, bulk(layout.fields[f.name]), layout.encoders[f.name]) for f in group.features
+        ]
+        self._meta_encoders = tuple((bulk(layout.fields[n]), layout.encoders[n]) for n in group.metadata_fields)
         self._ts_bulk = bulk(self.layout.ts_field)
 
     @property
@@ -113,28 +116,40 @@ class FeastRedisWriter:
             self._script(keys=[self.redis_key(row.entity_id)], args=args, client=pipe)
         return sum(int(x) for x in pipe.execute())
 
-    def row_commands(self, entity_id: str, row: Any, written_ms: int) -> list[bytes]:
-        """``HSET`` (+ TTL refresh) of a :class:`~livectx.features.incremental.WindowRow`, in RESP.
+    def row_fields(self, row: Any, written_ms: int) -> list[bytes]:
+        """The hash fields of a :class:`~livectx.features.incremental.WindowRow`, as RESP field/value pairs
+        for an ``HSET`` of :meth:`redis_key` (every view of one entity shares that hash, so the engine
+        writes all of an entity's views in one command).
 
         For the engine, whose checkpoints make writes exactly-once by committing offsets in the same Redis
         transaction (no per-row version check needed)."""
-        layout = self.layout
-        encode = layout.encode
         values = row.values
-        parts = [field + bulk(encode(name, values.get(name))) for name, field in self._feature_bulks]
-        event_ms, written_field, end_field = self._meta_bulks
-        parts.append(event_ms + bulk(encode(self._group.event_time_field, row.newest_event_ms)))
-        parts.append(written_field + bulk(encode(self._group.written_field, written_ms)))
-        parts.append(end_field + bulk(encode(self._group.window_end_field, row.window_end_ms)))
-        parts.append(self._ts_bulk + bulk(layout.encode_timestamp(row.newest_event_ms)))
-        key = layout.redis_key(entity_id)
+        parts = [field + bulk(encode(values.get(name))) for name, field, encode in self._feature_encoders]
+        (event_ms, event_enc), (written_field, written_enc), (end_field, end_enc) = self._meta_encoders
+        parts.append(event_ms + bulk(event_enc(row.newest_event_ms)))
+        parts.append(written_field + bulk(written_enc(written_ms)))
+        parts.append(end_field + bulk(end_enc(row.window_end_ms)))
+        parts.append(self._ts_bulk + bulk(self.layout.encode_timestamp(row.newest_event_ms)))
+        return parts
+
+    def expire_due(self, entity_id: str, written_ms: int) -> int:
+        """The TTL (seconds) to set on the entity's hash now, or 0: refreshed when a tenth used up, not on
+        every write (half the commands on a hot key)."""
+        if self._ttl <= 0 or written_ms < self._expire_refresh.get(entity_id, 0):
+            return 0
+        if len(self._expire_refresh) > KEY_CACHE_LIMIT:
+            self._expire_refresh.clear()
+        self._expire_refresh[entity_id] = written_ms + self._ttl * 100
+        return self._ttl
+
+    def row_commands(self, entity_id: str, row: Any, written_ms: int) -> list[bytes]:
+        """``HSET`` (+ TTL refresh) of one row, in RESP."""
+        key = self.layout.redis_key(entity_id)
+        parts = self.row_fields(row, written_ms)
         commands = [hset(key, parts, len(parts))]
-        # Refresh the TTL when it is a tenth used up, not on every write (half the commands on a hot key).
-        if self._ttl > 0 and written_ms >= self._expire_refresh.get(entity_id, 0):
-            if len(self._expire_refresh) > KEY_CACHE_LIMIT:
-                self._expire_refresh.clear()
-            self._expire_refresh[entity_id] = written_ms + self._ttl * 100
-            commands.append(command(b"EXPIRE", key, self._ttl))
+        ttl = self.expire_due(entity_id, written_ms)
+        if ttl:
+            commands.append(command(b"EXPIRE", key, ttl))
         return commands
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:

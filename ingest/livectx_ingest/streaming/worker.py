@@ -45,6 +45,11 @@ class FreshnessStats:
     rows_written: int = 0
     freshness_ms: list[float] = field(default_factory=list)
     recent_ms: list[float] = field(default_factory=list)
+    #: Events processed, and seconds from the first record consumed to the last commit that made results
+    #: durable (set when the worker stops; start-up and shut-down excluded): the worker's own throughput.
+    events: int = 0
+    events_columnar: int = 0  # of which applied as columns (see FeatureEngine)
+    busy_s: float = 0.0
 
     def record(self, rows: list[WindowRow], written_ms: int) -> None:
         self.rows_written += len(rows)
@@ -184,6 +189,10 @@ def run_features_worker(
         in_main = threading.current_thread() is threading.main_thread()
         with stop_on_signals(engine.stop) if in_main else contextlib.nullcontext():
             engine.run()
+        stats.events = engine.events_processed
+        stats.events_columnar = engine.events_columnar
+        if engine.first_consumed_at is not None and engine.last_committed_at is not None:
+            stats.busy_s = engine.last_committed_at - engine.first_consumed_at
     finally:
         reporter.stop()
         if watcher is not None:

@@ -1,0 +1,269 @@
+"""Applies a whole batch of events to a :class:`~livectx.features.incremental.GroupState` at once.
+
+``GroupState.apply`` costs 1.5-3.5 µs per event and group in Python. Here one Arrow ``group_by`` per
+group aggregates the batch per (entity, bucket) in C++, and Python only merges one aggregate per entity
+and bucket into the state: with a few events per entity in a batch, a fraction of the per-event cost.
+
+The result is the state ``apply`` would reach event by event, because for an entity whose events in the
+batch are in event-time order (and not older than its newest event so far) nothing is late and
+each aggregate is order-free, except ``last`` (the batch's last row) and bucket eviction (replayed from
+the newest bucket the batch created). Entities with an out-of-order event in the batch take
+``GroupState.apply`` for their events, in offset order, so lateness is decided as always.
+``tests/unit/test_batch_apply.py`` checks equality with the per-event path on random out-of-order streams.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from livectx.features.incremental import GroupState
+from livectx.features.spec import FeatureGroup
+
+TS = "event_time_ms"
+SEQ = "_seq"
+
+
+def fold_exact(partials: list[float], values: list[float]) -> None:
+    """Add ``values`` to an exact sum kept as non-overlapping partials (smallest first), in place.
+
+    ``math.fsum`` is exactly rounded, so peeling off its result and summing again leaves the exact
+    remainder: the partials become ``[..., r2, r1, fsum]``. C speed per value, unlike a Python loop of
+    ``_exact_add``, and interchangeable with it."""
+    total = partials + values
+    out: list[float] = []
+    while True:
+        s = math.fsum(total)
+        if s == 0.0 or not math.isfinite(s):
+            if not out:
+                out.append(s)
+            break
+        out.append(s)
+        total.append(-s)
+    out.reverse()
+    partials[:] = out
+
+
+class LateRow(NamedTuple):
+    """A row too late for every window it belongs to, with what the late-events record says of it."""
+
+    row: int  # index in the batch
+    entity: str
+    event_ms: int
+    newest_ms: int  # the entity's newest event time when this row arrived
+    window: tuple[int, int]  # the entity's current window then
+
+
+class BatchApplier:
+    """Batch ``apply`` for one feature group (``for_group`` is ``None`` for groups it cannot take)."""
+
+    def __init__(self, group: FeatureGroup, columns: tuple[str, ...]) -> None:
+        self.group = group
+        self.entity_key = group.entity_key
+        self.columns = columns
+        self.sliding = group.window.kind == "sliding"
+        #: Arrow aggregations requested (deduplicated), and per feature the merge and its inputs.
+        self._aggregations: list[tuple[str, str]] = [(TS, "max"), (TS, "min"), (SEQ, "max")]
+        self._merges: list[tuple[Callable[..., Any], list[int]]] = []
+        self._mask_columns: dict[str, tuple[str, Any]] = {}
+        if self.sliding:
+            self._aggregations = [(TS, "list"), (SEQ, "list"), *((c, "list") for c in columns)]
+            return
+        for i, feature in enumerate(group.features):
+            kind, col = feature.aggregation, feature.column
+            if kind == "count":
+                if feature.where is None:
+                    self._merges.append((_count, [self._agg(TS, "count")]))
+                else:
+                    name = f"_where{i}"
+                    self._mask_columns[name] = feature.where
+                    self._merges.append((_count, [self._agg(name, "sum")]))
+            elif kind == "max":
+                self._merges.append((_max, [self._agg(col, "max")]))  # type: ignore[arg-type]
+            elif kind == "min":
+                self._merges.append((_min, [self._agg(col, "min")]))  # type: ignore[arg-type]
+            elif kind == "sum":
+                self._merges.append((_sum, [self._agg(col, "list")]))  # type: ignore[arg-type]
+            elif kind == "mean":
+                self._merges.append((_mean, [self._agg(col, "list")]))  # type: ignore[arg-type]
+            elif kind == "distinct_count":
+                self._merges.append((_distinct, [self._agg(col, "distinct")]))  # type: ignore[arg-type]
+            elif kind == "last":
+                self._merges.append((_last, [0, 2, self._agg(col, "last")]))  # type: ignore[arg-type]
+            else:
+                raise ValueError(kind)
+
+    @classmethod
+    def for_group(cls, group: FeatureGroup, columns: tuple[str, ...]) -> BatchApplier | None:
+        if any(f.where is not None and f.aggregation != "count" for f in group.features):
+            return None
+        return cls(group, columns)
+
+    def _agg(self, column: str, function: str) -> int:
+        if (column, function) not in self._aggregations:
+            self._aggregations.append((column, function))
+        return self._aggregations.index((column, function))
+
+    def apply(self, state: GroupState, table: pa.Table) -> tuple[set[str], list[LateRow]]:
+        """Apply ``table``'s rows (in offset order; columns: the entity key, ``event_time_ms``, ``_seq``
+        and the group's columns) to ``state``. Returns the entities touched and the rows found too late."""
+        entities = table.column(self.entity_key).combine_chunks()
+        encoded = pc.dictionary_encode(entities)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        names = encoded.dictionary.to_pylist()
+        times = table.column(TS).to_numpy()
+        order = np.argsort(codes, kind="stable")
+        sorted_codes, sorted_times = codes[order], times[order]
+        same = sorted_codes[1:] == sorted_codes[:-1]
+        disordered = set(sorted_codes[1:][same & (sorted_times[1:] < sorted_times[:-1])].tolist())
+        starts = np.flatnonzero(np.r_[True, ~same])
+        newest = state.newest
+        for code, first in zip(sorted_codes[starts].tolist(), sorted_times[starts].tolist(), strict=True):
+            known = newest.get(names[code])
+            if known is not None and first < known:
+                disordered.add(code)
+        late: list[LateRow] = []
+        if disordered:
+            in_order = ~np.isin(codes, list(disordered))
+            late = self._one_by_one(state, table, np.flatnonzero(~in_order))
+            table = table.filter(pa.array(in_order))
+        if table.num_rows:
+            if self.sliding:
+                self._merge_series(state, table)
+            else:
+                self._merge_buckets(state, table)
+        return set(names), late
+
+    def _one_by_one(self, state: GroupState, table: pa.Table, rows: np.ndarray) -> list[LateRow]:
+        picked = table.take(pa.array(rows))
+        entities = picked.column(self.entity_key).to_pylist()
+        times = picked.column(TS).to_pylist()
+        seqs = picked.column(SEQ).to_pylist()
+        columns = [picked.column(c).to_pylist() for c in self.columns]
+        values = list(zip(*columns, strict=True)) if columns else [()] * len(rows)
+        late = []
+        for row, entity, ts, seq, observed in zip(rows.tolist(), entities, times, seqs, values, strict=True):
+            if not state.apply(entity, ts, seq, observed):
+                late.append(LateRow(row, entity, ts, state.newest[entity], state.current_window(entity)))
+        return late
+
+    def _aggregate(self, table: pa.Table, keys: list[str]) -> list[list[Any]]:
+        for name, (column, wanted) in self._mask_columns.items():
+            table = table.append_column(name, pc.cast(pc.equal(table.column(column), wanted), pa.int64()))
+        result = table.group_by(keys, use_threads=False).aggregate(self._aggregations)
+        # group_by names outputs "<column>_<function>" and puts the keys last.
+        return [result.column(f"{c}_{f}").to_pylist() for c, f in self._aggregations] + [
+            result.column(k).to_pylist() for k in keys
+        ]
+
+    def _merge_series(self, state: GroupState, table: pa.Table) -> None:
+        *lists, entities = self._aggregate(table, [self.entity_key])
+        size, newest, all_series = state.size, state.newest, state.series
+        for i, entity in enumerate(entities):
+            new = [column[i] for column in lists]
+            latest = new[0][-1]  # in order: the batch's last event is the entity's newest
+            previous = newest.get(entity)
+            if previous is not None and previous > latest:
+                latest = previous
+            newest[entity] = latest
+            series = all_series.get(entity)
+            if series is None:
+                all_series[entity] = series = new
+            else:
+                for column, values in zip(series, new, strict=True):
+                    column.extend(values)
+            times = series[0]
+            if times[0] < latest - size:
+                cut = bisect_left(times, latest - size)
+                for column in series:
+                    del column[:cut]
+
+    def _merge_buckets(self, state: GroupState, table: pa.Table) -> None:
+        step = state.step
+        table = table.append_column("_bucket", pc.subtract(table.column(TS), pc.remainder(table.column(TS), step)))
+        *aggregates, entities, starts = self._aggregate(table, [self.entity_key, "_bucket"])
+        max_ts, min_ts = aggregates[0], aggregates[1]
+        empties = [plan.empty for plan in state._plan]
+        newest, all_buckets = state.newest, state.buckets
+        created: dict[str, tuple[int, int]] = {}  # entity -> (newest bucket created, its first event time)
+        # Pass 1: the bucket each aggregate row merges into (created as GroupState.apply would).
+        targets: list[list[Any]] = []
+        for entity, start, top, first in zip(entities, starts, max_ts, min_ts, strict=True):
+            buckets = all_buckets.get(entity)
+            if buckets is None:
+                buckets = all_buckets[entity] = {}
+            bucket = buckets.get(start)
+            if bucket is None:
+                bucket = buckets[start] = [top, *[empty() for empty in empties]]
+                newest_created = created.get(entity)
+                if newest_created is None or start > newest_created[0]:
+                    created[entity] = (start, first)
+            elif top > bucket[0]:
+                bucket[0] = top
+            targets.append(bucket)
+            previous = newest.get(entity)
+            if previous is None or top > previous:
+                newest[entity] = top
+        # Pass 2: one tight loop per feature over all rows (cheaper than dispatching per row and feature).
+        for j, (merge, inputs) in enumerate(self._merges, start=1):
+            merge(j, targets, *[aggregates[k] for k in inputs])
+        # GroupState.apply drops closed buckets whenever an event opens a new one; the newest such event
+        # decides (the cut only grows), so replay it once per entity.
+        horizon = state.grace + state.size
+        for entity, (_, first) in created.items():
+            buckets = all_buckets[entity]
+            if len(buckets) > 1:
+                for old in [b for b in buckets if b <= first - horizon]:
+                    del buckets[old]
+
+
+# Merges of one feature's per-bucket aggregates into state slot ``j`` of each target bucket, column-wise.
+
+
+def _count(j: int, targets: list[list[Any]], counts: list[int]) -> None:
+    for bucket, n in zip(targets, counts, strict=True):
+        bucket[j] += n
+
+
+def _max(j: int, targets: list[list[Any]], values: list[Any]) -> None:
+    for bucket, value in zip(targets, values, strict=True):
+        current = bucket[j]
+        if current is None or value > current:
+            bucket[j] = value
+
+
+def _min(j: int, targets: list[list[Any]], values: list[Any]) -> None:
+    for bucket, value in zip(targets, values, strict=True):
+        current = bucket[j]
+        if current is None or value < current:
+            bucket[j] = value
+
+
+def _sum(j: int, targets: list[list[Any]], lists: list[list[float]]) -> None:
+    for bucket, values in zip(targets, lists, strict=True):
+        fold_exact(bucket[j], values)
+
+
+def _mean(j: int, targets: list[list[Any]], lists: list[list[float]]) -> None:
+    for bucket, values in zip(targets, lists, strict=True):
+        state = bucket[j]
+        fold_exact(state[0], values)
+        state[1] += len(values)
+
+
+def _distinct(j: int, targets: list[list[Any]], lists: list[list[Any]]) -> None:
+    for bucket, values in zip(targets, lists, strict=True):
+        bucket[j].update(values)
+
+
+def _last(j: int, targets: list[list[Any]], times: list[int], seqs: list[int], values: list[Any]) -> None:
+    for bucket, ts, seq, value in zip(targets, times, seqs, values, strict=True):
+        current = bucket[j]
+        if current is None or (ts, seq) > (current[0], current[1]):
+            bucket[j] = [ts, seq, value]
