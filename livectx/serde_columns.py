@@ -46,7 +46,7 @@ class ColumnDecoder:
         self._schema = schema
         self._checks = checks
         self._parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
-        self._read = pj.ReadOptions(use_threads=False, block_size=1 << 24)
+        self._read = pj.ReadOptions(use_threads=True, block_size=1 << 20)
 
     def decode(self, values: list[bytes | None]) -> pa.Table | None:
         """The batch as columns (model fields, ``event_time`` replaced by ``event_time_ms``), or ``None``

@@ -73,7 +73,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
     }
     result.notes.append(
         f"{len(GROUPS)} feature groups on payments ({', '.join(g.name for g in GROUPS)}), "
-        "exactly-once, default checkpoint cadence (20 ms while keeping up), one worker process"
+        "exactly-once, default checkpoint cadence (10 ms while keeping up), one worker process"
     )
     return result
 

@@ -65,9 +65,9 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--commit-interval",
     type=click.FloatRange(min=0.001),
-    default=0.02,
+    default=0.01,
     show_default=True,
-    help="Seconds between checkpoints while keeping up (online writes + commit): the freshness knob. "
+    help="Seconds between checkpoint starts while keeping up (online writes + commit): the freshness knob. "
     "Under a backlog checkpoints space out by themselves.",
 )
 @click.option(

@@ -134,7 +134,9 @@ class BatchApplier:
             late = self._one_by_one(state, table, np.flatnonzero(~in_order))
             table = table.filter(pa.array(in_order))
         if table.num_rows:
-            if self.sliding:
+            if state.sightings_only:
+                self._merge_sightings(state, table)
+            elif self.sliding:
                 self._merge_series(state, table)
             else:
                 self._merge_buckets(state, table)
@@ -183,6 +185,26 @@ class BatchApplier:
                 cut = bisect_left(times, latest - size)
                 for column in series:
                     del column[:cut]
+
+    def _merge_sightings(self, state: GroupState, table: pa.Table) -> None:
+        """Latest sightings: one (entity, value) -> newest time aggregate per feature, merged by max."""
+        newest, all_seen = state.newest, state.sightings
+        for i, feature in enumerate(self.group.features):
+            result = table.group_by([self.entity_key, feature.column], use_threads=False).aggregate([(TS, "max")])
+            entities = result.column(self.entity_key).to_pylist()
+            values = result.column(feature.column).to_pylist()  # type: ignore[arg-type]
+            for entity, value, top in zip(entities, values, result.column(f"{TS}_max").to_pylist(), strict=True):
+                seen = all_seen.get(entity)
+                if seen is None:
+                    seen = all_seen[entity] = [{} for _ in self.group.features]
+                sightings = seen[i]
+                prior = sightings.get(value)
+                if prior is None or prior < top:
+                    sightings[value] = top
+                if i == 0:  # every event has a value for the feature: its entity's newest time is among these
+                    previous = newest.get(entity)
+                    if previous is None or top > previous:
+                        newest[entity] = top
 
     def _merge_buckets(self, state: GroupState, table: pa.Table) -> None:
         step = state.step

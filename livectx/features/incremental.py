@@ -9,7 +9,9 @@ computed incrementally instead of over the whole history:
   window's end plus grace is behind the entity's newest event), which is also when an event falling into it
   becomes a late event.
 - Sliding windows keep the accepted events of the last ``size`` (they end at the newest event, so their
-  boundaries move with every event).
+  boundaries move with every event). A sliding group made only of distinct counts keeps less: per feature,
+  each value's latest sighting (a value counts while that sighting is inside the window), so its state,
+  row and checkpoint cost follow the number of distinct values, not the event rate.
 
 The online row (``row``) is always the window the entity's newest event falls in; it only ever contains
 accepted events, so lateness matters for the late-events topic and the window history, not for the value
@@ -65,6 +67,12 @@ class GroupState:
         #: sliding: entity -> accepted events of the last ``size`` as columns ``[ts, seq, *columns]``, sorted
         #: by (ts, seq): a window is a bisect away, and columns serialise and aggregate at C speed.
         self.series: dict[str, list[list[Any]]] = {}
+        #: sliding, distinct counts only: entity -> per feature {value: newest event time it was seen at}.
+        self.sightings_only = self.sliding and all(
+            f.aggregation == "distinct_count" and f.where is None for f in group.features
+        )
+        self.sightings: dict[str, list[dict[Any, int]]] = {}
+        self._sighted = [plan.col for plan in self._plan]
 
     # -- per event ----------------------------------------------------------------------------------------
 
@@ -85,6 +93,16 @@ class GroupState:
                     return False
             elif ts - ts % self.step + self.size <= latest - self.grace:
                 return False
+        if self.sightings_only:
+            seen = self.sightings.get(entity)
+            if seen is None:
+                seen = self.sightings[entity] = [{} for _ in self._sighted]
+            for sightings, col in zip(seen, self._sighted, strict=True):
+                value = values[col]
+                prior = sightings.get(value)
+                if prior is None or prior < ts:
+                    sightings[value] = ts
+            return True
         if self.sliding:
             series = self.series.get(entity)
             if series is None:
@@ -149,6 +167,11 @@ class GroupState:
     def window(self, entity: str, start: int, end: int) -> WindowRow:
         """Values of one window of ``entity``, computed from its buckets (or events) without merging state."""
         plans = self._plan
+        if self.sightings_only:
+            if end != self.newest[entity]:
+                raise ValueError(f"{self.group.name} keeps latest sightings: only its current window is known")
+            seen = zip(plans, self.sightings[entity], strict=True)
+            return WindowRow(start, end, end, {p.feature.name: sum(t >= start for t in s.values()) for p, s in seen})
         if self.sliding:
             series = self.series[entity]
             lo, hi = bisect_left(series[0], start), bisect_right(series[0], end)
@@ -171,7 +194,9 @@ class GroupState:
     def dump(self, entity: str) -> bytes:
         """The entity's state as JSON bytes (sets as sorted lists)."""
         body: list[Any] = [self.newest[entity]]
-        if self.sliding:
+        if self.sightings_only:
+            body.append([[list(s), list(s.values())] for s in self._prune(entity)])
+        elif self.sliding:
             body.append(self.series[entity])
         elif self._has_sets:
             plans = self._plan
@@ -185,10 +210,29 @@ class GroupState:
             body.append([[start, *b] for start, b in self.buckets.get(entity, {}).items()])
         return orjson.dumps(body)
 
+    def _prune(self, entity: str) -> list[dict[Any, int]]:
+        """Forget sightings older than the current window: windows only move forward, so they never count
+        again (done when dumping, once per checkpoint, rather than per event)."""
+        cut = self.newest[entity] - self.size
+        seen = self.sightings[entity]
+        for sightings in seen:
+            for value in [v for v, t in sightings.items() if t < cut]:
+                del sightings[value]
+        return seen
+
     def load(self, entity: str, raw: bytes) -> None:
         newest, body = orjson.loads(raw)
         self.newest[entity] = newest
-        if self.sliding:
+        if self.sightings_only:
+            if len(body) == 2 + len(self.columns) and len(body) != len(self._sighted):
+                # Saved as an event series (before sightings existed): each value's newest time in it.
+                body = [[body[2 + col], body[0]] for col in self._sighted]
+            self.sightings[entity] = [{} for _ in self._sighted]
+            for sightings, (values, times) in zip(self.sightings[entity], body, strict=True):
+                for value, ts in zip(values, times, strict=True):
+                    if sightings.get(value, ts) <= ts:
+                        sightings[value] = ts
+        elif self.sliding:
             self.series[entity] = body
         else:
             self.buckets[entity] = {

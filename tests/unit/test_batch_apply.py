@@ -95,7 +95,9 @@ def _assert_equal(group: FeatureGroup, want: GroupState, got: GroupState) -> Non
     assert want.newest == got.newest
     for entity in want.entities():
         assert _same(want.row(entity), got.row(entity)), entity
-        if want.sliding:
+        if want.sightings_only:
+            assert want.sightings[entity] == got.sightings[entity]
+        elif want.sliding:
             assert want.series[entity] == got.series[entity]
         else:
             assert sorted(want.buckets[entity]) == sorted(got.buckets[entity])

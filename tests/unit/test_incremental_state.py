@@ -115,3 +115,24 @@ def test_dump_and_load_round_trip_mid_stream(group: FeatureGroup) -> None:
             row.newest_event_ms,
             row.values,
         )
+
+
+def test_sliding_distinct_counts_keep_latest_sightings_pruned_at_dump_and_load_saved_series() -> None:
+    group = next(g for g in FEATURE_GROUPS if g.name == "user_txn_10m")
+    events = [e for e in _stream(7, 400, 60) if isinstance(e, Transaction)]
+    state = _replay(group, events, check_every=False)
+    legacy = GroupState(group)
+    legacy.sightings_only = False  # the event-series state earlier versions saved
+    for offset, event in enumerate(events):
+        legacy.apply(event.user_id, event.event_time_ms, offset, tuple(getattr(event, c) for c in legacy.columns))
+    assert state.sightings_only and not state.series, "no per-event state is kept"
+    for entity in list(state.entities()):
+        newest = state.newest[entity]
+        restored, upgraded = GroupState(group), GroupState(group)
+        restored.load(entity, state.dump(entity))
+        upgraded.load(entity, legacy.dump(entity))
+        assert all(t >= newest - group.window.size_ms for s in state.sightings[entity] for t in s.values())
+        assert restored.sightings[entity] == state.sightings[entity]
+        assert restored.row(entity) == upgraded.row(entity) == legacy.row(entity) == state.row(entity)
+        with pytest.raises(ValueError, match="only its current window is known"):
+            state.window(entity, newest - group.window.size_ms - 1, newest - 1)

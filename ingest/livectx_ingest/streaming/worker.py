@@ -51,9 +51,9 @@ class FreshnessStats:
     events_columnar: int = 0  # of which applied as columns (see FeatureEngine)
     busy_s: float = 0.0
 
-    def record(self, rows: list[WindowRow], written_ms: int) -> None:
+    def record(self, rows: list[WindowRow], visible_ms: int) -> None:
         self.rows_written += len(rows)
-        ages = [written_ms - r.newest_event_ms for r in rows]
+        ages = [visible_ms - r.newest_event_ms for r in rows]
         self.recent_ms.extend(ages)
         if len(self.freshness_ms) < 1_000_000:
             self.freshness_ms.extend(ages)
@@ -115,7 +115,7 @@ def run_features_worker(
     topic_map: dict[str, str] | None = None,
     dead_letter_topic: str | None = None,
     late_topic: str = LATE_EVENTS,
-    commit_interval_s: float = 0.02,
+    commit_interval_s: float = 0.01,
     max_batch: int = 5_000,
     write_offline: bool = True,
     on_progress: Callable[[FreshnessStats], None] | None = None,
@@ -140,8 +140,8 @@ def run_features_worker(
         side_outputs, dead_letter_topic or settings.kafka.dead_letter_topic, f"streaming-features/{consumer_group}"
     )
 
-    def on_written(rows: list[WindowRow], written_ms: int) -> None:
-        stats.record(rows, written_ms)
+    def on_written(rows: list[WindowRow], visible_ms: int) -> None:
+        stats.record(rows, visible_ms)
         if on_progress is not None:
             on_progress(stats)
 
