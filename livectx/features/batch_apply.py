@@ -60,6 +60,29 @@ class LateRow(NamedTuple):
     window: tuple[int, int]  # the entity's current window then
 
 
+class EntityOrder(NamedTuple):
+    """A batch's rows grouped by entity, computed once per batch and entity key, shared by every group
+    keyed by that entity (the sort is the costliest step of finding out-of-order entities)."""
+
+    codes: np.ndarray  # per row: its entity's index in ``names``
+    names: list[str]
+    disordered: set[int]  # entities with an event older than one before it in the batch
+    firsts: list[tuple[int, int]]  # per entity in the batch: (code, its first event time)
+
+    @classmethod
+    def of(cls, table: pa.Table, entity_key: str) -> EntityOrder:
+        encoded = pc.dictionary_encode(table.column(entity_key).combine_chunks())
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        times = table.column(TS).to_numpy()
+        order = np.argsort(codes, kind="stable")
+        sorted_codes, sorted_times = codes[order], times[order]
+        same = sorted_codes[1:] == sorted_codes[:-1]
+        disordered = set(sorted_codes[1:][same & (sorted_times[1:] < sorted_times[:-1])].tolist())
+        starts = np.flatnonzero(np.r_[True, ~same])
+        firsts = list(zip(sorted_codes[starts].tolist(), sorted_times[starts].tolist(), strict=True))
+        return cls(codes, encoded.dictionary.to_pylist(), disordered, firsts)
+
+
 class BatchApplier:
     """Batch ``apply`` for one feature group (``for_group`` is ``None`` for groups it cannot take)."""
 
@@ -70,34 +93,45 @@ class BatchApplier:
         self.sliding = group.window.kind == "sliding"
         #: Arrow aggregations requested (deduplicated), and per feature the merge and its inputs.
         self._aggregations: list[tuple[str, str]] = [(TS, "max"), (TS, "min"), (SEQ, "max")]
-        self._merges: list[tuple[Callable[..., Any], list[int]]] = []
+        #: (state slot, merge, aggregate inputs), run in order.
+        self._merges: list[tuple[int, Callable[..., Any], list[int]]] = []
         self._mask_columns: dict[str, tuple[str, Any]] = {}
         if self.sliding:
             self._aggregations = [(TS, "list"), (SEQ, "list"), *((c, "list") for c in columns)]
             return
-        for i, feature in enumerate(group.features):
+        # A sum and a mean of one column hold the same exact partials (same values, same algorithm): the
+        # mean copies the sum's after it merged instead of folding the values again.
+        sum_slots = {f.column: j for j, f in enumerate(group.features, start=1) if f.aggregation == "sum"}
+        after_sums = []
+        for j, feature in enumerate(group.features, start=1):
             kind, col = feature.aggregation, feature.column
+            merge: tuple[Callable[..., Any], list[int]]
             if kind == "count":
                 if feature.where is None:
-                    self._merges.append((_count, [self._agg(TS, "count")]))
+                    merge = (_count, [self._agg(TS, "count")])
                 else:
-                    name = f"_where{i}"
+                    name = f"_where{j}"
                     self._mask_columns[name] = feature.where
-                    self._merges.append((_count, [self._agg(name, "sum")]))
+                    merge = (_count, [self._agg(name, "sum")])
             elif kind == "max":
-                self._merges.append((_max, [self._agg(col, "max")]))  # type: ignore[arg-type]
+                merge = (_max, [self._agg(col, "max")])  # type: ignore[arg-type]
             elif kind == "min":
-                self._merges.append((_min, [self._agg(col, "min")]))  # type: ignore[arg-type]
+                merge = (_min, [self._agg(col, "min")])  # type: ignore[arg-type]
             elif kind == "sum":
-                self._merges.append((_sum, [self._agg(col, "list")]))  # type: ignore[arg-type]
+                merge = (_sum, [self._agg(col, "list")])  # type: ignore[arg-type]
+            elif kind == "mean" and col in sum_slots:
+                after_sums.append((j, _mean_from_sum(sum_slots[col]), [self._agg(col, "count")]))  # type: ignore[arg-type]
+                continue
             elif kind == "mean":
-                self._merges.append((_mean, [self._agg(col, "list")]))  # type: ignore[arg-type]
+                merge = (_mean, [self._agg(col, "list")])  # type: ignore[arg-type]
             elif kind == "distinct_count":
-                self._merges.append((_distinct, [self._agg(col, "distinct")]))  # type: ignore[arg-type]
+                merge = (_distinct, [self._agg(col, "distinct")])  # type: ignore[arg-type]
             elif kind == "last":
-                self._merges.append((_last, [0, 2, self._agg(col, "last")]))  # type: ignore[arg-type]
+                merge = (_last, [0, 2, self._agg(col, "last")])  # type: ignore[arg-type]
             else:
                 raise ValueError(kind)
+            self._merges.append((j, *merge))
+        self._merges += after_sums
 
     @classmethod
     def for_group(cls, group: FeatureGroup, columns: tuple[str, ...]) -> BatchApplier | None:
@@ -110,21 +144,17 @@ class BatchApplier:
             self._aggregations.append((column, function))
         return self._aggregations.index((column, function))
 
-    def apply(self, state: GroupState, table: pa.Table) -> tuple[set[str], list[LateRow]]:
+    def apply(
+        self, state: GroupState, table: pa.Table, entity_order: EntityOrder | None = None
+    ) -> tuple[set[str], list[LateRow]]:
         """Apply ``table``'s rows (in offset order; columns: the entity key, ``event_time_ms``, ``_seq``
-        and the group's columns) to ``state``. Returns the entities touched and the rows found too late."""
-        entities = table.column(self.entity_key).combine_chunks()
-        encoded = pc.dictionary_encode(entities)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        names = encoded.dictionary.to_pylist()
-        times = table.column(TS).to_numpy()
-        order = np.argsort(codes, kind="stable")
-        sorted_codes, sorted_times = codes[order], times[order]
-        same = sorted_codes[1:] == sorted_codes[:-1]
-        disordered = set(sorted_codes[1:][same & (sorted_times[1:] < sorted_times[:-1])].tolist())
-        starts = np.flatnonzero(np.r_[True, ~same])
+        and the group's columns) to ``state``. Returns the entities touched and the rows found too late.
+        ``entity_order`` is ``EntityOrder.of(table, <the group's entity key>)``, if already computed."""
+        by_entity = entity_order or EntityOrder.of(table, self.entity_key)
+        codes, names = by_entity.codes, by_entity.names
+        disordered = set(by_entity.disordered)
         newest = state.newest
-        for code, first in zip(sorted_codes[starts].tolist(), sorted_times[starts].tolist(), strict=True):
+        for code, first in by_entity.firsts:
             known = newest.get(names[code])
             if known is not None and first < known:
                 disordered.add(code)
@@ -233,7 +263,7 @@ class BatchApplier:
             if previous is None or top > previous:
                 newest[entity] = top
         # Pass 2: one tight loop per feature over all rows (cheaper than dispatching per row and feature).
-        for j, (merge, inputs) in enumerate(self._merges, start=1):
+        for j, merge, inputs in self._merges:
             merge(j, targets, *[aggregates[k] for k in inputs])
         # GroupState.apply drops closed buckets whenever an event opens a new one; the newest such event
         # decides (the cut only grows), so replay it once per entity.
@@ -277,6 +307,16 @@ def _mean(j: int, targets: list[list[Any]], lists: list[list[float]]) -> None:
         state = bucket[j]
         fold_exact(state[0], values)
         state[1] += len(values)
+
+
+def _mean_from_sum(sum_slot: int) -> Callable[[int, list[list[Any]], list[int]], None]:
+    def merge(j: int, targets: list[list[Any]], counts: list[int]) -> None:
+        for bucket, n in zip(targets, counts, strict=True):
+            state = bucket[j]
+            state[0][:] = bucket[sum_slot]
+            state[1] += n
+
+    return merge
 
 
 def _distinct(j: int, targets: list[list[Any]], lists: list[list[Any]]) -> None:

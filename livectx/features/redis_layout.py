@@ -50,12 +50,21 @@ def _varint(value: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 -
 _KEYS: dict[tuple[str, str, int], dict[str, bytes]] = {}
 
 
-def _encode_int(value: Any) -> bytes:
+def encode_int64(value: Any) -> bytes:
+    """An int64 ``ValueProto`` in the wire format (empty for null)."""
     return b"" if value is None else _INT64_PREFIX + _varint(int(value) & _U64)
 
 
-def _encode_double(value: Any) -> bytes:
+def encode_double(value: Any) -> bytes:
+    """A double ``ValueProto`` in the wire format (empty for null)."""
     return b"" if value is None else _DOUBLE_PREFIX + _pack(float(value))
+
+
+def encode_timestamp(epoch_ms: int) -> bytes:
+    """A ``google.protobuf.Timestamp`` (seconds, nanos; zero fields omitted, as protobuf does)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    out = b"\x08" + _varint(seconds & _U64) if seconds else b""
+    return out + b"\x10" + _varint(millis * 1_000_000) if millis else out
 
 
 class FeastRedisLayout:
@@ -75,10 +84,6 @@ class FeastRedisLayout:
         self.int_columns = {f.name for f in group.features if f.result_type == "int"} | set(group.metadata_fields)
         self._redis_key, self._EntityKey, self._Value, self._Timestamp = _redis_key, EntityKey, Value, Timestamp
         self._keys = _KEYS.setdefault((project, group.entity_key, entity_key_serialization_version), {})
-        #: Per feature and freshness column, its ValueProto encoder (int64 or double), resolved once.
-        self.encoders: dict[str, Any] = {
-            name: _encode_int if name in self.int_columns else _encode_double for name in self.columns
-        }
 
     def redis_key(self, entity_id: str) -> bytes:
         key = self._keys.get(entity_id)
@@ -101,10 +106,7 @@ class FeastRedisLayout:
         return _pack_double(_DOUBLE_PREFIX, float(value))
 
     def encode_timestamp(self, epoch_ms: int) -> bytes:
-        """A ``google.protobuf.Timestamp`` (seconds, nanos; zero fields omitted, as protobuf does)."""
-        seconds, millis = divmod(epoch_ms, 1000)
-        out = b"\x08" + _varint(seconds & _U64) if seconds else b""
-        return out + b"\x10" + _varint(millis * 1_000_000) if millis else out
+        return encode_timestamp(epoch_ms)
 
     def decode(self, raw: bytes | None) -> Any:
         """A stored ``ValueProto`` as Python (``None`` when absent or unset), as Feast's SDK returns it.

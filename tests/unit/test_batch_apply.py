@@ -36,7 +36,12 @@ CUSTOM = tuple(
         ("sliding", Window("sliding", 10 * MIN, grace=2 * MIN)),
     )
 )
-GROUPS = CUSTOM + FEATURE_GROUPS
+# A mean with no sum of its column beside it folds its own partials (with one, it copies the sum's).
+MEAN_ALONE = FeatureGroup(
+    "mean_alone", TRANSACTIONS, Transaction, "user", "user_id", Window("tumbling", 5 * MIN, grace=MIN),
+    (Feature("avg", "mean", "amount"), Feature("n", "count")),
+)  # fmt: skip
+GROUPS = (*CUSTOM, MEAN_ALONE, *FEATURE_GROUPS)
 
 
 def _rows(group: FeatureGroup, seed: int, n: int, disorder: float) -> list[dict]:  # type: ignore[type-arg]

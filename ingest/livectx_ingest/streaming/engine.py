@@ -30,7 +30,7 @@ from livectx import faults, serde
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import SchemaError
 from livectx.events import Event
-from livectx.features.batch_apply import SEQ, BatchApplier
+from livectx.features.batch_apply import SEQ, BatchApplier, EntityOrder
 from livectx.features.incremental import GroupState, WindowRow
 from livectx.features.spec import FeatureGroup
 from livectx.serde_columns import ColumnDecoder, column_decoder
@@ -314,8 +314,12 @@ class FeatureEngine:
         if table is None:
             return False
         table = table.append_column(SEQ, pa.array([m.offset() for m in batch], pa.int64()))
-        for group, state, dirty, _entity_key, _columns in part.lanes:
-            touched, late = source.appliers[group.name].apply(state, table)
+        orders: dict[str, EntityOrder] = {}  # one per entity key, shared by the groups keyed by it
+        for group, state, dirty, entity_key, _columns in part.lanes:
+            order = orders.get(entity_key)
+            if order is None:
+                order = orders[entity_key] = EntityOrder.of(table, entity_key)
+            touched, late = source.appliers[group.name].apply(state, table, order)
             dirty.update(touched)
             for row in late:
                 lateness = row.newest_ms - group.window.grace_ms - row.event_ms

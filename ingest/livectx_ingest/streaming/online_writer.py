@@ -11,11 +11,17 @@ current window (``candidate``). Replays and retries therefore never double-count
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from livectx.features.redis_layout import KEY_CACHE_LIMIT, FeastRedisLayout
+from livectx.features.redis_layout import (
+    KEY_CACHE_LIMIT,
+    FeastRedisLayout,
+    encode_double,
+    encode_int64,
+    encode_timestamp,
+)
 from livectx.features.spec import FeatureGroup
 from livectx_ingest.streaming.resp import bulk, command, hset
 
@@ -36,6 +42,31 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3], unpack(ARGV, 6))
 if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
 return 1
 """
+
+
+def _memo_bulk(encode: Callable[[Any], bytes], limit: int = 100_000) -> Callable[[Any], bytes]:
+    """``bulk(encode(value))``, memoised by value: counts, window ends and an entity's newest event time
+    (shared by its views) repeat across a checkpoint's rows. Only for int-valued encodings: as dict keys
+    ``0.0`` and ``-0.0`` are one, but their doubles are not."""
+    cache: dict[Any, bytes] = {}
+
+    def encoded(value: Any) -> bytes:
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= limit:
+                cache.clear()
+            found = cache[value] = bulk(encode(value))
+        return found
+
+    return encoded
+
+
+_bulk_int64 = _memo_bulk(encode_int64)
+_bulk_timestamp = _memo_bulk(encode_timestamp)
+
+
+def _bulk_double(value: Any) -> bytes:
+    return bulk(encode_double(value))
 
 
 @dataclass(frozen=True)
@@ -70,11 +101,16 @@ class FeastRedisWriter:
         self._script = client.register_script(_CAS)
         self._expire_refresh: dict[str, int] = {}
         layout = self.layout
+        #: Per feature: name, its hash field and its value encoder, both already RESP bulk strings.
         self._feature_encoders = [
-            (f.name, bulk(layout.fields[f.name]), layout.encoders[f.name]) for f in group.features
+            (f.name, bulk(layout.fields[f.name]), _bulk_int64 if f.name in layout.int_columns else _bulk_double)
+            for f in group.features
         ]
-        self._meta_encoders = tuple((bulk(layout.fields[n]), layout.encoders[n]) for n in group.metadata_fields)
+        self._event_field, self._written_field, self._end_field = (
+            bulk(layout.fields[n]) for n in group.metadata_fields
+        )
         self._ts_bulk = bulk(self.layout.ts_field)
+        self._written: tuple[int, bytes] = (-1, b"")  # the last write time's encoded pair (one per checkpoint)
 
     @property
     def hash_fields(self) -> list[bytes]:
@@ -124,12 +160,16 @@ class FeastRedisWriter:
         For the engine, whose checkpoints make writes exactly-once by committing offsets in the same Redis
         transaction (no per-row version check needed)."""
         values = row.values
-        parts = [field + bulk(encode(values.get(name))) for name, field, encode in self._feature_encoders]
-        (event_ms, event_enc), (written_field, written_enc), (end_field, end_enc) = self._meta_encoders
-        parts.append(event_ms + bulk(event_enc(row.newest_event_ms)))
-        parts.append(written_field + bulk(written_enc(written_ms)))
-        parts.append(end_field + bulk(end_enc(row.window_end_ms)))
-        parts.append(self._ts_bulk + bulk(self.layout.encode_timestamp(row.newest_event_ms)))
+        parts = [field + encode(values.get(name)) for name, field, encode in self._feature_encoders]
+        if self._written[0] != written_ms:
+            self._written = (written_ms, self._written_field + _bulk_int64(written_ms))
+        newest = row.newest_event_ms
+        parts += (
+            self._event_field + _bulk_int64(newest),
+            self._written[1],
+            self._end_field + _bulk_int64(row.window_end_ms),
+            self._ts_bulk + _bulk_timestamp(newest),
+        )
         return parts
 
     def expire_due(self, entity_id: str, written_ms: int) -> int:
