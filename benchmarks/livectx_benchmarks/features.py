@@ -2,9 +2,11 @@
 
 1. Throughput: N fraud-scenario payments are produced up front; a raw confluent-kafka consumer reads them
    (the baseline, same run), then the engine processes them with every transaction feature group,
-   exactly-once, until its group has committed the end (events/s from its first online write).
+   exactly-once, without the offline copy, until its group has committed the end (events/s from the
+   first record consumed to the commit that made the last one durable online).
 2. Freshness: with the engine running, payments stamped with the wall clock are produced at a sustained
-   ``rate``; for every row written online, freshness = write time - newest event time in the row.
+   ``rate`` by another process; for every row written online, freshness = the time the checkpoint's
+   commit returned (the row is visible) - the newest event time in the row.
 """
 
 from __future__ import annotations

@@ -87,7 +87,19 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 )
 @click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
 @click.option("--late-topic", default="livectx.late-events", show_default=True)
-@click.option("--no-offline", is_flag=True, help="Skip the Parquet copy of window updates.")
+@click.option(
+    "--no-offline",
+    is_flag=True,
+    help="Skip the Parquet copy of window updates (its rows are per event: without it, batches can take "
+    "the columnar path).",
+)
+@click.option(
+    "--columnar-min",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Partition batches of at least this many events are decoded and aggregated as Arrow columns "
+    "(with --no-offline); smaller ones event by event.  [default: 400, the engine's COLUMNAR_MIN]",
+)
 @click.option(
     "--metrics-interval",
     type=click.FloatRange(min=0.1),
@@ -109,6 +121,7 @@ def features(
     dead_letter_topic: str | None,
     late_topic: str,
     no_offline: bool,
+    columnar_min: int | None,
     metrics_interval: float,
     until_caught_up: bool,
 ) -> None:
@@ -139,6 +152,7 @@ def features(
             write_offline=not no_offline,
             metrics_interval_s=metrics_interval,
             on_progress=on_progress,
+            **({} if columnar_min is None else {"columnar_min": columnar_min}),
         )
     rows = [
         ("events processed", f"{stats.events:,}"),

@@ -17,8 +17,10 @@ from livectx_ingest.streaming.late import LATE_GROUP
 from livectx import dead_letter
 from livectx.features.catalog import group_named
 from livectx.features.recompute import late_events
-from livectx.offsets import group_lag
+from livectx.kafka import admin_client
+from livectx.offsets import end_offsets, group_lag, wait_for_caught_up
 from livectx.settings import Settings
+from livectx.stack.process import wait_until
 
 from .engine_helpers import (
     TXN_GROUPS,
@@ -108,7 +110,7 @@ def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     group = f"test-{unique}"
     command = [*worker_command(group, topic, dlq, late), "--max-batch", "150", "--commit-interval", "0.001"]
     if not offline:
-        command.append("--no-offline")
+        command += ["--no-offline", "--columnar-min", "1"]  # every batch goes columnar, whatever its size
     rng = random.Random(unique)
     crashes = [f"event:{rng.randint(50, 300)}", "before-commit:1", "after-commit:1"]
     crashes += [rng.choice([f"event:{rng.randint(50, 300)}", "before-commit:1", "after-commit:1"]) for _ in range(4)]
@@ -155,14 +157,35 @@ def test_two_workers_in_one_group_equal_the_recomputation(
     unique: str,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
+    """Both workers hold partitions before the first event exists, so each processes its share; together
+    they process every event once and the online values equal the recomputation."""
     topic, dlq, late = _topics(settings, unique, partitions=4)
     events = scenario_transactions(unique, 4000, seed=13)
-    produce(settings, topic, events)
     group = f"test-{unique}"
+    logs = [tmp_path / f"w{n}.log" for n in range(2)]
     workers = [
-        start_worker(worker_command(group, topic, dlq, late, worker_id=str(n)), tmp_path / f"w{n}.log")
-        for n in range(2)
+        start_worker([c for c in worker_command(group, topic, dlq, late, str(n)) if c != "--until-caught-up"], log)
+        for n, log in enumerate(logs)
     ]
-    for n, worker in enumerate(workers):
-        assert worker.wait(240) == 0, (tmp_path / f"w{n}.log").read_text()[-3000:]
+    try:
+        admin = admin_client(settings)
+
+        def both_hold_partitions() -> bool:
+            found = admin.describe_consumer_groups([group])[group]
+            try:
+                members = found.result(10).members
+            except Exception:  # the group does not exist until the first worker joins
+                return False
+            return len(members) == 2 and all(m.assignment.topic_partitions for m in members)
+
+        assert wait_until(both_hold_partitions, 90), "the two workers did not share the partitions"
+        produce(settings, topic, events)
+        assert wait_for_caught_up(settings, group, end_offsets(settings, [topic]), timeout_s=180)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.wait(60) == 0, log.read_text()[-3000:]
     assert online_mismatches(feature_store, TXN_GROUPS, events) == []
+    processed = [_figure(log, "events processed") for log in logs]
+    assert all(n > 0 for n in processed) and sum(processed) == len(events), processed

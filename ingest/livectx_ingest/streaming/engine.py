@@ -115,6 +115,7 @@ class FeatureEngine:
         max_batch: int = BATCH,
         on_written: Callable[[list[WindowRow], int], None] | None = None,
         columnar: bool = True,
+        columnar_min: int = COLUMNAR_MIN,
     ) -> None:
         self._consumer = consumer
         self._checkpoints = RedisCheckpoints(redis_client, consumer_group)
@@ -136,6 +137,7 @@ class FeatureEngine:
         self._exactly_once = exactly_once
         self._interval = commit_interval_s
         self._max_batch = max_batch
+        self._columnar_min = columnar_min
         self._crash_hits: dict[str, int] = {}
         self._crash_armed = bool(os.environ.get(CRASH_ENV))  # read once: the per-event check stays free
         self._on_written = on_written
@@ -302,7 +304,11 @@ class FeatureEngine:
             if part.next_offset is not None and batch[0].offset() < part.next_offset:
                 batch = [m for m in batch if m.offset() >= part.next_offset]  # never apply an offset twice
             source = self._sources[tp[0]]
-            if source.decoder is not None and len(batch) >= COLUMNAR_MIN and self._apply_columnar(part, source, batch):
+            if (
+                source.decoder is not None
+                and len(batch) >= self._columnar_min
+                and self._apply_columnar(part, source, batch)
+            ):
                 continue
             for message in batch:
                 self._process(tp, part, source, message)

@@ -30,7 +30,7 @@ from livectx.offsets import committed_reached, end_offsets, group_lag
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
-from livectx_ingest.streaming.engine import FeatureEngine
+from livectx_ingest.streaming.engine import COLUMNAR_MIN, FeatureEngine
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
 
@@ -121,6 +121,7 @@ def run_features_worker(
     on_progress: Callable[[FreshnessStats], None] | None = None,
     stop: threading.Event | None = None,
     metrics_interval_s: float = 10.0,
+    columnar_min: int = COLUMNAR_MIN,
 ) -> tuple[FreshnessStats, dict[str, int]]:
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
@@ -172,6 +173,7 @@ def run_features_worker(
         commit_interval_s=commit_interval_s,
         max_batch=max_batch,
         on_written=on_written,
+        columnar_min=columnar_min,
     )
     reporter = MetricsReporter(
         stats,
