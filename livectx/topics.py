@@ -7,6 +7,7 @@ creates what is missing, raises partition counts and corrects config drift.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,7 +165,29 @@ def apply(admin: Any, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> li
                 if "TOPIC_ALREADY_EXISTS" in str(exc):  # a concurrent apply won the race: fine
                     continue
                 raise LivectxError(f"applying topic {getattr(name, 'name', name)} failed: {exc}") from None
+    if creates or partitions or alters:
+        _wait_until_visible(admin, [by_name[c.topic] for c in changes if c.action in PENDING], timeout_s)
     return changes
+
+
+PENDING = ("create", "add partitions", "alter config")
+
+
+def _wait_until_visible(admin: Any, specs: list[TopicSpec], timeout_s: float) -> None:
+    """Return once the brokers show what was applied: the controller acknowledges a change before every
+    broker has applied it (KRaft metadata propagates asynchronously), and a caller's next step (a
+    producer, a worker, another ``plan``) must see the declared topics."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = [c for c in plan(admin, specs) if c.action in PENDING]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            first = pending[0]
+            raise LivectxError(
+                f"topic {first.topic}: applied, but the cluster still shows it as '{first.action}' after {timeout_s:g}s"
+            )
+        time.sleep(0.05)  # polling the cluster's view with a deadline
 
 
 def _fmt(config: dict[str, str]) -> str:

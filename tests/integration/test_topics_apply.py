@@ -5,11 +5,17 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from livectx.kafka import admin_client
 from livectx.settings import Settings
 from livectx.stack.manager import Stack
+from livectx.stack.process import wait_until
 from livectx.topics import TopicSpec, apply, plan
 
 
 def _actions(changes) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return [(c.topic, c.action) for c in changes]
+
+
+def _retention(admin, topic: str) -> str:  # type: ignore[no-untyped-def]
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    return admin.describe_configs([resource])[resource].result(10)["retention.ms"].value
 
 
 def test_apply_creates_is_idempotent_and_repairs_drift(settings: Settings, stack: Stack, unique: str) -> None:
@@ -29,12 +35,14 @@ def test_apply_creates_is_idempotent_and_repairs_drift(settings: Settings, stack
             incremental_configs=[ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)],
         )
         admin.incremental_alter_configs([drift])[drift].result(10)
+        # The controller accepted the change; brokers apply config metadata asynchronously (KRaft), so
+        # a describe right after can still show the old value for a moment.
+        assert wait_until(lambda: _retention(admin, events.name) == "1000", 10)
         changes = plan(admin, [events])
         assert _actions(changes) == [(events.name, "alter config")]
         assert "retention.ms=3600000" in changes[0].detail
         apply(admin, [events])
-        resource = ConfigResource(ResourceType.TOPIC, events.name)
-        assert admin.describe_configs([resource])[resource].result(10)["retention.ms"].value == "3600000"
+        assert wait_until(lambda: _retention(admin, events.name) == "3600000", 10), _retention(admin, events.name)
 
         # More partitions declared: added. Fewer: a warning, never a silent no-op.
         grown = TopicSpec(events.name, 4, events.config)
