@@ -23,7 +23,7 @@ from livectx.features.redis_layout import (
     encode_timestamp,
 )
 from livectx.features.spec import FeatureGroup
-from livectx_ingest.streaming.resp import bulk, command, hset
+from livectx_ingest.streaming.resp import bulk
 
 VERSION_FIELD = "_livectx_version:{view}"
 
@@ -181,16 +181,6 @@ class FeastRedisWriter:
             self._expire_refresh.clear()
         self._expire_refresh[entity_id] = written_ms + self._ttl * 100
         return self._ttl
-
-    def row_commands(self, entity_id: str, row: Any, written_ms: int) -> list[bytes]:
-        """``HSET`` (+ TTL refresh) of one row, in RESP."""
-        key = self.layout.redis_key(entity_id)
-        parts = self.row_fields(row, written_ms)
-        commands = [hset(key, parts, len(parts))]
-        ttl = self.expire_due(entity_id, written_ms)
-        if ttl:
-            commands.append(command(b"EXPIRE", key, ttl))
-        return commands
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
         layout = self.layout
