@@ -79,6 +79,13 @@ def _agent_options(group: str, source_topic: str) -> Callable[[Callable[..., Non
     default=None,
     help="Where notifications are appended [default: <data dir>/notifications/router.jsonl].",
 )
+@click.option(
+    "--budget-ms",
+    type=click.FloatRange(min=1),
+    default=500.0,
+    show_default=True,
+    help="Latency budget of each ticket's context call; over it, the ticket goes to the fallback queue.",
+)
 @click.pass_context
 def router(
     ctx: click.Context,
@@ -87,6 +94,7 @@ def router(
     source_topic: str,
     decisions_topic: str,
     notifications: Path | None,
+    budget_ms: float,
     until_caught_up: bool,
 ) -> None:
     """Route each new ticket by its most similar past tickets; notify the department exactly once."""
@@ -101,6 +109,7 @@ def router(
         decisions_topic=decisions_topic,
         notifications=notifications,
         until_caught_up=until_caught_up,
+        budget_ms=budget_ms,
     )
     rows = [("tickets consumed", stats.consumed), ("notifications sent", router_agent.notified)]
     rows += [(f"routed to {dept}", n) for dept, n in sorted(router_agent.routed.items())]

@@ -68,6 +68,11 @@ def route(hits: list[Any], own_id: str) -> tuple[str, float, list[str]]:
     return department, votes[department] / sum(votes.values()), [h.id for h in used]
 
 
+#: Embedding a ticket on a CPU takes ~10-30 ms and the search a few more: the router's budget allows for
+#: that with room for a loaded machine (a chat agent's budget would not).
+DEFAULT_BUDGET_MS = 500.0
+
+
 class TicketRouter:
     def __init__(
         self,
@@ -78,7 +83,7 @@ class TicketRouter:
         *,
         decisions_topic: str = topics.DECISIONS,
         top_k: int = 10,
-        budget_ms: float = 500.0,
+        budget_ms: float = DEFAULT_BUDGET_MS,
     ) -> None:
         self.settings = settings
         self.context = context
@@ -139,12 +144,14 @@ def run_router(
     decisions_topic: str = topics.DECISIONS,
     notifications: Path | None = None,
     until_caught_up: bool = False,
+    budget_ms: float = DEFAULT_BUDGET_MS,
 ) -> tuple[TicketRouter, Any]:
+    """``budget_ms`` bounds each ticket's context call; a ticket whose similar tickets miss it is routed
+    to the fallback queue with the reason in its decision's ``degraded`` (the agent never stalls)."""
     from livectx.redis_client import redis_client
 
-    # Embedding a ticket on a CPU takes ~10-30 ms: the router's budget allows for it (a chat agent's would not).
     context = ContextClient.from_settings(
-        settings, ContextConfig(budget_ms=500, vectors_timeout_ms=450), features=False
+        settings, ContextConfig(budget_ms=budget_ms, vectors_timeout_ms=0.9 * budget_ms), features=False
     )
     router = TicketRouter(
         settings,
@@ -152,6 +159,7 @@ def run_router(
         IdempotentActions(redis_client(settings), namespace=f"livectx:router:{consumer_group}"),
         FileNotifier(notifications or settings.data_dir / "notifications" / "router.jsonl"),
         decisions_topic=decisions_topic,
+        budget_ms=budget_ms,
     )
     stats = run_agent(
         settings, name="router", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,

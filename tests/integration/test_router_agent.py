@@ -63,9 +63,12 @@ def test_router_killed_after_notifying_restarts_and_notifies_exactly_once(
         _produce(isolated, new_topic, fresh)
 
         notifications = tmp_path / "notifications.jsonl"
+        # This test is about routing and exactly-once, not latency (the context benchmarks measure that): a
+        # budget no loaded CI machine misses keeps a slow search from sending a ticket to the fallback queue.
         command = [
             sys.executable, "-m", "livectx", "agents", "run", "router", "--group", f"test-{unique}-router",
             "--source-topic", new_topic, "--decisions-topic", decisions, "--notifications", str(notifications),
+            "--budget-ms", "30000",
         ]  # fmt: skip
         env = {**os.environ, "LIVECTX_VECTOR_INDEX": index}
         log = tmp_path / "router.log"
@@ -86,7 +89,9 @@ def test_router_killed_after_notifying_restarts_and_notifies_exactly_once(
         truth = {t.ticket_id: t.department for t in fresh}
         correct = sum(d.action == f"route:{truth[d.entity_id]}" for d in decided)
         assert correct / len(decided) >= 0.9, [(d.entity_id, d.action, truth[d.entity_id]) for d in decided]
-        assert all(d.degraded == [] and d.reasons[0].startswith("neighbours:") for d in decided)
+        assert all(d.degraded == [] and d.reasons[0].startswith("neighbours:") for d in decided), [
+            (d.entity_id, d.degraded, d.reasons) for d in decided if d.degraded or not d.reasons[0].startswith("n")
+        ]
     finally:
         store = PgVectorStore.from_settings(isolated)
         store.drop()
