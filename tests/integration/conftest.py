@@ -6,6 +6,7 @@ otherwise the session starts it and stops it at the end. Every test uses names u
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -36,6 +37,9 @@ def stack(settings: Settings) -> Iterator[Stack]:
         the_stack.up()
     topics.apply(admin_client(settings), topics.PLATFORM_TOPICS)
     yield the_stack
+    # Clients that ended up in reference cycles (a worker and its callbacks) are freed only by the cycle
+    # collector: run it first, or their background threads retry the stopped broker until exit.
+    gc.collect()
     if started:
         the_stack.down()
 

@@ -53,7 +53,7 @@ def test_slow_lookups_fall_back_and_the_rest_come_out_enriched_in_order(settings
 
     enricher = AsyncEnricher(
         settings, lookup, source_topic=source, output_topic=output, fallback_topic=fallback,
-        consumer_group=f"test-{unique}", max_in_flight=16, timeout_s=0.5, ordered=True,
+        consumer_group=f"test-{unique}", max_in_flight=16, timeout_s=1.0, ordered=True,
     )  # fmt: skip
     try:
         stats = asyncio.run(enricher.run(until_caught_up=True))
