@@ -70,6 +70,10 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+#: The plan actions that change the cluster (``apply`` waits until none is left to do).
+PENDING = ("create", "add partitions", "alter config")
+
+
 @dataclass(frozen=True)
 class TopicChange:
     topic: str
@@ -168,9 +172,6 @@ def apply(admin: Any, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> li
     if creates or partitions or alters:
         _wait_until_visible(admin, [by_name[c.topic] for c in changes if c.action in PENDING], timeout_s)
     return changes
-
-
-PENDING = ("create", "add partitions", "alter config")
 
 
 def _wait_until_visible(admin: Any, specs: list[TopicSpec], timeout_s: float) -> None:

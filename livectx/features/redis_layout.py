@@ -23,10 +23,6 @@ _INT64_PREFIX, _DOUBLE_PREFIX, _U64 = bytes([_INT64_TAG]), bytes([_DOUBLE_TAG]),
 _pack = struct.Struct("<d").pack
 
 
-def _pack_double(prefix: bytes, value: float) -> bytes:
-    return prefix + _pack(value)
-
-
 def _varint(value: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 - a deliberate memo
     """Protobuf's base-128 varint. Memoised: counts, window ends and a checkpoint's write time repeat across
     thousands of rows, and the loop below is the costliest part of encoding a row."""
@@ -99,11 +95,7 @@ class FeastRedisLayout:
     def encode(self, column: str, value: Any) -> bytes:
         """A ``ValueProto`` (int64 or double, empty for null), written straight in the wire format: the
         bytes protobuf's ``SerializeToString`` produces (a unit test holds them equal), ~10x faster."""
-        if value is None:
-            return b""
-        if column in self.int_columns:
-            return _INT64_PREFIX + _varint(int(value) & _U64)
-        return _pack_double(_DOUBLE_PREFIX, float(value))
+        return encode_int64(value) if column in self.int_columns else encode_double(value)
 
     def encode_timestamp(self, epoch_ms: int) -> bytes:
         return encode_timestamp(epoch_ms)
