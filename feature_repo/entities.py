@@ -1,4 +1,4 @@
-"""The entities livectx features and context are keyed by."""
+"""The entities the example domain's features and memory are keyed by."""
 
 from feast import Entity, ValueType
 
@@ -10,9 +10,8 @@ merchant = Entity(
     value_type=ValueType.STRING,
     description="A merchant accepting card payments.",
 )
-document = Entity(
-    name="document",
-    join_keys=["document_id"],
-    value_type=ValueType.STRING,
-    description="A text item (ticket, review) in the semantic memory.",
+ticket = Entity(name="ticket", join_keys=["ticket_id"], value_type=ValueType.STRING, description="A support ticket.")
+review = Entity(name="review", join_keys=["review_id"], value_type=ValueType.STRING, description="A product review.")
+kb_document = Entity(
+    name="kb_document", join_keys=["doc_id"], value_type=ValueType.STRING, description="A knowledge-base document."
 )

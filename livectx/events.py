@@ -1,14 +1,16 @@
-"""Typed event models: what flows through the platform's topics.
+"""The event base class, and the platform's own events (agents' decisions).
 
-Each event carries its own event time (``event_time``, timezone-aware) and names its entity key, so
-partitioning, windowing and point-in-time joins all use the time the thing happened, never the time a
-worker saw it. Models are strict: a string where a number belongs is a schema violation, not a guess.
+A domain's events are not here: they are declared in its feature repo (``KafkaSource`` schemas), and
+:mod:`livectx.repo.schema` builds strict models of them on this base. Each event carries its own event
+time (``event_time``, timezone-aware) and names its entity key, so partitioning, windowing and
+point-in-time joins all use the time the thing happened, never the time a worker saw it. Models are
+strict: a string where a number belongs is a schema violation, not a guess.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -21,6 +23,10 @@ class Event(BaseModel):
     schema_name: ClassVar[str]
     schema_version: ClassVar[int] = 1
     key_field: ClassVar[str]
+    #: How far an event time may be ahead of / behind its record's Kafka timestamp (None: no bound); set
+    #: per source by its declaration, checked by :func:`livectx.serde.check_event_time`.
+    max_ahead_ms: ClassVar[int | None] = None
+    max_behind_ms: ClassVar[int | None] = None
 
     event_time: AwareDatetime
 
@@ -31,87 +37,6 @@ class Event(BaseModel):
     @property
     def event_time_ms(self) -> int:
         return int(self.event_time.timestamp() * 1000)
-
-
-class Transaction(Event):
-    """A card payment. ``is_fraud`` is the simulator's ground truth, used as a label, never as a feature."""
-
-    schema_name = "transaction"
-    key_field = "user_id"
-
-    txn_id: str
-    user_id: str
-    card_id: str
-    merchant_id: str
-    amount: float = Field(ge=0)
-    currency: str = Field(min_length=3, max_length=3)
-    ip: str
-    country: str = Field(min_length=2, max_length=2)
-    is_fraud: bool = False
-
-
-class Login(Event):
-    schema_name = "login"
-    key_field = "user_id"
-
-    login_id: str
-    user_id: str
-    ip: str
-    device_id: str
-    success: bool
-
-
-class Click(Event):
-    schema_name = "click"
-    key_field = "user_id"
-
-    click_id: str
-    user_id: str
-    session_id: str
-    item_id: str
-    page: str
-
-
-class SupportTicket(Event):
-    """A support ticket. ``op='delete'`` retracts it (the vector index removes it too)."""
-
-    schema_name = "support_ticket"
-    key_field = "ticket_id"
-
-    ticket_id: str
-    user_id: str
-    subject: str
-    text: str
-    department: str | None = None
-    tenant: str = "default"
-    op: Literal["upsert", "delete"] = "upsert"
-
-
-class Review(Event):
-    schema_name = "review"
-    key_field = "review_id"
-
-    review_id: str
-    user_id: str
-    item_id: str
-    rating: int = Field(ge=1, le=5)
-    text: str
-    tenant: str = "default"
-    op: Literal["upsert", "delete"] = "upsert"
-
-
-class Document(Event):
-    """A knowledge-base document for the agent's semantic memory (FAQ, policy, runbook)."""
-
-    schema_name = "document"
-    key_field = "doc_id"
-
-    doc_id: str
-    title: str
-    text: str
-    category: str | None = None
-    tenant: str = "default"
-    op: Literal["upsert", "delete"] = "upsert"
 
 
 class Decision(Event):
@@ -133,9 +58,8 @@ class Decision(Event):
     model: str | None = None
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.schema_name: cls for cls in (Transaction, Login, Click, SupportTicket, Review, Document, Decision)
-}
+#: The platform's own events (a domain's events are declared in its feature repo, :mod:`livectx.repo`).
+PLATFORM_EVENTS: dict[str, type[Event]] = {cls.schema_name: cls for cls in (Decision,)}
 
 
 def utc_ms(value: datetime) -> int:

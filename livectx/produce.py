@@ -1,19 +1,24 @@
-"""Write a scenario's events to Kafka, paced or as fast as the broker takes them."""
+"""Write a repo generator's events to Kafka, paced or as fast as the broker takes them.
+
+Generators are declared in the feature repo (:func:`livectx.repo.declare.generator`) and yield
+``(source, record)``; each record is validated against its source's model before it is produced, so a
+generator cannot put what the workers would dead-letter on the log."""
 
 from __future__ import annotations
 
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from livectx import serde
-from livectx.errors import LivectxError
+from livectx.errors import LivectxError, SchemaError
+from livectx.events import Event
 from livectx.kafka import producer as make_producer
 from livectx.kafka import require_reachable
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
 
 
@@ -47,9 +52,12 @@ def produce_scenario(
     Raises:
         LivectxError: the broker is unreachable or rejected records (the first error is reported).
     """
+    from livectx.repo import current_repo
+
+    repo = current_repo(settings)
+    repo.generator(scenario)  # an unknown name fails before anything is produced
+    events = generated_events(repo, scenario, seed, start, rate)
     require_reachable(settings)
-    generate = get_scenario(scenario)
-    events = generate(seed, start, rate) if rate else generate(seed, start)
     producer = make_producer(settings)
     errors: list[str] = []
 
@@ -81,6 +89,25 @@ def produce_scenario(
     if errors or remaining:
         raise LivectxError(f"{remaining} events not acknowledged by Kafka; first errors: {errors}")
     return ProduceResult(count, dict(per_topic), time.monotonic() - began, first, last)
+
+
+def generated_events(
+    repo: Any, name: str, seed: int, start: datetime, rate: float | None = None, **options: Any
+) -> Iterator[tuple[str, Event]]:
+    """The repo generator ``name``'s ``(topic, event)`` pairs, each record validated as its source's event.
+
+    Raises:
+        LivectxError: no such generator, or a record it made does not match its source (named).
+    """
+    spec = repo.generator(name)
+    records = spec.function(seed, start, rate, **options) if rate else spec.function(seed, start, **options)
+    for source_name, record in records:
+        source = repo.source(source_name)
+        try:
+            event = source.model.model_validate(record)
+        except Exception as exc:
+            raise SchemaError(f"generator {name} made a record source {source_name} rejects: {exc}") from None
+        yield source.topic, event
 
 
 def _produce(producer, topic, key, value, headers, on_delivery) -> None:  # type: ignore[no-untyped-def]

@@ -1,8 +1,10 @@
-"""Topics as code: the platform's topics, their partitions and retention, applied idempotently.
+"""Topics as code: the platform's topics and the repo's sources, their partitions and retention, applied
+idempotently.
 
 Retention is a reviewed setting, not a broker default someone forgot about: every topic the platform
-writes is declared here with its ``cleanup.policy`` and ``retention.*``, and ``livectx topics apply``
-creates what is missing, raises partition counts and corrects config drift.
+writes is declared here, and every source topic in the feature repo, with its ``cleanup.policy`` and
+``retention.*``; ``livectx topics apply`` creates what is missing, raises partition counts and corrects
+config drift.
 """
 
 from __future__ import annotations
@@ -28,12 +30,6 @@ class TopicSpec:
     purpose: str = ""
 
 
-TRANSACTIONS = "livectx.transactions"
-LOGINS = "livectx.logins"
-CLICKS = "livectx.clicks"
-TICKETS = "livectx.tickets"
-REVIEWS = "livectx.reviews"
-DOCUMENTS = "livectx.documents"
 DECISIONS = "livectx.decisions"
 DEAD_LETTER = "livectx.dead-letter"
 LATE_EVENTS = "livectx.late-events"
@@ -44,13 +40,9 @@ def _events(days: int, partitions: int = 3, **extra: str) -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": str(days * DAY_MS), "retention.bytes": "-1", **extra}
 
 
+#: The platform's own topics. A domain's topics are its sources', declared in the feature repo
+#: (:meth:`livectx.repo.loader.Repo.topic_specs`); ``livectx topics apply`` applies both.
 PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(TRANSACTIONS, 3, _events(7), "card transactions, keyed by user_id"),
-    TopicSpec(LOGINS, 3, _events(7), "login attempts, keyed by user_id"),
-    TopicSpec(CLICKS, 3, _events(3), "clickstream, keyed by user_id"),
-    TopicSpec(TICKETS, 3, _events(30), "support tickets with text, keyed by ticket_id"),
-    TopicSpec(REVIEWS, 3, _events(30), "product reviews with text, keyed by review_id"),
-    TopicSpec(DOCUMENTS, 3, _events(30), "knowledge-base documents, keyed by doc_id (null value deletes)"),
     TopicSpec(DECISIONS, 3, _events(30), "agents' decisions (approve/decline, routing), keyed by entity"),
     TopicSpec(DEAD_LETTER, 1, _events(14), "records a worker could not process, reason in headers"),
     TopicSpec(LATE_EVENTS, 1, _events(14), "events too late for their feature windows (beyond grace)"),
@@ -79,6 +71,15 @@ class TopicChange:
     topic: str
     action: str  # "create" | "alter config" | "add partitions" | "unchanged" | "warning"
     detail: str = ""
+
+
+def declared_topics(repo: Any) -> tuple[TopicSpec, ...]:
+    """The platform's topics and the repo's source topics (a :class:`~livectx.repo.loader.Repo`)."""
+    platform = {t.name for t in PLATFORM_TOPICS}
+    clash = [t.name for t in repo.topic_specs() if t.name in platform]
+    if clash:
+        raise LivectxError(f"the feature repo declares a source on the platform topic {clash[0]}: rename the topic")
+    return (*repo.topic_specs(), *PLATFORM_TOPICS)
 
 
 def plan(admin: Any, specs: Iterable[TopicSpec]) -> list[TopicChange]:

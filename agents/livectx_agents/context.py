@@ -12,23 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from livectx.errors import LivectxError
-from livectx.features.catalog import FEATURE_GROUPS, FEATURE_SERVICES
 from livectx.features.spec import FeatureGroup
 from livectx.settings import Settings
 from livectx.vectors.records import SearchHit, VectorFilter
 from livectx_agents.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
-GROUPS: dict[str, FeatureGroup] = {g.name: g for g in FEATURE_GROUPS}
 
 
 class ContextUnavailable(LivectxError):
@@ -76,7 +74,20 @@ class ContextClient:
         config: ContextConfig = ContextConfig(),
         clock: Callable[[], float] = time.time,
         inline_features: bool = False,
+        services: Mapping[str, Sequence[FeatureGroup]] | None = None,
+        memory_sources: Mapping[str, str] | None = None,
     ) -> None:
+        if services is None or memory_sources is None:
+            from livectx.repo import current_repo
+
+            repo = current_repo()
+            if services is None:
+                services = {name: repo.service_groups(name) for name in repo.services}
+            if memory_sources is None:
+                memory_sources = {name: view.schema for name, view in repo.memory.items()}
+        #: Feature service -> its views, and memory view -> its source: the repo's declarations.
+        self.services = {name: list(groups) for name, groups in services.items()}
+        self.memory_sources = dict(memory_sources)
         self._read_features = read_features
         self._search = search
         self._embed = embed
@@ -135,11 +146,20 @@ class ContextClient:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def default_service(self) -> str:
+        """The feature service a call that names none reads: the repo's only one."""
+        if len(self.services) != 1:
+            raise LivectxError(
+                f"name a feature service; the repo declares: {', '.join(sorted(self.services)) or 'none'}"
+            )
+        return next(iter(self.services))
+
     def get_context(
         self,
         entities: Sequence[str],
-        feature_service: str = "fraud_features",
+        feature_service: str | None = None,
         *,
+        memory_view: str | None = None,
         query_text: str | None = None,
         query_vector: Sequence[float] | np.ndarray | None = None,
         top_k: int = 10,
@@ -149,8 +169,16 @@ class ContextClient:
     ) -> Context:
         started = time.perf_counter()
         budget_s = (budget_ms if budget_ms is not None else self.config.budget_ms) / 1000
-        if feature_service not in FEATURE_SERVICES:
-            raise LivectxError(f"unknown feature service {feature_service!r}; known: {', '.join(FEATURE_SERVICES)}")
+        if feature_service is None:
+            feature_service = self.default_service() if entities else ""
+        if entities and feature_service not in self.services:
+            raise LivectxError(f"unknown feature service {feature_service!r}; known: {', '.join(self.services)}")
+        if memory_view is not None:
+            if memory_view not in self.memory_sources:
+                known = ", ".join(sorted(self.memory_sources)) or "none"
+                raise LivectxError(f"unknown memory view {memory_view!r}; known: {known}")
+            base = filters or VectorFilter()
+            filters = replace(base, sources=(*base.sources, self.memory_sources[memory_view]))
         if query_text is not None and query_vector is not None:
             raise LivectxError("give query_text or query_vector, not both")
         entities = list(entities)
@@ -199,7 +227,8 @@ class ContextClient:
             else:
                 self.breakers[name].record_success()
         now_ms = self._clock() * 1000
-        features, ages = _shape_features(entities, feature_service, results.get("features"), now_ms)
+        groups = self.services.get(feature_service, [])
+        features, ages = _shape_features(entities, groups, results.get("features"), now_ms)
         similar, index_status = results.get("vectors", ([], None))
         context = Context(
             entities=entities,
@@ -292,15 +321,15 @@ def _skipped() -> Future[Any]:
 
 
 def _shape_features(
-    entities: list[str], service: str, raw: dict[str, list[Any]] | None, now_ms: float
+    entities: list[str], groups: Sequence[FeatureGroup], raw: dict[str, list[Any]] | None, now_ms: float
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float | None]]]:
     features: dict[str, dict[str, Any]] = {}
     ages: dict[str, dict[str, float | None]] = {}
     for i, entity in enumerate(entities):
         values: dict[str, Any] = {}
         entity_ages: dict[str, float | None] = {}
-        for group_name in FEATURE_SERVICES[service]:
-            group = GROUPS[group_name]
+        for group in groups:
+            group_name = group.name
             for feature in group.features:
                 value = raw[feature.name][i] if raw is not None else None
                 values[feature.name] = feature.default_value if value is None else value
@@ -350,14 +379,16 @@ def _no_embed(_text: str) -> np.ndarray:
 def feast_sdk_reader(settings: Settings) -> Callable[[Sequence[str], str], dict[str, list[Any]]]:
     """Feast's own ``get_online_features``: the reference path, selectable instead of the fast one."""
     from livectx.feast_store import open_feature_store
+    from livectx.repo import current_repo
 
     store = open_feature_store(settings)
+    repo = current_repo(settings)
     services: dict[str, Any] = {}
 
     def read(entities: Sequence[str], service: str) -> dict[str, list[Any]]:
         if service not in services:
             services[service] = store.get_feature_service(service)
-        join_key = GROUPS[FEATURE_SERVICES[service][0]].entity_key
+        join_key = repo.service_groups(service)[0].entity_key
         rows = [{join_key: e} for e in entities]
         return store.get_online_features(features=services[service], entity_rows=rows).to_dict()
 
@@ -378,9 +409,7 @@ class AsyncContextClient:
     def sync(self) -> ContextClient:
         return self._client
 
-    async def get_context(
-        self, entities: Sequence[str], feature_service: str = "fraud_features", **kwargs: Any
-    ) -> Context:
+    async def get_context(self, entities: Sequence[str], feature_service: str | None = None, **kwargs: Any) -> Context:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, lambda: self._client.get_context(entities, feature_service, **kwargs))
 

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from livectx import serde, topics
 from livectx.errors import LivectxError, SchemaError
-from livectx.events import Decision, Transaction
-from livectx.features.catalog import FRAUD_MODEL_FEATURES
+from livectx.events import Decision, Event
 from livectx.models import ModelVersion, RegistryView, load_artifact
 from livectx.models.version import check_name
 from livectx.settings import Settings
@@ -41,7 +40,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODEL_FEATURES = FRAUD_MODEL_FEATURES
+#: The example repo's payments topic and source (this agent belongs to the example domain).
+PAYMENTS_TOPIC = "livectx.transactions"
+PAYMENT_SOURCE = "transaction"
+#: The fraud model's inputs, in column order: what training writes and this agent reads (the example repo
+#: declares the same list as its ``fraud_features`` service's ``livectx.model_columns``; a test pins it).
+MODEL_FEATURES: tuple[str, ...] = (
+    "txn_count_5m",
+    "txn_amount_max_5m",
+    "txn_amount_sum_1h",
+    "distinct_merchants_24h",
+    "distinct_ips_10m",
+    "distinct_cards_10m",
+    "login_failures_5m",
+)
+
+
+def payment_model(settings: Settings | None = None) -> type[Event]:
+    """The payment event model, as the feature repo declares it."""
+    from livectx.repo import current_repo
+
+    return current_repo(settings).model(PAYMENT_SOURCE)
 
 
 class Scorer(Protocol):
@@ -168,6 +187,7 @@ class FraudAgent:
         self._swapped = threading.Condition()
         self.threshold = threshold
         self.decisions_topic = decisions_topic
+        self.payment_model = payment_model()
         self.budget_ms = budget_ms
         self.stats = FraudStats()
 
@@ -188,7 +208,7 @@ class FraudAgent:
         with self._swapped:
             return self._swapped.wait_for(lambda: self._scorer.name == name, timeout=timeout_s)
 
-    def decide(self, txn: Transaction, source: str) -> Decision:
+    def decide(self, txn: Any, source: str) -> Decision:
         scorer = self._scorer  # read once: a live swap never mixes two versions within one decision
         context = self.context.get_context([txn.user_id], scorer.feature_service, budget_ms=self.budget_ms)
         score, reasons = scorer.score(context.features[txn.user_id], txn.amount)
@@ -209,7 +229,7 @@ class FraudAgent:
 
     def handle(self, message: Message, producer: Producer) -> None:
         try:
-            txn = serde.decode(Transaction, message.value())
+            txn = serde.decode(self.payment_model, message.value())
         except SchemaError as exc:
             raise DeadLetter(str(exc)) from None
         decision = self.decide(txn, idempotency_key(message.topic(), message.partition(), message.offset()))
@@ -312,7 +332,7 @@ def run_fraud_agent(
     *,
     consumer_group: str = "livectx-fraud",
     worker_id: str = "0",
-    source_topic: str = topics.TRANSACTIONS,
+    source_topic: str = PAYMENTS_TOPIC,
     decisions_topic: str = topics.DECISIONS,
     model: Path | None = None,
     model_name: str | None = None,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from livectx import serde, topics
 from livectx.errors import SchemaError
-from livectx.events import Decision, SupportTicket
+from livectx.events import Decision
 from livectx.settings import Settings
 from livectx.vectors.records import VectorFilter
 from livectx_agents.context import ContextClient, ContextConfig
@@ -47,7 +47,7 @@ class FileNotifier:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def notify(self, department: str, ticket: SupportTicket, key: str) -> dict[str, Any]:
+    def notify(self, department: str, ticket: Any, key: str) -> dict[str, Any]:
         record = {"department": department, "ticket_id": ticket.ticket_id, "key": key, "at_ms": int(time.time() * 1000)}
         with self.path.open("a") as out:
             out.write(json.dumps(record) + "\n")
@@ -67,6 +67,10 @@ def route(hits: list[Any], own_id: str) -> tuple[str, float, list[str]]:
     department = max(sorted(votes), key=lambda d: votes[d])
     return department, votes[department] / sum(votes.values()), [h.id for h in used]
 
+
+#: The example repo's support tickets (this agent belongs to the example domain).
+TICKETS_TOPIC = "livectx.tickets"
+TICKET_SOURCE = "support_ticket"
 
 #: Embedding a ticket on a CPU takes ~10-30 ms and the search a few more: the router's budget allows for
 #: that with room for a loaded machine (a chat agent's budget would not).
@@ -90,6 +94,9 @@ class TicketRouter:
         self.actions = actions
         self.notifier = notifier
         self.decisions_topic = decisions_topic
+        from livectx.repo import current_repo
+
+        self.ticket_model = current_repo(settings).model(TICKET_SOURCE)
         self.top_k = top_k
         self.budget_ms = budget_ms
         self.notified = 0
@@ -100,7 +107,7 @@ class TicketRouter:
         if message.value() is None:
             return  # a tombstone retracts a ticket: nothing to route
         try:
-            ticket = serde.decode(SupportTicket, message.value())
+            ticket = serde.decode(self.ticket_model, message.value())
         except SchemaError as exc:
             raise DeadLetter(str(exc)) from None
         if ticket.op == "delete":
@@ -140,7 +147,7 @@ def run_router(
     *,
     consumer_group: str = "livectx-router",
     worker_id: str = "0",
-    source_topic: str = topics.TICKETS,
+    source_topic: str = TICKETS_TOPIC,
     decisions_topic: str = topics.DECISIONS,
     notifications: Path | None = None,
     until_caught_up: bool = False,

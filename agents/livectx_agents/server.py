@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from livectx.errors import LivectxError
-from livectx.features.catalog import FEATURE_SERVICES
 from livectx.vectors.records import VectorFilter
 from livectx_agents.context import AsyncContextClient, ContextUnavailable
 
@@ -35,8 +34,13 @@ class Filters(BaseModel):
 class ContextRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    entities: list[str] = Field(default_factory=list, max_length=1000, description="Entity ids (user ids).")
-    feature_service: str = Field("fraud_features", description=f"One of {', '.join(FEATURE_SERVICES)}.")
+    entities: list[str] = Field(
+        default_factory=list, max_length=1000, description="Ids of the feature service's entity (e.g. user ids)."
+    )
+    feature_service: str | None = Field(
+        None, description="A feature service the repo declares (default: its only one; GET /v1/services lists them)."
+    )
+    memory_view: str | None = Field(None, description="Search only this memory view of the repo.")
     query_text: str | None = Field(None, max_length=8000)
     query_vector: list[float] | None = None
     top_k: int = Field(10, ge=1, le=1000)
@@ -94,6 +98,7 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
             result = await state["client"].get_context(
                 request.entities,
                 request.feature_service,
+                memory_view=request.memory_view,
                 query_text=request.query_text,
                 query_vector=request.query_vector,
                 top_k=request.top_k,
@@ -104,6 +109,17 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
         except ContextUnavailable as exc:
             return JSONResponse(status_code=503, content={"error": f"context incomplete: {exc}"})  # type: ignore[return-value]
         return result.to_dict()
+
+    @app.get("/v1/services", summary="The feature services and memory views the repo declares")
+    async def services() -> dict[str, Any]:
+        sync = state["client"].sync
+        return {
+            "feature_services": {
+                name: {"views": [g.name for g in groups], "features": [f.name for g in groups for f in g.features]}
+                for name, groups in sync.services.items()
+            },
+            "memory_views": sorted(sync.memory_sources),
+        }
 
     @app.get("/healthz", summary="Liveness and the state of each dependency's circuit breaker")
     async def healthz() -> dict[str, Any]:

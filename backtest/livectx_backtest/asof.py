@@ -26,8 +26,7 @@ from livectx_agents.fraud import model_row
 
 from livectx import serde
 from livectx.errors import SchemaError
-from livectx.events import EVENT_TYPES, Event, Login, Transaction
-from livectx.features.catalog import FEATURE_SERVICES, group_named
+from livectx.events import Event
 from livectx.features.incremental import GroupState
 from livectx.features.spec import FeatureGroup
 
@@ -35,17 +34,18 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-#: The events a fraud backtest reads; any other decoded type is counted as ignored.
-USED_TYPES: tuple[type[Event], ...] = (Transaction, Login)
+#: The example repo's sources a fraud backtest reads; any other decoded type is counted as ignored.
+PAYMENT_SOURCE, LOGIN_SOURCE = "transaction", "login"
 SCHEMA_HEADER = serde.SCHEMA_HEADER
 
 
 def model_groups(service: str, columns: Sequence[str]) -> list[FeatureGroup]:
     """The service's groups, each reduced to the features in ``columns`` (groups with none are left out)."""
+    from livectx.repo import current_repo
+
     wanted = set(columns)
     groups = []
-    for name in FEATURE_SERVICES[service]:
-        group = group_named(name)
+    for group in current_repo().service_groups(service):
         kept = tuple(f for f in group.features if f.name in wanted)
         if kept:
             groups.append(dataclasses.replace(group, features=kept))
@@ -102,12 +102,18 @@ class AsOfFeatures:
     """Feeds replayed record batches through the engine's window state; collects each payment's model input."""
 
     def __init__(self, service: str, columns: Sequence[str]) -> None:
+        from livectx.repo import current_repo
+
+        repo = current_repo()
         self.columns = tuple(columns)
+        self._payment_type, self._login_type = repo.model(PAYMENT_SOURCE), repo.model(LOGIN_SOURCE)
+        self._used = (self._payment_type, self._login_type)
+        self._repo = repo
         groups = model_groups(service, self.columns)
         self.states = [GroupState(g) for g in groups]
         self._ttl = [int(g.ttl.total_seconds() * 1000) for g in groups]
-        self._txn = [i for i, g in enumerate(groups) if g.event_type is Transaction]
-        self._login = [i for i, g in enumerate(groups) if g.event_type is Login]
+        self._txn = [i for i, g in enumerate(groups) if g.event_type is self._payment_type]
+        self._login = [i for i, g in enumerate(groups) if g.event_type is self._login_type]
         #: per login-group index: user -> its row's values, refreshed after each of the user's logins
         self._login_rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for i in self._login}
         self.payments = Payments(self.columns)
@@ -125,11 +131,11 @@ class AsOfFeatures:
             if schema is None:
                 counts.bad["no livectx-schema header"] += 1
                 continue
-            event_type = EVENT_TYPES.get(schema.rsplit(".v", 1)[0])
+            event_type = self._repo.event_type(schema.rsplit(".v", 1)[0])
             if event_type is None:
                 counts.bad[f"unknown schema {schema}"] += 1
                 continue
-            if event_type not in USED_TYPES:
+            if event_type not in self._used:
                 counts.ignored[event_type.schema_name] += 1
                 continue
             try:
@@ -143,7 +149,7 @@ class AsOfFeatures:
         """Already decoded events, in consumption order (their index is both sequence and position)."""
         for n, event in enumerate(events, start=self.counts.records):
             self.counts.records += 1
-            if isinstance(event, USED_TYPES):
+            if isinstance(event, self._used):
                 self.apply(event, n, n)
             else:
                 self.counts.ignored[event.schema_name] += 1
@@ -151,12 +157,12 @@ class AsOfFeatures:
     def apply(self, event: Event, offset: int, position: int) -> None:
         """One payment or login: update the window state; a payment also records its model input."""
         self.counts.by_type[event.schema_name] += 1
-        if isinstance(event, Transaction):
+        if isinstance(event, self._payment_type):
             self._payment(event, offset, position)
         else:
             self._login_event(event, offset)  # type: ignore[arg-type]
 
-    def _login_event(self, login: Login, offset: int) -> None:
+    def _login_event(self, login: Any, offset: int) -> None:
         ts = login.event_time_ms
         for i in self._login:
             state = self.states[i]
@@ -165,7 +171,7 @@ class AsOfFeatures:
             else:
                 self.counts.late += 1
 
-    def _payment(self, txn: Transaction, offset: int, position: int) -> None:
+    def _payment(self, txn: Any, offset: int, position: int) -> None:
         ts = txn.event_time_ms
         user = txn.user_id
         features: dict[str, Any] = {}

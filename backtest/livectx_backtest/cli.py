@@ -207,7 +207,7 @@ def _rate_column() -> object:
 @click.option("--live-model", default=None, metavar="NAME", help="Compare only with live decisions of this model.")
 @click.option("--group", default="livectx-shadow", show_default=True, help="The shadow's own consumer group.")
 @click.option("--until-caught-up", is_flag=True, help="Stop at the end offsets seen at start.")
-@click.option("--transactions-topic", default=topics.TRANSACTIONS, show_default=True)
+@click.option("--transactions-topic", default="livectx.transactions", show_default=True)
 @click.option("--decisions-topic", default=topics.DECISIONS, show_default=True)
 @click.option("--models-topic", default=topics.MODELS, show_default=True, help="The model registry topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

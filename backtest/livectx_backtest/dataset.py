@@ -156,23 +156,23 @@ def replay_events_file(settings: Settings, topics: list[str], out: Path, start: 
     """Replay ``topics`` (cold tier + broker tail) into an events Parquet file for ``--source FILE``.
 
     Records are decoded by their ``livectx-schema`` header and filed under their event type's platform
-    topic (a payment on a renamed or test topic becomes a ``livectx.transactions`` row), so the feature
+    topic in the repo (a record on a renamed or test topic becomes a row of its source's declared topic), so the feature
     declarations find them; records that do not decode are skipped. ``start``/``end`` bound event time."""
     import pyarrow.parquet as pq
 
     from livectx import serde
     from livectx.errors import SchemaError
-    from livectx.events import EVENT_TYPES
-    from livectx.tier.catalog import TOPIC_EVENTS
+    from livectx.repo import current_repo
     from livectx.tier.replay import replay
     from livectx_backtest.asof import schema_headers
 
-    home = {event_type: topic for topic, event_type in TOPIC_EVENTS.items()}
+    repo = current_repo(settings)
+    home = {spec.model: spec.topic for spec in repo.sources.values()}
     events = []
     by = "time" if start is not None or end is not None else "offset"
     for batch in replay(settings, topics, start=start, end=end, by=by, merge_by_event_time=True):  # type: ignore[arg-type]
         for value, schema in zip(batch.column("value").to_pylist(), schema_headers(batch), strict=True):
-            event_type = EVENT_TYPES.get((schema or "").rsplit(".v", 1)[0])
+            event_type = repo.event_type((schema or "").rsplit(".v", 1)[0])
             if event_type is None or event_type not in home:
                 continue
             try:

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from livectx.features.catalog import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, group_named
-from livectx.scenarios import get_scenario
+from livectx_agents.fraud import MODEL_FEATURES
+
+from livectx.produce import generated_events
+from livectx.repo import current_repo
 from livectx_backtest.asof import AsOfFeatures
 
-GROUPS = [group_named(name) for name in FEATURE_SERVICES["fraud_features"]]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -26,8 +27,9 @@ def training_rows(seed: int, events: int) -> tuple[list[list[float]], list[int]]
     """One row per payment of the scenario's first ``events`` events: :func:`model_row` of the features the
     online store held right after it (the engine's window state, :class:`~livectx_backtest.asof.AsOfFeatures`,
     as the backtest computes them), and its ``is_fraud`` label."""
-    history = (e for _topic, e in itertools.islice(get_scenario("fraud")(seed, START, 200.0), events))
-    asof = AsOfFeatures("fraud_features", FRAUD_MODEL_FEATURES)
+    generated = generated_events(current_repo(), "fraud", seed, START, 200.0)
+    history = (e for _topic, e in itertools.islice(generated, events))
+    asof = AsOfFeatures("fraud_features", MODEL_FEATURES)
     asof.feed_events(history)
     return asof.payments.rows, [int(y) for y in asof.payments.is_fraud]
 

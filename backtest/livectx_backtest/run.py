@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-DEFAULT_TOPICS: tuple[str, ...] = (topic_names.LOGINS, topic_names.TRANSACTIONS)
+#: The example repo's logins and payments: what a fraud backtest replays by default.
+DEFAULT_TOPICS: tuple[str, ...] = ("livectx.logins", "livectx.transactions")
 MAX_EXAMPLES = 10
 TIMELINE_BINS = 48
 Progress = Callable[[int, int | None], None]

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livectx_agents.fraud import model_row
+from livectx_agents.fraud import PAYMENTS_TOPIC, model_row, payment_model
 
 from livectx import serde, topics
 from livectx.errors import LivectxError, SchemaError
-from livectx.events import Decision, Transaction
+from livectx.events import Decision
 from livectx.settings import Settings
 from livectx_backtest.scoring import Candidate, load_candidates
 
@@ -33,7 +33,7 @@ MAX_EXAMPLES = 10
 
 @dataclass
 class _Pair:
-    txn: Transaction | None = None
+    txn: Any = None
     candidate_score: float | None = None
     live: Decision | None = None
 
@@ -94,7 +94,7 @@ class Shadow:
         self.report = ShadowReport(candidate.ref, candidate.threshold)
         self._pending: dict[str, _Pair] = {}
 
-    def payments(self, txns: list[Transaction]) -> None:
+    def payments(self, txns: list[Any]) -> None:
         """Score a batch of payments with the candidate: one pipelined feature read, one predict_proba."""
         if not txns:
             return
@@ -159,7 +159,7 @@ def run_shadow(
     *,
     live_model: str | None = None,
     group: str = "livectx-shadow",
-    transactions_topic: str = topics.TRANSACTIONS,
+    transactions_topic: str = PAYMENTS_TOPIC,
     decisions_topic: str = topics.DECISIONS,
     models_topic: str = topics.MODELS,
     until_caught_up: bool = False,
@@ -187,12 +187,13 @@ def run_shadow(
     if missing:
         raise LivectxError(f"topic {missing[0]} does not exist on the broker (`livectx topics list`)")
     positions: dict[tuple[str, int], int] = {}
+    payment_type = payment_model(settings)
     c = consumer(settings, group, **{"enable.partition.eof": True})
     c.subscribe(subscribed)
     last_progress = 0.0
     try:
         while not should_stop():
-            payments: list[Transaction] = []
+            payments: list[Any] = []
             for message in c.consume(500, 0.5):
                 error = message.error()
                 where = (message.topic(), message.partition())
@@ -204,7 +205,7 @@ def run_shadow(
                 positions[where] = message.offset() + 1
                 try:
                     if message.topic() == transactions_topic:
-                        payments.append(serde.decode(Transaction, message.value()))  # type: ignore[arg-type]
+                        payments.append(serde.decode(payment_type, message.value()))  # type: ignore[arg-type]
                     else:
                         shadow.decision(serde.decode(Decision, message.value()))  # type: ignore[arg-type]
                 except SchemaError:

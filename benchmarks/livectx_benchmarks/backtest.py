@@ -34,7 +34,6 @@ from livectx_backtest.fraud_model import save, train_fraud_model, training_rows
 from livectx import serde
 from livectx.kafka import admin_client, require_reachable
 from livectx.models import registry
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
 from livectx.tier.files import write_archive_file
 from livectx.tier.layout import archive_schema
@@ -42,6 +41,7 @@ from livectx.tier.manifest import Manifest
 from livectx.tier.replay import replay
 from livectx.tier.storage import open_storage
 from livectx.topics import TopicSpec, apply
+from livectx_benchmarks import example
 from livectx_benchmarks.result import BenchResult
 
 EVENTS = 1_000_000
@@ -119,7 +119,7 @@ def write_history(settings: Settings, topic: str, events: int) -> None:
     columns: list[dict[str, list]] = [  # type: ignore[type-arg]
         {"offset": [], "ms": [], "key": [], "value": [], "schema": []} for _ in range(PARTITIONS)
     ]
-    for _topic, event in itertools.islice(get_scenario("fraud")(7, START, 200.0), events):
+    for _topic, event in itertools.islice(example.events("fraud", 7, START, 200.0), events):
         key, value, headers = serde.encode(event)
         part = columns[zlib.crc32(key) % PARTITIONS]
         part["offset"].append(len(part["offset"]))
@@ -156,9 +156,8 @@ def write_history(settings: Settings, topic: str, events: int) -> None:
 
 
 def register_versions(settings: Settings, models: str, work: Path) -> None:
+    from livectx_agents.fraud import MODEL_FEATURES as FRAUD_MODEL_FEATURES
     from sklearn.ensemble import HistGradientBoostingClassifier
-
-    from livectx.features.catalog import FRAUD_MODEL_FEATURES
 
     rows, labels = training_rows(1, 20_000)
     picks = [FRAUD_MODEL_FEATURES.index(c) for c in WEAK_COLUMNS] + [len(FRAUD_MODEL_FEATURES)]

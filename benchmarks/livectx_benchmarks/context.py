@@ -24,9 +24,9 @@ import numpy as np
 from livectx_agents.context import ContextClient, ContextConfig, bounded_redis_client
 
 from livectx.feast_store import apply_feature_repo, open_feature_store
-from livectx.features.catalog import FEATURE_SERVICES, group_named
 from livectx.features.online_reader import OnlineFeatureReader
 from livectx.redis_client import redis_client
+from livectx.repo import current_repo
 from livectx.settings import Settings
 from livectx.vectors.pgvector_store import PgVectorStore
 from livectx.vectors.records import VectorRecord
@@ -48,8 +48,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
     users = [f"{prefix}{n}" for n in range(USERS)]
     now = datetime.now(UTC)
     rng = np.random.default_rng(5)
-    for view in FEATURE_SERVICES[SERVICE]:
-        group = group_named(view)
+    for group in current_repo().service_groups(SERVICE):
         columns = {name: rng.integers(0, 1000, len(users)).tolist() for name in (f.name for f in group.features)}
         store.push(
             group.push_source,

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from livectx_ingest.embeddings.worker import EmbeddingWorker
 
-from livectx import serde, topics
-from livectx.events import Document
+from livectx import serde
+from livectx.events import Event
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.metrics import percentile
 from livectx.settings import Settings
@@ -32,7 +32,7 @@ from livectx.topics import TopicSpec, apply
 from livectx.vectors.embedder import Embedder
 from livectx.vectors.pgvector_store import PgVectorStore
 from livectx.vectors.records import VectorRecord
-from livectx.vectors.sources import TEXT_SOURCES
+from livectx_benchmarks import example
 from livectx_benchmarks.result import BenchResult
 
 TEXTS = 2_000
@@ -53,10 +53,11 @@ PROBLEMS = (
 )
 
 
-def _texts(count: int, salt: int = 0) -> list[Document]:
+def _texts(count: int, salt: int = 0) -> list[Event]:
     start = datetime.now(UTC)
+    document = example.model(example.DOCUMENTS)
     return [
-        Document(
+        document(
             event_time=start + timedelta(milliseconds=i),
             doc_id=f"b{salt}-{i}",
             title=f"{SUBJECTS[i % len(SUBJECTS)]} issue {i + salt}",
@@ -125,7 +126,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
     return result
 
 
-def _produce(settings: Settings, topic: str, docs: list[Document]) -> None:
+def _produce(settings: Settings, topic: str, docs: list[Event]) -> None:
     p = producer(settings)
     for doc in docs:
         key, value, headers = serde.encode(doc)
@@ -138,14 +139,14 @@ def _worker(settings: Settings, embedder: Embedder, topic: str, index: str, grou
     return EmbeddingWorker(
         settings,
         consumer_group=group,
-        sources=[TEXT_SOURCES[topics.DOCUMENTS]],
-        topic_map={topics.DOCUMENTS: topic},
+        sources=[example.repo().text_sources[example.DOCUMENTS]],
+        topic_map={example.DOCUMENTS: topic},
         store=store,
         embedder=embedder,
     )
 
 
-def _pipeline(settings: Settings, embedder: Embedder, topic: str, index: str, docs: list[Document], tag: str) -> float:
+def _pipeline(settings: Settings, embedder: Embedder, topic: str, index: str, docs: list[Event], tag: str) -> float:
     _produce(settings, topic, docs)
     worker = _worker(settings, embedder, topic, index, f"livectx-bench-emb-{tag}")
     stats = worker.run(until_caught_up=True)

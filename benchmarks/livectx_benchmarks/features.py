@@ -21,20 +21,23 @@ from typing import Any
 from livectx_ingest.streaming.worker import run_features_worker
 
 from livectx import serde
-from livectx.features.catalog import FEATURE_GROUPS
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.metrics import percentile
 from livectx.offsets import end_offsets, wait_for_caught_up
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
-from livectx.topics import TRANSACTIONS, TopicSpec, apply
+from livectx.topics import TopicSpec, apply
+from livectx_benchmarks import example
+from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.kafka_throughput import _consume
 from livectx_benchmarks.result import BenchResult
 
 EVENTS = 480_000  # ~385,000 payments: seconds of sustained work, so start-up and the last checkpoint do not dominate
 RATE = 5_000.0
 FRESHNESS_SECONDS = 10.0
-GROUPS = tuple(g for g in FEATURE_GROUPS if g.source_topic == TRANSACTIONS)
+
+
+def payment_groups() -> tuple[Any, ...]:
+    return tuple(g for g in example.repo().groups if g.source_topic == TRANSACTIONS)
 
 
 def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResult:
@@ -74,7 +77,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         "freshness_p99_ms_sustainable": easy["p99"],
     }
     result.notes.append(
-        f"{len(GROUPS)} feature groups on payments ({', '.join(g.name for g in GROUPS)}), "
+        f"{len(payment_groups())} feature groups on payments ({', '.join(g.name for g in payment_groups())}), "
         "exactly-once, default checkpoint cadence (10 ms while keeping up), one worker process"
     )
     return result
@@ -82,7 +85,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
 
 def _produce_scenario(settings: Settings, topic: str, count: int, tag: str) -> int:
     p = producer(settings)
-    events = itertools.islice(get_scenario("fraud")(7, datetime(2026, 3, 10, tzinfo=UTC), 200.0), count)
+    events = itertools.islice(example.events("fraud", 7, datetime(2026, 3, 10, tzinfo=UTC), 200.0), count)
     n = 0
     for source, event in events:
         if source != TRANSACTIONS:
@@ -109,7 +112,7 @@ def _engine_throughput(settings: Settings, topic: str, count: int, tag: str) -> 
     before and the caught-up check and shut-down after left out of both."""
     stats, _late = run_features_worker(
         settings,
-        groups=GROUPS,
+        groups=payment_groups(),
         consumer_group=f"bench-{tag}",
         worker_id="t",
         until_caught_up=True,
@@ -150,7 +153,7 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
     supervisor.start()
     stats, _late = run_features_worker(
         settings,
-        groups=GROUPS,
+        groups=payment_groups(),
         consumer_group=group,
         worker_id="f",
         topic_map={TRANSACTIONS: topic},
@@ -196,9 +199,7 @@ def _feed(topic: str, rate: float, seconds: float, tag: str, ready: Any, results
 
 
 def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-def]
-    from livectx.events import Transaction
-
-    event = Transaction(
+    event = example.model(TRANSACTIONS)(
         event_time=datetime.now(UTC),
         txn_id=f"{user}-{n}",
         user_id=user,

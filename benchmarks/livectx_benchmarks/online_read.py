@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from livectx_ingest.streaming.online_writer import FeastRedisWriter
 
 from livectx.feast_store import apply_feature_repo, open_feature_store
-from livectx.features.catalog import group_named
 from livectx.redis_client import redis_client
+from livectx.repo import current_repo
 from livectx.settings import Settings
 from livectx_benchmarks.result import BenchResult, percentile
 
 ENTITIES = 2000
-GROUP = group_named("user_txn_5m")
+GROUP = current_repo().group("user_txn_5m")  # the example repo's
 FEATURE_VIEW = GROUP.name
 FEATURES = tuple(f.name for f in GROUP.features)
 PUSH_SOURCE = GROUP.push_source

@@ -25,7 +25,8 @@ from livectx.kafka import admin_client, require_reachable
 from livectx.produce import produce_scenario
 from livectx.settings import Settings
 from livectx.tier.replay import ReplayStats, replay
-from livectx.topics import LOGINS, TRANSACTIONS, TopicSpec, apply
+from livectx.topics import TopicSpec, apply
+from livectx_benchmarks.example import LOGINS, TRANSACTIONS
 from livectx_benchmarks.kafka_throughput import _consume
 from livectx_benchmarks.result import BenchResult
 

@@ -76,9 +76,9 @@ def _write_inputs(events: int, labels: int, seed: int, events_path: Path, labels
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from livectx.scenarios import get_scenario
+    from livectx_benchmarks import example
 
-    history = itertools.islice(get_scenario("fraud")(seed, START, 200.0), events)
+    history = itertools.islice(example.events("fraud", seed, START, 200.0), events)
     table = pit_sql.events_table(history)
     pq.write_table(table, events_path, compression="zstd")
     rng = np.random.default_rng(seed)

@@ -101,7 +101,9 @@ class BatchWorker:
             self.stats.consumed += 1
             positions[(message.topic(), message.partition())] = message.offset() + 1
             try:
-                valid.append((message, serde.decode(self._event_type, message.value())))
+                event = serde.decode(self._event_type, message.value())
+                serde.check_event_time(self._event_type, event.event_time_ms, message.timestamp()[1])
+                valid.append((message, event))
             except SchemaError as exc:
                 log.warning("dead-lettering %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
                 self._dead_letters.publish(message, str(exc))

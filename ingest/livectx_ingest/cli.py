@@ -34,20 +34,28 @@ def _parse_topic_map(_ctx: click.Context, _param: click.Parameter, values: tuple
 
 
 def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
-    from livectx.features.catalog import FEATURE_GROUPS
-
     if value is None:
         return None
+    from livectx.repo import current_repo
+
     names = [n.strip() for n in value.split(",") if n.strip()]
-    known = {g.name for g in FEATURE_GROUPS}
+    known = {g.name for g in current_repo(settings_from(_ctx)).groups}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise click.BadParameter(f"unknown feature group(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise click.BadParameter(
+            f"unknown stream feature view(s) {', '.join(unknown)}; the repo declares: {', '.join(sorted(known))}"
+        )
     return names
 
 
 @run.command()
-@click.option("--groups", callback=_parse_groups, help="Comma-separated feature groups [default: all].")
+@click.option(
+    "--groups",
+    "--views",
+    "groups",
+    callback=_parse_groups,
+    help="Comma-separated stream feature views of the repo [default: every one declared].",
+)
 @click.option("--group", "consumer_group", default="livectx-features", show_default=True, help="Consumer group.")
 @click.option(
     "--worker-id",
@@ -126,11 +134,11 @@ def features(
     until_caught_up: bool,
 ) -> None:
     """Windowed streaming features into Feast's online store (exactly-once checkpoints in Redis)."""
-    from livectx.features.catalog import FEATURE_GROUPS
+    from livectx.repo import current_repo
     from livectx_ingest.streaming.worker import run_features_worker
 
     settings = settings_from(ctx)
-    chosen = tuple(g for g in FEATURE_GROUPS if groups is None or g.name in groups)
+    chosen = tuple(g for g in current_repo(settings).groups if groups is None or g.name in groups)
     out = console(stderr=True)
     with out.status("starting the feature engine...") as status:
 
@@ -173,21 +181,26 @@ def features(
 
 
 def _parse_text_topics(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str] | None:
-    from livectx.vectors.sources import TEXT_SOURCES
+    """Memory views by name, or by their topic."""
+    from livectx.repo import current_repo
 
-    unknown = [v for v in values if v not in TEXT_SOURCES]
+    repo = current_repo(settings_from(_ctx))
+    by_topic = {t.topic: name for name, t in repo.memory.items()}
+    unknown = [v for v in values if v not in repo.memory and v not in by_topic]
     if unknown:
-        raise click.BadParameter(f"{', '.join(unknown)} not a text topic; known: {', '.join(sorted(TEXT_SOURCES))}")
-    return list(values) or None
+        known = ", ".join(sorted([*repo.memory, *by_topic]))
+        raise click.BadParameter(f"{', '.join(unknown)} not a memory view or its topic; the repo declares: {known}")
+    return [by_topic.get(v, v) for v in values] or None
 
 
 @run.command()
 @click.option(
+    "--view",
     "--topic",
     "topics",
     multiple=True,
     callback=_parse_text_topics,
-    help="A declared text topic to embed (repeatable) [default: all: tickets, reviews, documents].",
+    help="A memory view of the repo (or its topic) to embed (repeatable) [default: every one declared].",
 )
 @click.option("--group", "consumer_group", default="livectx-embeddings", show_default=True, help="Consumer group.")
 @click.option("--worker-id", default="0", show_default=True, help="Names this process in logs and dead letters.")
@@ -227,8 +240,8 @@ def embeddings(
     dead_letter_topic: str | None,
     until_caught_up: bool,
 ) -> None:
-    """Embed text events (tickets, reviews, documents) into the vector store, with a searchable watermark."""
-    from livectx.vectors.sources import TEXT_SOURCES
+    """Embed the texts of the repo's memory views into the vector store, with a searchable watermark."""
+    from livectx.repo import current_repo
     from livectx_ingest.embeddings.worker import run_embeddings_worker
 
     settings = settings_from(ctx)
@@ -246,7 +259,7 @@ def embeddings(
             consumer_group=consumer_group,
             worker_id=worker_id,
             topic_map=topic_map,
-            sources=[TEXT_SOURCES[t] for t in topics] if topics else None,
+            sources=[current_repo(settings).memory[v] for v in topics] if topics else None,
             batch_size=batch_size,
             max_wait_ms=max_wait_ms,
             max_pending=max_pending,
@@ -261,7 +274,7 @@ def embeddings(
     "--topic",
     "topics",
     multiple=True,
-    help="A topic to archive (repeatable) [default: every event topic, see livectx.tier.catalog].",
+    help="A topic to archive (repeatable) [default: every source topic of the repo, and the decisions].",
 )
 @click.option("--group", "consumer_group", default="livectx-archive", show_default=True, help="Consumer group.")
 @click.option("--worker-id", default="0", show_default=True, help="Names this process in logs, files and metrics.")

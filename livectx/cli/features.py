@@ -15,23 +15,34 @@ def features() -> None:
 
 
 @features.command()
-@click.argument("user_ids", nargs=-1, required=True)
+@click.argument("entity_ids", nargs=-1, required=True)
 @click.option(
-    "--service", "feature_service", default="fraud_features", show_default=True, help="Feast feature service to read."
+    "--service",
+    "feature_service",
+    default=None,
+    help="A feature service of the repo [default: the only one, or fraud_features in the example repo].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def get(ctx: click.Context, user_ids: tuple[str, ...], feature_service: str, as_json: bool) -> None:
-    """Online feature values for USER_IDS, read through Feast's get_online_features."""
+def get(ctx: click.Context, entity_ids: tuple[str, ...], feature_service: str | None, as_json: bool) -> None:
+    """Online feature values for ENTITY_IDS (the service's entity), read through Feast's get_online_features."""
     from livectx.errors import LivectxError
     from livectx.feast_store import open_feature_store
+    from livectx.repo import current_repo
 
-    store = open_feature_store(settings_from(ctx))
+    settings = settings_from(ctx)
+    repo = current_repo(settings)
+    if feature_service is None:
+        if len(repo.services) != 1 and "fraud_features" not in repo.services:
+            raise LivectxError(f"name a feature service with --service: {', '.join(sorted(repo.services)) or 'none'}")
+        feature_service = next(iter(repo.services)) if len(repo.services) == 1 else "fraud_features"
+    join_key = repo.service_groups(feature_service)[0].entity_key
+    store = open_feature_store(settings)
     try:
         service = store.get_feature_service(feature_service)
     except Exception:
         raise LivectxError(f"feature service {feature_service!r} not found: run `livectx feast apply`") from None
-    result = store.get_online_features(features=service, entity_rows=[{"user_id": u} for u in user_ids]).to_dict()
+    result = store.get_online_features(features=service, entity_rows=[{join_key: u} for u in entity_ids]).to_dict()
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return
@@ -39,7 +50,7 @@ def get(ctx: click.Context, user_ids: tuple[str, ...], feature_service: str, as_
     # The freshness columns become one "age" row per group: now minus the newest event's time.
     import time
 
-    ids = [str(v) for v in result.pop("user_id")]
+    ids = [str(v) for v in result.pop(join_key)]
     now_ms = time.time() * 1000
     rows = []
     for name, values in result.items():

@@ -32,7 +32,8 @@ def _epoch_ms(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option("-k", "--top-k", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--tenant", default=None, help="Only this tenant's items.")
 @click.option("--category", "categories", multiple=True, help="Only these categories (repeatable).")
-@click.option("--source", "sources", multiple=True, help="Only these sources: support_ticket, review, document.")
+@click.option("--view", "views", multiple=True, help="Only these memory views of the repo (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Only items of these sources (repeatable).")
 @click.option("--since", callback=_epoch_ms, help="Event time at or after (ISO-8601).")
 @click.option("--until", callback=_epoch_ms, help="Event time before (ISO-8601).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -43,6 +44,7 @@ def search(
     top_k: int,
     tenant: str | None,
     categories: tuple[str, ...],
+    views: tuple[str, ...],
     sources: tuple[str, ...],
     since: int | None,
     until: int | None,
@@ -53,6 +55,11 @@ def search(
     from livectx.vectors.embedder import Embedder
 
     settings = settings_from(ctx)
+    if views:
+        from livectx.repo import current_repo
+
+        repo = current_repo(settings)
+        sources = (*sources, *(repo.memory_view(v).schema for v in views))
     embedder = Embedder(settings.embedding.model, settings.embedding.device)
     store = open_vector_store(settings)
     try:
@@ -88,8 +95,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from livectx.kafka import require_reachable
     from livectx.offsets import end_offsets
     from livectx.redis_client import redis_client
+    from livectx.repo import current_repo
     from livectx.vectors import open_vector_store
-    from livectx.vectors.sources import TEXT_SOURCES
     from livectx.vectors.watermark import IndexWatermark
 
     settings = settings_from(ctx)
@@ -100,7 +107,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     finally:
         store.close()
     positions = IndexWatermark(redis_client(settings), settings.vector.index).positions()
-    ends = end_offsets(settings, list(TEXT_SOURCES))
+    ends = end_offsets(settings, list(current_repo(settings).text_sources))
     rows = [
         {"topic": t, "partition": p, "searchable_below": positions.get((t, p), 0), "end": end,
          "behind": max(0, end - positions.get((t, p), 0))}

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import click
 
 from livectx.cli.common import console, print_table, settings_from
-from livectx.scenarios import SCENARIO_NAMES
 
 
 def _parse_start(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
@@ -21,7 +20,13 @@ def _parse_start(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 
 @click.command()
-@click.option("--scenario", type=click.Choice(SCENARIO_NAMES), required=True, help="What traffic to simulate.")
+@click.option(
+    "--generator",
+    "--scenario",
+    "scenario",
+    required=True,
+    help="A traffic generator the feature repo declares (the example: fraud, support, shop).",
+)
 @click.option("--count", type=click.IntRange(min=1), help="Number of events to produce.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds to produce for (needs --rate).")
 @click.option(
@@ -41,7 +46,8 @@ def produce(
     seed: int,
     start: datetime,
 ) -> None:
-    """Produce realistic, deterministic synthetic events (keys are entity ids, so per-entity order holds)."""
+    """Produce deterministic synthetic events from one of the repo's generators (keys are the sources' keys,
+    so per-entity order holds; every record is validated against its source's schema first)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from livectx.produce import produce_scenario

@@ -9,7 +9,7 @@ from livectx.cli.common import print_table, settings_from
 
 @click.group()
 def topics() -> None:
-    """The platform's topics as code (partitions, cleanup policy, retention)."""
+    """The platform's and the feature repo's topics as code (partitions, cleanup policy, retention)."""
 
 
 @topics.command()
@@ -19,26 +19,30 @@ def apply(ctx: click.Context, dry_run: bool) -> None:
     """Create missing topics, add partitions and fix config drift. Idempotent."""
     from livectx import topics as topic_specs
     from livectx.kafka import admin_client, require_reachable
+    from livectx.repo import current_repo
 
     settings = settings_from(ctx)
+    declared = topic_specs.declared_topics(current_repo(settings))
     require_reachable(settings)
     admin = admin_client(settings)
     run = topic_specs.plan if dry_run else topic_specs.apply
-    changes = run(admin, topic_specs.PLATFORM_TOPICS)
+    changes = run(admin, declared)
     title = "topics plan (dry run)" if dry_run else "topics applied"
     print_table(title, ["topic", "action", "detail"], [(c.topic, c.action, c.detail) for c in changes])
 
 
 @topics.command(name="list")
-def list_topics() -> None:
+@click.pass_context
+def list_topics(ctx: click.Context) -> None:
     """The declared topics and their settings (no broker needed)."""
-    from livectx.topics import PLATFORM_TOPICS
+    from livectx.repo import current_repo
+    from livectx.topics import declared_topics
 
     print_table(
         "declared topics",
         ["topic", "partitions", "config", "purpose"],
         [
             (t.name, t.partitions, ", ".join(f"{k}={v}" for k, v in t.config.items()), t.purpose)
-            for t in PLATFORM_TOPICS
+            for t in declared_topics(current_repo(settings_from(ctx)))
         ],
     )

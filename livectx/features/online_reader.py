@@ -1,8 +1,8 @@
 """The fast read path: online features straight from Feast's Redis layout, one pipelined round trip.
 
 Feast's ``get_online_features`` costs 2-4x a raw Redis read here (protobuf responses, per-call registry
-lookups, per-view round trips). This reader resolves feature services from the declarations in
-``livectx.features.catalog`` (no registry round trip), reads every view of every entity with one pipelined
+lookups, per-view round trips). This reader resolves feature services from the feature repo's
+declarations (:mod:`livectx.repo`, no registry round trip), reads every view of every entity with one pipelined
 ``HMGET`` batch, and decodes values exactly as Feast does; tests prove it returns what
 ``FeatureStore.get_online_features`` returns for every feature view. Feast's SDK stays the reference path.
 """
@@ -10,12 +10,11 @@ lookups, per-view round trips). This reader resolves feature services from the d
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from livectx.errors import LivectxError
-from livectx.features.catalog import FEATURE_GROUPS, FEATURE_SERVICES
 from livectx.features.redis_layout import FeastRedisLayout
 from livectx.features.spec import FeatureGroup
 from livectx.settings import Settings
@@ -27,8 +26,16 @@ class OnlineFeatureReader:
         client: Any,
         project: str = "livectx",
         entity_key_serialization_version: int = 3,
-        groups: Sequence[FeatureGroup] = FEATURE_GROUPS,
+        groups: Sequence[FeatureGroup] | None = None,
+        services: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        if groups is None or services is None:
+            from livectx.repo import current_repo
+
+            repo = current_repo()
+            groups = repo.groups if groups is None else groups
+            services = {n: s.views for n, s in repo.services.items()} if services is None else services
+        self.services = {name: tuple(views) for name, views in services.items()}
         self._client = client
         self.layouts = {g.name: FeastRedisLayout(project, g, entity_key_serialization_version) for g in groups}
         self._plans: dict[tuple[str, ...], list[tuple[FeastRedisLayout, list[str]]]] = {}
@@ -43,9 +50,12 @@ class OnlineFeatureReader:
     @classmethod
     def from_settings(cls, settings: Settings, client: Any | None = None) -> OnlineFeatureReader:
         from livectx.redis_client import redis_client
+        from livectx.repo import current_repo
 
+        repo = current_repo(settings)
         project, eksv = feature_store_identity(settings.feature_repo)
-        return cls(client or redis_client(settings), project, eksv)
+        services = {n: s.views for n, s in repo.services.items()}
+        return cls(client or redis_client(settings), project, eksv, repo.groups, services)
 
     def plan(self, features: str | Sequence[str]) -> list[tuple[FeastRedisLayout, list[str]]]:
         """The views and columns to read for a service name or ``view:feature`` references (memoised)."""
@@ -55,11 +65,9 @@ class OnlineFeatureReader:
             return plan
         wanted: dict[str, list[str]] = {}
         if isinstance(features, str):
-            if features not in FEATURE_SERVICES:
-                raise LivectxError(
-                    f"unknown feature service {features!r}; known: {', '.join(sorted(FEATURE_SERVICES))}"
-                )
-            for view in FEATURE_SERVICES[features]:
+            if features not in self.services:
+                raise LivectxError(f"unknown feature service {features!r}; known: {', '.join(sorted(self.services))}")
+            for view in self.services[features]:
                 wanted[view] = list(self.layouts[view].columns)
         else:
             for ref in features:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from livectx.errors import LivectxError
 from livectx.events import Event
-from livectx.features.catalog import FEATURE_GROUPS, FEATURE_SERVICES, group_named
 from livectx.features.spec import Feature, FeatureGroup
 from livectx.settings import Settings
 
@@ -59,9 +58,9 @@ class EventSource:
 
 def service_groups(service: str) -> list[FeatureGroup]:
     """The groups of a feature service; one readable error for an unknown name."""
-    if service not in FEATURE_SERVICES:
-        raise LivectxError(f"unknown feature service {service!r}; known: {', '.join(sorted(FEATURE_SERVICES))}")
-    return [group_named(name) for name in FEATURE_SERVICES[service]]
+    from livectx.repo import current_repo
+
+    return current_repo().service_groups(service)
 
 
 def values_equal(a: Any, b: Any) -> bool:
@@ -222,15 +221,14 @@ def open_sources(con: Any, settings: Settings, source: str) -> dict[str, EventSo
         LivectxError: the file is missing or malformed."""
     if source != "archive":
         return parquet_sources(con, Path(source))
+    from livectx.repo import current_repo
     from livectx.tier.duckdb_views import attach_archive
-
-    created = attach_archive(con, settings, sorted({g.source_topic for g in FEATURE_GROUPS}))
     from livectx.tier.layout import view_name
 
+    topics = sorted({g.source_topic for g in current_repo(settings).groups})
+    created = attach_archive(con, settings, topics)
     return {
-        topic: EventSource(view, order_column(con, view))
-        for topic in sorted({g.source_topic for g in FEATURE_GROUPS})
-        if (view := view_name(topic)) in created
+        topic: EventSource(view, order_column(con, view)) for topic in topics if (view := view_name(topic)) in created
     }
 
 

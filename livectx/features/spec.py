@@ -68,6 +68,8 @@ class Feature:
     #: What a reader uses when the value is missing or the online store cannot be read. ``None`` means the
     #: aggregation's natural empty value: 0 for counts (no events), ``None`` (unknown) otherwise.
     default: float | None = None
+    #: The served type when the view declares one (a plain-Feast schema may say Float64 for a count).
+    dtype: Literal["int", "float"] | None = None
 
     def __post_init__(self) -> None:
         if self.aggregation != "count" and self.column is None:
@@ -75,7 +77,7 @@ class Feature:
 
     @property
     def result_type(self) -> Literal["int", "float"]:
-        return NUMERIC_RESULT[self.aggregation]
+        return self.dtype or NUMERIC_RESULT[self.aggregation]
 
     @property
     def default_value(self) -> float | int | None:

@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from livectx.features.catalog import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, group_named
 from livectx.models.errors import ModelRegistryError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
@@ -55,8 +54,11 @@ class ModelVersion(BaseModel):
     @field_validator("feature_service")
     @classmethod
     def _known_service(cls, value: str) -> str:
-        if value not in FEATURE_SERVICES:
-            raise ValueError(f"unknown feature service {value!r}; known: {', '.join(sorted(FEATURE_SERVICES))}")
+        from livectx.repo import current_repo
+
+        services = current_repo().services
+        if value not in services:
+            raise ValueError(f"unknown feature service {value!r}; known: {', '.join(sorted(services))}")
         return value
 
     @model_validator(mode="after")
@@ -79,15 +81,18 @@ class ModelVersion(BaseModel):
 
 def service_features(service: str) -> list[str]:
     """Every feature a feature service serves, in declaration order."""
-    return [f.name for group in FEATURE_SERVICES[service] for f in group_named(group).features]
+    from livectx.repo import current_repo
+
+    return [f.name for group in current_repo().service_groups(service) for f in group.features]
 
 
 def default_columns(service: str) -> tuple[str, ...]:
-    """The columns a model reads when the registrant names none: the fraud model's for ``fraud_features``,
-    else every feature of the service."""
-    if service == "fraud_features":
-        return FRAUD_MODEL_FEATURES
-    return tuple(service_features(service))
+    """The columns a model reads when the registrant names none: the service's declared model columns
+    (its ``livectx.model_columns`` tag), else every feature of the service."""
+    from livectx.repo import current_repo
+
+    declared = current_repo().services[service].model_columns if service in current_repo().services else ()
+    return declared or tuple(service_features(service))
 
 
 def check_name(name: str) -> str:

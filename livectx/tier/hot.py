@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from livectx.errors import LivectxError
 from livectx.kafka import consumer as make_consumer
 from livectx.settings import Settings
-from livectx.tier.records import RecordColumns
+from livectx.tier.records import RecordColumns, time_field_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,7 +55,8 @@ def read_range(
         return
     reader = probe_consumer(settings)
     reader.assign([TopicPartition(topic, partition, start)])
-    columns = RecordColumns()
+    time_field = time_field_of(topic)
+    columns = RecordColumns(time_field)
     position, done = start, False
     last_progress = time.monotonic()
     try:
@@ -75,7 +76,7 @@ def read_range(
                     done = position >= stop
                     if len(columns) >= batch_size:
                         yield columns.table()
-                        columns = RecordColumns()
+                        columns = RecordColumns(time_field)
                 if done:
                     break
             if not done and time.monotonic() - last_progress > STALL_S:

@@ -1,7 +1,8 @@
 """Kafka records to Arrow columns: one implementation for the archiver and replay's hot tail.
 
-A record's ``event_time`` is the top-level ``event_time`` of its JSON value when that decodes to an aware
-ISO datetime; otherwise (not JSON, a tombstone, a naive or missing time) the Kafka timestamp. Nothing is
+A record's ``event_time`` is its source's timestamp field (``event_time`` unless the repo declares
+another, :func:`time_field_of`) in its JSON value, when that is an aware ISO datetime or epoch
+milliseconds; otherwise (not JSON, Avro, a tombstone, a naive or missing time) the Kafka timestamp. Nothing is
 rejected: the archive keeps the exact bytes of every record, malformed ones included.
 """
 
@@ -22,12 +23,35 @@ if TYPE_CHECKING:
 SCHEMA_HEADER = "livectx-schema"  # serde.SCHEMA_HEADER, repeated to keep this module free of pydantic
 
 
-def event_time_ms(value: bytes | None, fallback_ms: int) -> int:
+#: Where a record's event time is: the JSON field, and whether it holds epoch milliseconds (else RFC 3339).
+TimeField = tuple[str, bool]
+DEFAULT_TIME_FIELD: TimeField = ("event_time", False)
+
+
+def time_field_of(topic: str) -> TimeField:
+    """Where ``topic``'s records keep their event time, by the feature repo (``event_time`` if unknown)."""
+    try:
+        from livectx.repo import current_repo
+
+        spec = current_repo().source_for_topic(topic)
+    except Exception:  # no repo here (a bare archive): the platform's default field
+        return DEFAULT_TIME_FIELD
+    if spec is None:
+        return DEFAULT_TIME_FIELD
+    columns = {c.name: c for c in spec.model.declared_columns}  # type: ignore[attr-defined]
+    column = columns.get(spec.timestamp_field)
+    return spec.timestamp_field, column is not None and column.type == "int"
+
+
+def event_time_ms(value: bytes | None, fallback_ms: int, field: TimeField = DEFAULT_TIME_FIELD) -> int:
     """The event's own time in epoch ms, or ``fallback_ms`` (the Kafka timestamp) when it has none."""
     if not value or value[:1] != b"{":
         return fallback_ms
+    name, epoch_ms = field
     try:
-        raw = orjson.loads(value).get("event_time")
+        raw = orjson.loads(value).get(name)
+        if epoch_ms and isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
         if not isinstance(raw, str):
             return fallback_ms
         parsed = datetime.fromisoformat(raw)
@@ -41,7 +65,8 @@ def event_time_ms(value: bytes | None, fallback_ms: int) -> int:
 class RecordColumns:
     """Appends Kafka records of one partition column by column; :meth:`table` builds the Arrow table."""
 
-    def __init__(self) -> None:
+    def __init__(self, time_field: TimeField = DEFAULT_TIME_FIELD) -> None:
+        self.time_field = time_field
         self.offsets: list[int] = []
         self.timestamps: list[int] = []
         self.event_times: list[int] = []
@@ -59,7 +84,7 @@ class RecordColumns:
         _kind, timestamp = message.timestamp()
         value = message.value()
         if event_ms is None:
-            event_ms = event_time_ms(value, timestamp)
+            event_ms = event_time_ms(value, timestamp, self.time_field)
         self.partitions.append(message.partition())
         self.offsets.append(message.offset())
         self.timestamps.append(timestamp)

@@ -1,8 +1,8 @@
-"""Which topics feed the semantic memory, and how one record becomes an upsert or a delete.
+"""How one record of a memory view's topic becomes an upsert or a delete in the semantic memory.
 
-Declared once, used by the embedding worker, the benchmarks and the tests. A record becomes:
+Memory views are declared in the feature repo (:func:`livectx.repo.declare.memory_view`). A record becomes:
 - an :class:`Upsert` (text to embed plus metadata), or
-- a :class:`Delete`: an event with ``op="delete"``, or a Kafka tombstone (key, null value);
+- a :class:`Delete`: an event the view marks as a delete, or a Kafka tombstone (key, null value);
 - otherwise :func:`to_change` raises :class:`~livectx.errors.SchemaError` with the reason the record
   goes to the dead-letter topic: invalid UTF-8, not the schema, missing id, empty or oversized text.
 """
@@ -13,49 +13,66 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livectx import serde, topics
+from livectx import serde
 from livectx.errors import SchemaError
-from livectx.events import Document, Event, Review, SupportTicket
+from livectx.events import Event
 
 
 @dataclass(frozen=True)
 class TextSource:
+    """One memory view: which topic's records become vectors, and how. Built from the repo's declaration
+    (:func:`livectx.repo.declare.memory_view`) by :meth:`declared`; tests may build one directly."""
+
     topic: str
     event_type: type[Event]
     text: Callable[[Any], str]
     category: Callable[[Any], str | None]
     metadata: Callable[[Any], dict[str, Any]] = field(default=lambda _e: {})
+    tenant: Callable[[Any], str] = field(default=lambda e: str(getattr(e, "tenant", "default")))
+    is_delete: Callable[[Any], bool] = field(default=lambda e: getattr(e, "op", "upsert") == "delete")
+    name: str = ""
 
     @property
     def schema(self) -> str:
         return self.event_type.schema_name
 
+    @classmethod
+    def declared(
+        cls,
+        *,
+        name: str,
+        topic: str,
+        event_type: type[Event],
+        text_fields: tuple[str, ...],
+        id_field: str,
+        tenant_field: str | None,
+        category_field: str | None,
+        metadata_fields: tuple[str, ...],
+        delete_when: tuple[str, Any] | None,
+    ) -> TextSource:
+        if id_field != event_type.key_field:
+            raise SchemaError(
+                f"memory view {name}: id field {id_field} must be the source's key {event_type.key_field}"
+            )
 
-TEXT_SOURCES: dict[str, TextSource] = {
-    source.topic: source
-    for source in (
-        TextSource(
-            topics.TICKETS,
-            SupportTicket,
-            text=lambda e: f"{e.subject}\n{e.text}",
-            category=lambda e: e.department,
-            metadata=lambda e: {"user_id": e.user_id},
-        ),
-        TextSource(
-            topics.REVIEWS,
-            Review,
-            text=lambda e: e.text,
-            category=lambda e: e.item_id,
-            metadata=lambda e: {"user_id": e.user_id, "item_id": e.item_id, "rating": e.rating},
-        ),
-        TextSource(
-            topics.DOCUMENTS,
-            Document,
-            text=lambda e: f"{e.title}\n{e.text}",
-            category=lambda e: e.category,
-        ),
-    )
-}
+        def text(e: Any) -> str:
+            return "\n".join(str(getattr(e, f)) for f in text_fields if getattr(e, f) is not None)
+
+        def category(e: Any) -> str | None:
+            value = getattr(e, category_field) if category_field else None
+            return None if value is None else str(value)
+
+        def metadata(e: Any) -> dict[str, Any]:
+            return {f: getattr(e, f) for f in metadata_fields}
+
+        def tenant(e: Any) -> str:
+            value = getattr(e, tenant_field) if tenant_field else None
+            return "default" if value is None else str(value)
+
+        def is_delete(e: Any) -> bool:
+            return delete_when is not None and getattr(e, delete_when[0]) == delete_when[1]
+
+        return cls(topic, event_type, text, category, metadata, tenant, is_delete, name)
 
 
 def vector_id(schema: str, key: str) -> str:
@@ -90,7 +107,7 @@ def to_change(source: TextSource, key: bytes | None, value: bytes | None, max_ch
     entity_id = event.key.strip()
     if not entity_id:
         raise SchemaError(f"missing id: {source.event_type.key_field} is empty")
-    if getattr(event, "op", "upsert") == "delete":
+    if source.is_delete(event):
         return Delete(vector_id(source.schema, entity_id))
     text = source.text(event)
     if not text.strip():
@@ -103,7 +120,7 @@ def to_change(source: TextSource, key: bytes | None, value: bytes | None, max_ch
         id=vector_id(source.schema, entity_id),
         text=text,
         source=source.schema,
-        tenant=str(getattr(event, "tenant", "default")),
+        tenant=source.tenant(event),
         category=source.category(event),
         event_ms=event.event_time_ms,
         metadata=source.metadata(event),

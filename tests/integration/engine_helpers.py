@@ -10,14 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from livectx import serde
-from livectx.events import Transaction
-from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.recompute import recompute_online
 from livectx.features.spec import FeatureGroup
 from livectx.kafka import producer
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
-from livectx.topics import TRANSACTIONS
+from tests.example import FEATURE_GROUPS, TRANSACTIONS, Transaction, get_scenario
 
 START = datetime(2026, 3, 10, tzinfo=UTC)
 TXN_GROUPS: tuple[FeatureGroup, ...] = tuple(g for g in FEATURE_GROUPS if g.source_topic == TRANSACTIONS)

@@ -17,7 +17,6 @@ from confluent_kafka import TopicPartition
 from livectx_ingest.archive.worker import ArchiveWorker
 
 from livectx import serde
-from livectx.events import Transaction
 from livectx.kafka import admin_client, producer
 from livectx.settings import Settings
 from livectx.tier.compaction import compact
@@ -26,6 +25,7 @@ from livectx.tier.manifest import Manifest
 from livectx.tier.replay import ReplayStats, replay
 from livectx.tier.status import tier_status
 from livectx.tier.storage import open_storage
+from tests.example import Transaction
 from tests.integration.kafka_helpers import create_topic
 
 START = datetime(2024, 3, 1, 23, 58, tzinfo=UTC)  # the records cross midnight: two event dates

@@ -25,8 +25,8 @@ from livectx import serde
 from livectx.errors import LivectxError
 from livectx.kafka import producer
 from livectx.models import registry
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
+from tests.example import get_scenario
 
 from .kafka_helpers import create_topic
 from .test_fraud_agent_live_switch import models_topic

@@ -22,13 +22,12 @@ from livectx_backtest.fraud_model import save, train_fraud_model
 from livectx_ingest.streaming.online_writer import FeastRedisWriter, Row
 
 from livectx import serde
-from livectx.events import Transaction
-from livectx.features.catalog import group_named
 from livectx.features.online_reader import feature_store_identity
 from livectx.kafka import producer
 from livectx.models import registry
 from livectx.redis_client import redis_client
 from livectx.settings import Settings
+from tests.example import Transaction, group_named
 
 from ..unit.test_model_registry import constant_model
 from .kafka_helpers import create_topic, read_all

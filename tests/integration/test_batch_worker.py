@@ -12,9 +12,9 @@ from livectx_ingest.batch_worker import BatchWorker
 from livectx import dead_letter, serde
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError
-from livectx.events import Transaction
 from livectx.kafka import consumer, producer
 from livectx.settings import Settings
+from tests.example import Transaction
 
 from .kafka_helpers import create_topic, read_all
 

@@ -17,7 +17,6 @@ import uvicorn
 from livectx_agents.context import AsyncContextClient, ContextClient, ContextConfig, ContextUnavailable
 from livectx_agents.server import create_app
 
-from livectx.features.catalog import group_named
 from livectx.features.online_reader import OnlineFeatureReader
 from livectx.redis_client import redis_client
 from livectx.settings import Settings
@@ -25,6 +24,7 @@ from livectx.stack.process import wait_until
 from livectx.vectors.pgvector_store import PgVectorStore
 from livectx.vectors.records import VectorFilter, VectorRecord
 from livectx.vectors.watermark import IndexWatermark
+from tests.example import group_named
 
 TICKETS = [
     ("t1", "billing", "I was charged twice for the same order and need a refund."),

@@ -14,20 +14,20 @@ from pathlib import Path
 import pytest
 from livectx_ingest.embeddings.worker import EmbeddingWorker
 
-from livectx import dead_letter, serde, topics
+from livectx import dead_letter, serde
 from livectx.errors import VectorStoreError, WatermarkTimeout
-from livectx.events import Document
 from livectx.kafka import producer
 from livectx.redis_client import redis_client
 from livectx.settings import Settings
 from livectx.stack.process import wait_until
 from livectx.vectors.pgvector_store import PgVectorStore
-from livectx.vectors.sources import TEXT_SOURCES
 from livectx.vectors.watermark import IndexWatermark
+from tests import example
+from tests.example import TEXT_SOURCES, Document
 
 from .kafka_helpers import create_topic, read_all
 
-DOCS = TEXT_SOURCES[topics.DOCUMENTS]
+DOCS = TEXT_SOURCES[example.DOCUMENTS]
 START = datetime(2026, 11, 1, tzinfo=UTC)
 NOUNS = ("router", "invoice", "parcel", "password", "subscription", "refund", "laptop", "account", "coupon", "app")
 VERBS = ("reset", "cancel", "track", "update", "return", "activate", "replace", "verify", "export", "renew")
@@ -78,7 +78,7 @@ def memory(settings: Settings, stack, unique: str, monkeypatch: pytest.MonkeyPat
 
 def worker(settings: Settings, topic: str, group: str, embedder, **options) -> EmbeddingWorker:  # type: ignore[no-untyped-def]
     return EmbeddingWorker(
-        settings, consumer_group=group, sources=[DOCS], topic_map={topics.DOCUMENTS: topic}, embedder=embedder,
+        settings, consumer_group=group, sources=[DOCS], topic_map={example.DOCUMENTS: topic}, embedder=embedder,
         **options,
     )  # fmt: skip
 
@@ -184,8 +184,8 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(memory: Settings, unique
     docs = [document(i) for i in range(1000)]
     produce(memory, topic, docs)
     command = [
-        sys.executable, "-m", "livectx", "ingest", "run", "embeddings", "--topic", topics.DOCUMENTS,
-        "--source-topic", f"{topics.DOCUMENTS}={topic}", "--group", f"test-{unique}", "--batch-size", "32",
+        sys.executable, "-m", "livectx", "ingest", "run", "embeddings", "--topic", example.DOCUMENTS,
+        "--source-topic", f"{example.DOCUMENTS}={topic}", "--group", f"test-{unique}", "--batch-size", "32",
     ]  # fmt: skip
     env = {**os.environ, "LIVECTX_VECTOR_INDEX": memory.vector.index}
     watermark = IndexWatermark(redis_client(memory), memory.vector.index)

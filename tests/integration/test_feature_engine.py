@@ -15,12 +15,12 @@ import pytest
 from livectx_ingest.streaming.late import LATE_GROUP
 
 from livectx import dead_letter
-from livectx.features.catalog import group_named
 from livectx.features.recompute import late_events
 from livectx.kafka import admin_client
 from livectx.offsets import end_offsets, group_lag, wait_for_caught_up
 from livectx.settings import Settings
 from livectx.stack.process import wait_until
+from tests.example import group_named
 
 from .engine_helpers import (
     TXN_GROUPS,

@@ -17,11 +17,12 @@ from livectx_agents.fraud import open_fraud_agent
 from livectx_agents.loop import TransactionalLoop
 
 from livectx import serde
-from livectx.events import Decision, Transaction
+from livectx.events import Decision
 from livectx.kafka import producer
 from livectx.models import UnknownModelError, registry
 from livectx.settings import Settings
 from livectx.topics import TopicSpec
+from tests.example import Transaction
 
 from ..unit.test_model_registry import constant_model
 from .kafka_helpers import create_topic, read_all

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from livectx.errors import LivectxError
-from livectx.features.catalog import FEATURE_GROUPS, FEATURE_SERVICES
 from livectx.features.online_reader import OnlineFeatureReader
 from livectx.settings import Settings
+from tests.example import FEATURE_GROUPS, FEATURE_SERVICES
 
 
 def _push_random_rows(feature_store, users: list[str], rng: random.Random) -> None:  # type: ignore[no-untyped-def]

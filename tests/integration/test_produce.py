@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 
 from livectx import serde
 from livectx.produce import produce_scenario
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
-from livectx.topics import LOGINS, TRANSACTIONS
+from tests.example import LOGINS, TRANSACTIONS, get_scenario
 
 from .kafka_helpers import create_topic, read_all
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from livectx_agents.router import CRASH_AFTER_NOTIFICATIONS
 from livectx_ingest.embeddings.worker import EmbeddingWorker
 
-from livectx import serde, topics
-from livectx.events import Decision, SupportTicket
+from livectx import serde
+from livectx.events import Decision
 from livectx.kafka import producer
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
 from livectx.vectors.pgvector_store import PgVectorStore
-from livectx.vectors.sources import TEXT_SOURCES
+from tests import example
+from tests.example import TEXT_SOURCES, SupportTicket, get_scenario
 
 from .kafka_helpers import create_topic, read_all
 
@@ -57,8 +57,8 @@ def test_router_killed_after_notifying_restarts_and_notifies_exactly_once(
         # The memory: past tickets, embedded and indexed by the real embedding worker.
         _produce(isolated, history_topic, history)
         EmbeddingWorker(
-            isolated, consumer_group=f"test-{unique}-emb", sources=[TEXT_SOURCES[topics.TICKETS]],
-            topic_map={topics.TICKETS: history_topic}, embedder=embedder,
+            isolated, consumer_group=f"test-{unique}-emb", sources=[TEXT_SOURCES[example.TICKETS]],
+            topic_map={example.TICKETS: history_topic}, embedder=embedder,
         ).run(until_caught_up=True)  # fmt: skip
         _produce(isolated, new_topic, fresh)
 

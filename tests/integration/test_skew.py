@@ -21,8 +21,8 @@ from livectx.features.offline_rows import offline_rows
 from livectx.features.online_reader import OnlineFeatureReader, feature_store_identity
 from livectx.features.skew import check_skew
 from livectx.redis_client import redis_client
-from livectx.scenarios import get_scenario
 from livectx.settings import Settings
+from tests.example import get_scenario
 
 SERVICE = "fraud_features"
 

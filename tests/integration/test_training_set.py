@@ -30,8 +30,8 @@ from livectx.events import Event
 from livectx.feast_store import apply_feature_repo
 from livectx.features import pit_sql
 from livectx.features.offline_rows import offline_rows
-from livectx.scenarios import get_scenario
 from livectx.settings import CoreSettings, Settings
+from tests.example import get_scenario
 
 SERVICE = "fraud_features"
 

@@ -12,11 +12,9 @@ from livectx_agents.fraud import model_row
 from livectx_backtest.asof import AsOfFeatures, model_groups
 
 from livectx import serde
-from livectx.events import Click, Transaction
-from livectx.features.catalog import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, group_named
 from livectx.features.point_in_time import features_as_of
-from livectx.scenarios import get_scenario
 from livectx.tier.layout import archive_schema
+from tests.example import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, Click, Transaction, get_scenario, group_named
 
 START = datetime(2026, 1, 7, 23, 50, tzinfo=UTC)  # crosses midnight: the 24h window closes mid-history
 

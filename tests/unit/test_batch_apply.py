@@ -9,12 +9,10 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
-from livectx.events import Transaction
 from livectx.features.batch_apply import SEQ, TS, BatchApplier, fold_exact
-from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.incremental import GroupState, _exact_add
 from livectx.features.spec import Feature, FeatureGroup, Window
-from livectx.topics import TRANSACTIONS
+from tests.example import FEATURE_GROUPS, TRANSACTIONS, Transaction
 
 MIN = timedelta(minutes=1)
 ALL_KINDS = (

@@ -2,9 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from livectx.events import Login, Transaction
-from livectx.features.catalog import FEATURE_GROUPS, group_named
 from livectx.features.spec import Feature, FeatureGroup, Window
+from tests.example import FEATURE_GROUPS, Login, Transaction, group_named
 
 
 def test_catalog_names_are_unique_and_features_typed() -> None:

@@ -14,10 +14,8 @@ from typing import Any
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.fraud import CardTestingRules, FraudAgent
 
-from livectx.events import Transaction
-from livectx.features.catalog import FEATURE_SERVICES, group_named
 from livectx.features.point_in_time import features_as_of
-from livectx.scenarios import get_scenario
+from tests.example import FEATURE_SERVICES, Transaction, get_scenario, group_named
 
 GROUPS = [group_named(name) for name in FEATURE_SERVICES["fraud_features"]]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from livectx_agents.fraud import ModelScorer
 from livectx_backtest.fraud_model import evaluate, save, train_fraud_model, training_rows
 
-from livectx.features.catalog import FRAUD_MODEL_FEATURES
+from tests.example import FRAUD_MODEL_FEATURES
 
 
 def test_trained_model_generalises_to_another_seed_and_loads_into_the_agent(tmp_path: Path) -> None:

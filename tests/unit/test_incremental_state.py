@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from livectx.events import Login, Transaction
-from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.incremental import GroupState
 from livectx.features.recompute import fully_late, recompute_online
 from livectx.features.spec import FeatureGroup
+from tests.example import FEATURE_GROUPS, Login, Transaction
 
 START = datetime(2026, 3, 10, tzinfo=UTC)
 

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from livectx_agents.fraud import CardTestingRules, FraudAgent, RegistryFollower
 from sklearn.dummy import DummyClassifier
 
-from livectx.features.catalog import FRAUD_MODEL_FEATURES
 from livectx.models import artifacts
 from livectx.models.errors import ArtifactIntegrityError, ModelRegistryError
 from livectx.models.registry import load_artifact
@@ -27,6 +26,7 @@ from livectx.models.version import (
     version_key,
 )
 from livectx.settings import Settings
+from tests.example import FRAUD_MODEL_FEATURES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.offline_rows import offline_rows, offline_schema
 from livectx.features.recompute import recompute_online
-from livectx.scenarios import get_scenario
+from tests.example import FEATURE_GROUPS, get_scenario
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

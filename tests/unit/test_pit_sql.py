@@ -12,12 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from livectx.errors import LivectxError
-from livectx.events import Event, Login, Transaction
+from livectx.events import Event
 from livectx.features import pit_sql
-from livectx.features.catalog import FEATURE_SERVICES, group_named
 from livectx.features.recompute import recompute_online
-from livectx.scenarios import get_scenario
-from livectx.topics import LOGINS, TRANSACTIONS
+from tests.example import FEATURE_SERVICES, LOGINS, TRANSACTIONS, Login, Transaction, get_scenario, group_named
 
 T0 = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)

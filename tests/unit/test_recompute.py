@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from livectx.events import Transaction
 from livectx.features.recompute import aggregate, fully_late, late_events, online_window, recompute_online
 from livectx.features.spec import Feature, FeatureGroup, Window
+from tests.example import Transaction
 
 T0 = datetime(2026, 3, 10, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from feast.protos.feast.types.Value_pb2 import Value
 
-from livectx.features.catalog import group_named
 from livectx.features.redis_layout import FeastRedisLayout
+from tests.example import group_named
 
 LAYOUT = FeastRedisLayout("livectx", group_named("user_txn_5m"))
 
@@ -38,8 +38,8 @@ def test_wire_encoding_equals_protobuf_serialisation() -> None:
     from feast.protos.feast.types.Value_pb2 import Value
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    from livectx.features.catalog import group_named
     from livectx.features.redis_layout import FeastRedisLayout
+    from tests.example import group_named
 
     group = group_named("user_txn_1h")
     layout = FeastRedisLayout("livectx", group)

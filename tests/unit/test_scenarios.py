@@ -6,8 +6,7 @@ import pytest
 
 from livectx import serde
 from livectx.errors import UnknownNameError
-from livectx.events import Transaction
-from livectx.scenarios import SCENARIO_NAMES, get_scenario
+from tests.example import SCENARIO_NAMES, Transaction, get_scenario
 
 START = datetime(2026, 3, 10, tzinfo=UTC)
 

@@ -4,7 +4,8 @@ import pytest
 
 from livectx import serde
 from livectx.errors import SchemaError
-from livectx.events import Click, Login, Review, SupportTicket, Transaction
+from livectx.events import Decision
+from tests.example import REPO, Click, Login, Review, SupportTicket, Transaction
 
 T0 = datetime(2026, 3, 10, 12, 0, 0, 123000, tzinfo=UTC)
 EXAMPLES = [
@@ -66,7 +67,7 @@ def test_bad_records_raise_schema_error_with_the_reason(value: bytes | None, rea
         serde.decode(Transaction, value)
 
 
-def test_unknown_event_type() -> None:
-    with pytest.raises(SchemaError, match="unknown event type"):
-        serde.event_type_named("nope")
-    assert serde.event_type_named("transaction") is Transaction
+def test_event_types_by_header_name_come_from_the_repo() -> None:
+    assert REPO.event_type("nope") is None
+    assert REPO.event_type("transaction") is Transaction
+    assert REPO.event_type("decision") is Decision

@@ -9,8 +9,8 @@ import pytest
 
 from livectx import serde
 from livectx.errors import SchemaError
-from livectx.events import Click, Login, SupportTicket, Transaction
 from livectx.serde_columns import EVENT_TIME_MS, column_decoder
+from tests.example import Click, Login, SupportTicket, Transaction
 
 GOOD = (
     b'{"event_time":"2026-03-10T00:00:00.006000Z","txn_id":"t1","user_id":"u1","card_id":"c1",'

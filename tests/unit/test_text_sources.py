@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from livectx import serde, topics
+from livectx import serde
 from livectx.errors import SchemaError
-from livectx.events import Document, SupportTicket
-from livectx.vectors.sources import TEXT_SOURCES, Delete, Upsert, to_change, vector_id
+from livectx.vectors.sources import Delete, Upsert, to_change, vector_id
+from tests import example
+from tests.example import TEXT_SOURCES, Document, SupportTicket
 
-TICKETS = TEXT_SOURCES[topics.TICKETS]
-DOCS = TEXT_SOURCES[topics.DOCUMENTS]
+TICKETS = TEXT_SOURCES[example.TICKETS]
+DOCS = TEXT_SOURCES[example.DOCUMENTS]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 

@@ -115,7 +115,8 @@ def test_merge_by_event_time_keeps_partition_order_and_interleaves_by_time() -> 
 
 
 def test_duckdb_types_follow_the_pydantic_fields() -> None:
-    from livectx.events import Decision, Login, Transaction
+    from livectx.events import Decision
+    from tests.example import Login, Transaction
 
     assert duckdb_type(str) == "VARCHAR" and duckdb_type(float) == "DOUBLE" and duckdb_type(int) == "BIGINT"
     assert duckdb_type(bool) == "BOOLEAN" and duckdb_type(datetime) == "TIMESTAMPTZ"

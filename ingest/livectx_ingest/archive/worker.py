@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING
 from livectx.errors import LivectxError
 from livectx.kafka import admin_client, consumer, require_reachable
 from livectx.offsets import committed_reached, end_offsets
+from livectx.repo import current_repo
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
-from livectx.tier.catalog import ARCHIVED_TOPICS
+from livectx.tier.catalog import archived_topics
 from livectx.tier.compaction import compact
 from livectx.tier.files import write_archive_file
 from livectx.tier.layout import DAY_MS
 from livectx.tier.manifest import Manifest
-from livectx.tier.records import RecordColumns, event_time_ms
+from livectx.tier.records import RecordColumns, event_time_ms, time_field_of
 from livectx.tier.storage import open_storage
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ class ArchiveWorker:
         on_progress: Callable[[ArchiveStats], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.topics = list(topics or ARCHIVED_TOPICS)
+        self.topics = list(topics or archived_topics(current_repo(settings)))
+        self._time_fields = {topic: time_field_of(topic) for topic in self.topics}
         self.group = consumer_group
         self.worker_id = worker_id
         self.manifest = Manifest(open_storage(settings))
@@ -178,7 +180,7 @@ class ArchiveWorker:
             self.stats.first_record = time.monotonic()
         self._eof.pop(position, None)
         _kind, timestamp = message.timestamp()
-        event_ms = event_time_ms(message.value(), timestamp)
+        event_ms = event_time_ms(message.value(), timestamp, self._time_fields[position[0]])
         day = event_ms // DAY_MS
         current = self._open.get(position)
         if current is not None and current.day != day:

@@ -40,7 +40,7 @@ from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.vectors.embedder import Embedder
 from livectx.vectors.records import VectorRecord
-from livectx.vectors.sources import TEXT_SOURCES, Delete, TextSource, Upsert, to_change
+from livectx.vectors.sources import Delete, TextSource, Upsert, to_change
 from livectx.vectors.store import VectorStore, open_vector_store
 from livectx.vectors.watermark import IndexWatermark
 from livectx_ingest.embeddings.batcher import MicroBatcher
@@ -123,7 +123,13 @@ class EmbeddingWorker:
     ) -> None:
         self.settings = settings
         self.group = consumer_group
-        chosen = list(sources or TEXT_SOURCES.values())
+        if sources is None:
+            from livectx.repo import current_repo
+
+            sources = list(current_repo(settings).memory.values())
+        chosen = list(sources)
+        if not chosen:
+            raise LivectxError("the feature repo declares no memory view: nothing to embed")
         topic_map = topic_map or {}
         # The topic actually read -> its declaration (a test or a migration may read a renamed topic).
         self.sources = {topic_map.get(s.topic, s.topic): s for s in chosen}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from livectx import faults, serde
 from livectx.dead_letter import DeadLetterPublisher
@@ -33,7 +34,7 @@ from livectx.events import Event
 from livectx.features.batch_apply import SEQ, BatchApplier, EntityOrder
 from livectx.features.incremental import GroupState, WindowRow
 from livectx.features.spec import FeatureGroup
-from livectx.serde_columns import ColumnDecoder, column_decoder
+from livectx.serde_columns import EVENT_TIME_MS, ColumnDecoder, column_decoder
 from livectx_ingest.streaming.checkpoint import FencedError, RedisCheckpoints, TopicPartition
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
@@ -91,6 +92,21 @@ class _Source:
         keys_are_text = all(self.event_type.model_fields[g.entity_key].annotation is str for g in self.groups)
         if decoder is not None and keys_are_text and all(appliers.values()):
             self.decoder, self.appliers = decoder, appliers  # type: ignore[assignment]
+
+
+def _times_plausible(event_type: type[Event], table: pa.Table, batch: list[Any]) -> bool:
+    """Whether every event time of a decoded batch is within its source's bounds of the record's Kafka
+    timestamp (:func:`livectx.serde.check_event_time`); if not, the per-record path dead-letters the
+    implausible ones with their reason."""
+    ahead, behind = event_type.max_ahead_ms, event_type.max_behind_ms
+    if ahead is None and behind is None:
+        return True
+    stamps = pa.array([m.timestamp()[1] for m in batch], pa.int64())
+    skew = pc.subtract(table.column(EVENT_TIME_MS).combine_chunks(), stamps)
+    skew = pc.if_else(pc.greater(stamps, 0), skew, 0)  # a record without a timestamp has no bound
+    if ahead is not None and pc.max(skew).as_py() > ahead:
+        return False
+    return behind is None or pc.min(skew).as_py() >= -behind
 
 
 class FeatureEngine:
@@ -317,7 +333,7 @@ class FeatureEngine:
         """Decode and apply ``batch`` as columns; ``False`` (nothing applied) if a record needs the per-record
         path (a dead letter, or anything :mod:`livectx.serde_columns` leaves to pydantic)."""
         table = source.decoder.decode([m.value() for m in batch])  # type: ignore[union-attr]
-        if table is None:
+        if table is None or not _times_plausible(source.event_type, table, batch):
             return False
         table = table.append_column(SEQ, pa.array([m.offset() for m in batch], pa.int64()))
         orders: dict[str, EntityOrder] = {}  # one per entity key, shared by the groups keyed by it
@@ -342,11 +358,12 @@ class FeatureEngine:
         offset = message.offset()
         try:
             event = serde.decode(source.event_type, message.value())
+            ts = event.event_time_ms
+            serde.check_event_time(source.event_type, ts, message.timestamp()[1])
         except SchemaError as exc:
             self._dead_letters.publish(message, str(exc))
             part.next_offset = offset + 1
             return
-        ts = event.event_time_ms
         offline = self._offline
         fields = event.__dict__  # pydantic's field storage: cheaper than getattr per column
         for group, state, dirty, entity_key, columns in part.lanes:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livectx.errors import LivectxError
-from livectx.features.catalog import FEATURE_GROUPS
 from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
 from livectx.kafka import admin_client, producer, require_reachable
@@ -107,7 +106,7 @@ class MetricsReporter(threading.Thread):
 def run_features_worker(
     settings: Settings,
     *,
-    groups: Sequence[FeatureGroup] = FEATURE_GROUPS,
+    groups: Sequence[FeatureGroup] | None = None,
     consumer_group: str = DEFAULT_GROUP,
     worker_id: str = "0",
     processing_guarantee: str = "exactly-once",
@@ -129,7 +128,12 @@ def run_features_worker(
     from livectx.dead_letter import DeadLetterPublisher
     from livectx.kafka import consumer
     from livectx.redis_client import redis_client
+    from livectx.repo import current_repo
 
+    repo = current_repo(settings)
+    groups = repo.groups if groups is None else groups
+    if not groups:
+        raise LivectxError(f"the feature repo {repo.path} declares no stream feature view: nothing to run")
     require_reachable(settings)
     for group in groups:
         if group.rekeyed:
@@ -163,6 +167,7 @@ def run_features_worker(
         redis_client=redis_client(settings),
         consumer_group=consumer_group,
         groups=groups,
+        feast_project=repo.project,
         topic_map=topic_map or {},
         dead_letters=dead_letters,
         late=late,

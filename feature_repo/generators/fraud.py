@@ -15,10 +15,13 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from livectx.events import Event, Login, Transaction
-from livectx.scenarios.clock import SimulatedClock
-from livectx.topics import LOGINS, TRANSACTIONS
+from livectx.clock import SimulatedClock
+from livectx.repo.declare import generator
+
+TRANSACTIONS, LOGINS = "transaction", "login"  # the sources the records go to
+Record = dict[str, Any]
 
 COUNTRIES = ("DE", "FR", "GB", "US", "NL", "ES", "IT", "PL")
 
@@ -52,6 +55,7 @@ def _population(rng: random.Random, users: int, merchants: int) -> list[_User]:
     ]
 
 
+@generator("fraud", "Card payments and logins with card-testing attacks and account-takeover attempts.")
 def generate(
     seed: int,
     start: datetime,
@@ -59,12 +63,12 @@ def generate(
     users: int = 2000,
     merchants: int = 300,
     attack_every: int = 1500,
-) -> Iterator[tuple[str, Event]]:
-    """Yield ``(topic, event)`` in event-time order, forever."""
+) -> Iterator[tuple[str, Record]]:
+    """Yield ``(source, record)`` in event-time order, forever."""
     rng = random.Random(seed)
     people = _population(rng, users, merchants)
     clock = SimulatedClock(rng, start, events_per_second)
-    scheduled: list[tuple[datetime, int, str, Event]] = []  # attack events, merged by event time
+    scheduled: list[tuple[datetime, int, str, Record]] = []  # attack events, merged by event time
     serial = 0
     tiebreak = itertools.count()
     while True:
@@ -75,7 +79,7 @@ def generate(
             yield topic, event
         if serial % attack_every == 0:
             for event in _card_testing_burst(rng, people, clock, serial):
-                heapq.heappush(scheduled, (event.event_time, next(tiebreak), TRANSACTIONS, event))
+                heapq.heappush(scheduled, (event["event_time"], next(tiebreak), TRANSACTIONS, event))
         user = rng.choice(people)
         if rng.random() < 0.2:
             yield LOGINS, _login(rng, user, now, serial)
@@ -83,8 +87,8 @@ def generate(
             yield TRANSACTIONS, _payment(rng, user, now, serial)
 
 
-def _payment(rng: random.Random, user: _User, now: datetime, serial: int) -> Transaction:
-    return Transaction(
+def _payment(rng: random.Random, user: _User, now: datetime, serial: int) -> Record:
+    return dict(
         event_time=now,
         txn_id=f"t{serial:09d}",
         user_id=user.user_id,
@@ -97,9 +101,9 @@ def _payment(rng: random.Random, user: _User, now: datetime, serial: int) -> Tra
     )
 
 
-def _login(rng: random.Random, user: _User, now: datetime, serial: int) -> Login:
+def _login(rng: random.Random, user: _User, now: datetime, serial: int) -> Record:
     takeover = rng.random() < 0.01
-    return Login(
+    return dict(
         event_time=now,
         login_id=f"l{serial:09d}",
         user_id=user.user_id,
@@ -109,9 +113,7 @@ def _login(rng: random.Random, user: _User, now: datetime, serial: int) -> Login
     )
 
 
-def _card_testing_burst(
-    rng: random.Random, people: list[_User], clock: SimulatedClock, serial: int
-) -> list[Transaction]:
+def _card_testing_burst(rng: random.Random, people: list[_User], clock: SimulatedClock, serial: int) -> list[Record]:
     victim = rng.choice(people)
     card = rng.choice(victim.cards)
     merchant = f"m{rng.randint(0, 299):04d}"
@@ -119,7 +121,7 @@ def _card_testing_burst(
     window_s = rng.uniform(30, 120)
     offsets = sorted(rng.uniform(0, window_s) for _ in range(size))
     return [
-        Transaction(
+        dict(
             event_time=clock.at(offset),
             txn_id=f"t{serial:09d}a{k:03d}",
             user_id=victim.user_id,

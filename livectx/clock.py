@@ -1,4 +1,4 @@
-"""Simulated event time shared by the scenarios."""
+"""Simulated event time for traffic generators (a repo's `@generator` functions)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
-from livectx.events import Click, Event, Review
-from livectx.scenarios.clock import SimulatedClock
-from livectx.topics import CLICKS, REVIEWS
+from livectx.clock import SimulatedClock
+from livectx.repo.declare import generator
+
+CLICKS, REVIEWS = "click", "review"  # the sources the records go to
 
 PAGES = ("home", "search", "product", "cart", "checkout")
 REVIEW_TEXT = {
@@ -20,9 +22,10 @@ REVIEW_TEXT = {
 }
 
 
+@generator("shop", "An online shop: click sessions and product reviews with text.")
 def generate(
     seed: int, start: datetime, events_per_second: float = 300.0, users: int = 3000, items: int = 500
-) -> Iterator[tuple[str, Event]]:
+) -> Iterator[tuple[str, dict[str, Any]]]:
     rng = random.Random(seed)
     clock = SimulatedClock(rng, start, events_per_second)
     serial = 0
@@ -35,7 +38,7 @@ def generate(
             rating = rng.choices((1, 2, 3, 4, 5), weights=(1, 1, 2, 4, 5))[0]
             yield (
                 REVIEWS,
-                Review(
+                dict(
                     event_time=now,
                     review_id=f"r{serial:09d}",
                     user_id=user,
@@ -47,7 +50,7 @@ def generate(
         else:
             yield (
                 CLICKS,
-                Click(
+                dict(
                     event_time=now,
                     click_id=f"k{serial:09d}",
                     user_id=user,

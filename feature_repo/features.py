@@ -1,0 +1,113 @@
+"""The example domain's streaming features: Feast ``StreamFeatureView``s the livectx engine runs.
+
+Windows: tumbling (Feast's ``slide_interval`` equal to ``time_window``), hopping (a smaller slide) and
+sliding (livectx's extension: the span up to each user's newest event). Each view's history is the
+engine's offline copy under the data dir, which Feast's ``get_historical_features`` reads.
+"""
+
+from datetime import timedelta
+
+from entities import user
+from feast import FeatureService
+from sources import click, login, transaction
+
+from livectx.repo.declare import agg, count, count_distinct, hopping, sliding, stream_view, tumbling
+from livectx.settings import get_settings
+
+MIN = timedelta(minutes=1)
+OFFLINE = get_settings().offline_dir
+
+user_txn_5m = stream_view(
+    name="user_txn_5m",
+    source=transaction,
+    entity=user,
+    window=tumbling(5 * MIN, grace=timedelta(seconds=30)),
+    features=[
+        count("txn_count_5m", description="Payments in the current 5-minute window."),
+        agg("txn_amount_max_5m", "max", "amount", description="Largest payment in the window."),
+    ],
+    description="Short-window payment velocity per user.",
+    offline_dir=OFFLINE,
+)
+
+user_txn_1h = stream_view(
+    name="user_txn_1h",
+    source=transaction,
+    entity=user,
+    window=hopping(60 * MIN, 15 * MIN, grace=MIN),
+    features=[
+        agg("txn_amount_sum_1h", "sum", "amount", description="Spend over the last hour (15-minute hops)."),
+        agg("txn_amount_mean_1h", "mean", "amount", description="Mean payment over the last hour."),
+        agg("txn_amount_min_1h", "min", "amount", description="Smallest payment over the last hour."),
+        agg("last_txn_amount", "last", "amount", description="The most recent payment's amount."),
+    ],
+    description="Hourly spend profile per user.",
+    offline_dir=OFFLINE,
+)
+
+user_txn_24h = stream_view(
+    name="user_txn_24h",
+    source=transaction,
+    entity=user,
+    window=tumbling(24 * 60 * MIN, grace=5 * MIN),
+    features=[
+        count_distinct("distinct_merchants_24h", "merchant_id", description="Distinct merchants paid today (UTC day)."),
+    ],
+    description="Daily merchant spread per user.",
+    offline_dir=OFFLINE,
+)
+
+user_txn_10m = stream_view(
+    name="user_txn_10m",
+    source=transaction,
+    entity=user,
+    window=sliding(10 * MIN, grace=timedelta(seconds=30)),
+    features=[
+        count_distinct(
+            "distinct_ips_10m",
+            "ip",
+            description="Distinct IPs paying in the 10 minutes up to the user's newest payment.",
+        ),
+        count_distinct("distinct_cards_10m", "card_id", description="Distinct cards in that span."),
+    ],
+    description="Card-testing signal: many IPs and cards in a short span.",
+    offline_dir=OFFLINE,
+)
+
+user_login_5m = stream_view(
+    name="user_login_5m",
+    source=login,
+    entity=user,
+    window=tumbling(5 * MIN, grace=timedelta(seconds=30)),
+    features=[
+        count(
+            "login_failures_5m", where=("success", False), description="Failed logins in the current 5-minute window."
+        ),
+    ],
+    description="Account-takeover signal.",
+    offline_dir=OFFLINE,
+)
+
+user_click_1h = stream_view(
+    name="user_click_1h",
+    source=click,
+    entity=user,
+    window=sliding(60 * MIN, grace=MIN),
+    features=[count("clicks_last_1h", description="Clicks in the hour up to the user's newest click.")],
+    description="Engagement per user.",
+    offline_dir=OFFLINE,
+)
+
+fraud_features = FeatureService(
+    name="fraud_features",
+    features=[user_txn_5m, user_txn_1h, user_txn_24h, user_txn_10m, user_login_5m],
+    description="What the fraud agent reads about a paying user.",
+    # The fraud model's inputs, in column order: what training writes and the fraud agent reads.
+    tags={
+        "livectx.model_columns": "txn_count_5m,txn_amount_max_5m,txn_amount_sum_1h,distinct_merchants_24h,"
+        "distinct_ips_10m,distinct_cards_10m,login_failures_5m"
+    },
+)
+engagement_features = FeatureService(
+    name="engagement_features", features=[user_click_1h], description="How engaged a user is right now."
+)

@@ -1,0 +1,1 @@
+"""Synthetic traffic of the example domain: `livectx produce --generator fraud|support|shop`."""

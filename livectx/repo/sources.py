@@ -1,0 +1,35 @@
+"""A declared stream source as the workers use it: topic, event model, key, and the sanity bounds.
+
+Built from a Feast ``KafkaSource`` by :mod:`livectx.repo.compile`. The event model validates records
+(strict types, declared checks, finite numbers) and carries the source's event-time bounds, which
+:func:`livectx.serde.check_event_time` applies against each record's Kafka timestamp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from livectx.events import Event
+from livectx.topics import TopicSpec
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    topic: str
+    model: type[Event]
+    key_field: str
+    timestamp_field: str
+    wire_format: str
+    grace: timedelta
+    partitions: int
+    retention_ms: int
+    max_ahead_ms: int | None
+    max_behind_ms: int | None
+    description: str = ""
+
+    def topic_spec(self) -> TopicSpec:
+        config = {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms), "retention.bytes": "-1"}
+        purpose = self.description or f"{self.name} events, keyed by {self.key_field}"
+        return TopicSpec(self.topic, self.partitions, config, purpose)
