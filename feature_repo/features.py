@@ -12,10 +12,8 @@ from feast import FeatureService
 from sources import click, login, transaction
 
 from livectx.repo.declare import agg, count, count_distinct, hopping, sliding, stream_view, tumbling
-from livectx.settings import get_settings
 
 MIN = timedelta(minutes=1)
-OFFLINE = get_settings().offline_dir
 
 user_txn_5m = stream_view(
     name="user_txn_5m",
@@ -27,7 +25,6 @@ user_txn_5m = stream_view(
         agg("txn_amount_max_5m", "max", "amount", description="Largest payment in the window."),
     ],
     description="Short-window payment velocity per user.",
-    offline_dir=OFFLINE,
 )
 
 user_txn_1h = stream_view(
@@ -42,7 +39,6 @@ user_txn_1h = stream_view(
         agg("last_txn_amount", "last", "amount", description="The most recent payment's amount."),
     ],
     description="Hourly spend profile per user.",
-    offline_dir=OFFLINE,
 )
 
 user_txn_24h = stream_view(
@@ -54,7 +50,6 @@ user_txn_24h = stream_view(
         count_distinct("distinct_merchants_24h", "merchant_id", description="Distinct merchants paid today (UTC day)."),
     ],
     description="Daily merchant spread per user.",
-    offline_dir=OFFLINE,
 )
 
 user_txn_10m = stream_view(
@@ -71,7 +66,6 @@ user_txn_10m = stream_view(
         count_distinct("distinct_cards_10m", "card_id", description="Distinct cards in that span."),
     ],
     description="Card-testing signal: many IPs and cards in a short span.",
-    offline_dir=OFFLINE,
 )
 
 user_login_5m = stream_view(
@@ -85,7 +79,6 @@ user_login_5m = stream_view(
         ),
     ],
     description="Account-takeover signal.",
-    offline_dir=OFFLINE,
 )
 
 user_click_1h = stream_view(
@@ -95,7 +88,6 @@ user_click_1h = stream_view(
     window=sliding(60 * MIN, grace=MIN),
     features=[count("clicks_last_1h", description="Clicks in the hour up to the user's newest click.")],
     description="Engagement per user.",
-    offline_dir=OFFLINE,
 )
 
 fraud_features = FeatureService(

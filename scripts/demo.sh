@@ -13,7 +13,7 @@ step "livectx doctor";                      livectx doctor || true
 step "livectx stack up";                    livectx stack up
 step "livectx topics apply";                livectx topics apply
 step "livectx feast apply";                 livectx feast apply
-step "livectx produce --scenario fraud";    livectx produce --scenario fraud --count 20000 --seed 7 --rate 5000
+step "livectx produce --generator fraud";    livectx produce --generator fraud --count 20000 --seed 7 --rate 5000
 step "a poison record (not JSON) in the middle of the stream"
 python - <<'PY'
 from livectx.kafka import producer
@@ -25,15 +25,15 @@ PY
 step "livectx ingest run features --until-caught-up"
 livectx ingest run features --until-caught-up
 step "livectx features get (read through Feast's get_online_features)"
-livectx features get u00001 u00002 u00003 u00042
+livectx features get u00001 u00002 u00003 u00042 --service fraud_features
 step "livectx ingest run archive --until-caught-up (the log into the Parquet cold tier)"
 livectx ingest run archive --topic livectx.transactions --topic livectx.logins --until-caught-up
 step "livectx tier status (hot range on the broker, cold range in the archive, no gap)"
 livectx tier status --topic livectx.transactions
 step "livectx skew (online values against the recomputation from the archived raw events)"
-livectx skew --sample 50
-step "livectx produce --scenario support (tickets with text; a few are retracted)"
-livectx produce --scenario support --count 1000 --seed 7
+livectx skew --service fraud_features --sample 50
+step "livectx produce --generator support (tickets with text; a few are retracted)"
+livectx produce --generator support --count 1000 --seed 7
 step "livectx ingest run embeddings --until-caught-up (MiniLM on this machine -> pgvector)"
 livectx ingest run embeddings --until-caught-up
 step "livectx memory status (vectors, and the searchable watermark per partition)"

@@ -11,7 +11,7 @@ the online row the live fraud agent would have read for that payment. Two econom
 
 A group whose entity's newest event is older than the group's TTL before the payment reads as missing,
 as Feast (and :mod:`livectx.features.pit_sql`) serve it. The model input is built with the fraud agent's
-own :func:`~livectx_agents.fraud.model_row`.
+own :func:`~livectx_agents.example_fraud.model_row`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from livectx_agents.fraud import model_row
+from livectx_agents.example_fraud import model_row
 
 from livectx import serde
 from livectx.errors import SchemaError

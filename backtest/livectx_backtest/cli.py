@@ -35,7 +35,7 @@ def train_fraud(
     """Train the fraud agent's model on the fraud scenario and report out-of-sample precision/recall."""
     from livectx.cli.common import console, print_table
     from livectx.models import parse_ref
-    from livectx_backtest.fraud_model import evaluate, save, train_fraud_model, training_rows
+    from livectx_backtest.example_fraud_model import evaluate, save, train_fraud_model, training_rows
 
     if seed == eval_seed:
         raise click.BadParameter("must differ from --seed (figures must be out of sample)", param_hint="--eval-seed")

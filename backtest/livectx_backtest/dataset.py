@@ -171,8 +171,10 @@ def replay_events_file(settings: Settings, topics: list[str], out: Path, start: 
     events = []
     by = "time" if start is not None or end is not None else "offset"
     for batch in replay(settings, topics, start=start, end=end, by=by, merge_by_event_time=True):  # type: ignore[arg-type]
-        for value, schema in zip(batch.column("value").to_pylist(), schema_headers(batch), strict=True):
-            event_type = repo.event_type((schema or "").rsplit(".v", 1)[0])
+        values, names = batch.column("value").to_pylist(), batch.column("topic").to_pylist()
+        for value, schema, topic in zip(values, schema_headers(batch), names, strict=True):
+            # By the header livectx's producers write, else by topic (records from any other client).
+            event_type = repo.event_type(schema.rsplit(".v", 1)[0]) if schema else repo.model_for_topic(topic)
             if event_type is None or event_type not in home:
                 continue
             try:

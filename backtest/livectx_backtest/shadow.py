@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livectx_agents.fraud import PAYMENTS_TOPIC, model_row, payment_model
+from livectx_agents.example_fraud import PAYMENTS_TOPIC, model_row, payment_model
 
 from livectx import serde, topics
 from livectx.errors import LivectxError, SchemaError

@@ -29,7 +29,7 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from livectx_backtest.fraud_model import save, train_fraud_model, training_rows
+from livectx_backtest.example_fraud_model import save, train_fraud_model, training_rows
 
 from livectx import serde
 from livectx.kafka import admin_client, require_reachable
@@ -156,7 +156,7 @@ def write_history(settings: Settings, topic: str, events: int) -> None:
 
 
 def register_versions(settings: Settings, models: str, work: Path) -> None:
-    from livectx_agents.fraud import MODEL_FEATURES as FRAUD_MODEL_FEATURES
+    from livectx_agents.example_fraud import MODEL_FEATURES as FRAUD_MODEL_FEATURES
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     rows, labels = training_rows(1, 20_000)
@@ -166,5 +166,13 @@ def register_versions(settings: Settings, models: str, work: Path) -> None:
     )
     save(weak, work / "v1.joblib")
     save(train_fraud_model(1, 20_000), work / "v2.joblib")
-    registry.register(settings, "fraud", "v1", work / "v1.joblib", feature_columns=WEAK_COLUMNS, topic=models)
-    registry.register(settings, "fraud", "v2", work / "v2.joblib", topic=models)
+    registry.register(
+        settings,
+        "fraud",
+        "v1",
+        work / "v1.joblib",
+        feature_columns=WEAK_COLUMNS,
+        feature_service="fraud_features",
+        topic=models,
+    )
+    registry.register(settings, "fraud", "v2", work / "v2.joblib", feature_service="fraud_features", topic=models)

@@ -50,8 +50,8 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
     rng = np.random.default_rng(5)
     for group in current_repo().service_groups(SERVICE):
         columns = {name: rng.integers(0, 1000, len(users)).tolist() for name in (f.name for f in group.features)}
-        store.push(
-            group.push_source,
+        store.write_to_online_store(
+            group.name,
             pd.DataFrame(
                 {
                     "user_id": users,

@@ -24,7 +24,6 @@ ENTITIES = 2000
 GROUP = current_repo().group("user_txn_5m")  # the example repo's
 FEATURE_VIEW = GROUP.name
 FEATURES = tuple(f.name for f in GROUP.features)
-PUSH_SOURCE = GROUP.push_source
 
 
 def run(settings: Settings, scale: float = 1.0) -> BenchResult:
@@ -35,8 +34,8 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     users = [f"{prefix}{n}" for n in range(ENTITIES)]
     now = datetime.now(UTC)
-    store.push(
-        PUSH_SOURCE,
+    store.write_to_online_store(
+        FEATURE_VIEW,
         pd.DataFrame(
             {
                 "user_id": users,

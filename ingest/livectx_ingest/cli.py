@@ -28,7 +28,7 @@ def _parse_topic_map(_ctx: click.Context, _param: click.Parameter, values: tuple
     for value in values:
         source, sep, target = value.partition("=")
         if not sep or not source or not target:
-            raise click.BadParameter(f"{value!r} is not SOURCE=TARGET, e.g. livectx.transactions=my.txn")
+            raise click.BadParameter(f"{value!r} is not SOURCE=TARGET, e.g. orders=orders.replayed")
         mapping[source] = target
     return mapping
 

@@ -30,6 +30,8 @@ CORE_COMMANDS = {
     "replay": "livectx.cli.replay:replay",
     "skew": "livectx.cli.skew:skew",
     "models": "livectx.cli.models:models",
+    "init": "livectx.cli.repo:init",
+    "plan": "livectx.cli.repo:plan",
 }
 
 
@@ -72,10 +74,23 @@ class LazyGroup(click.Group):
     show_envvar=True,
     help="TOML config file (default: ./livectx.toml if present).",
 )
+@click.option(
+    "--repo",
+    "feature_repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LIVECTX_FEATURE_REPO",
+    show_envvar=True,
+    help="The Feast feature repo that declares the domain (default: ./feature_repo).",
+)
 @click.version_option(__version__, prog_name="livectx")
 @click.pass_context
-def cli(ctx: click.Context, config_file: Path | None) -> None:
+def cli(ctx: click.Context, config_file: Path | None, feature_repo: Path | None) -> None:
     """livectx: real-time context for AI agents (Kafka -> Feast features, embeddings, replay)."""
+    if feature_repo is not None:
+        import os
+
+        # Settings read it from the environment, and so do the processes a command starts (feast, workers).
+        os.environ["LIVECTX_FEATURE_REPO"] = str(feature_repo.resolve())
     ctx.obj = {"config_file": config_file}
 
 

@@ -25,6 +25,23 @@ def settings_from(ctx: click.Context) -> Settings:
     return obj["settings"]
 
 
+def feature_service_of(ctx: click.Context, service: str | None) -> str:
+    """``service``, or the repo's only feature service; one readable error when that is ambiguous."""
+    from livectx.errors import LivectxError
+    from livectx.repo import current_repo
+
+    services = current_repo(settings_from(ctx)).services
+    if service is not None:
+        if service not in services:
+            raise LivectxError(
+                f"unknown feature service {service!r}; the repo declares: {', '.join(services) or 'none'}"
+            )
+        return service
+    if len(services) != 1:
+        raise LivectxError(f"name a feature service with --service: the repo declares {', '.join(services) or 'none'}")
+    return next(iter(services))
+
+
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from livectx.cli.common import print_table, settings_from
+from livectx.cli.common import feature_service_of, print_table, settings_from
 
 
 @click.group()
@@ -17,10 +17,7 @@ def features() -> None:
 @features.command()
 @click.argument("entity_ids", nargs=-1, required=True)
 @click.option(
-    "--service",
-    "feature_service",
-    default=None,
-    help="A feature service of the repo [default: the only one, or fraud_features in the example repo].",
+    "--service", "feature_service", default=None, help="A feature service of the repo [default: its only one]."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -32,10 +29,7 @@ def get(ctx: click.Context, entity_ids: tuple[str, ...], feature_service: str | 
 
     settings = settings_from(ctx)
     repo = current_repo(settings)
-    if feature_service is None:
-        if len(repo.services) != 1 and "fraud_features" not in repo.services:
-            raise LivectxError(f"name a feature service with --service: {', '.join(sorted(repo.services)) or 'none'}")
-        feature_service = next(iter(repo.services)) if len(repo.services) == 1 else "fraud_features"
+    feature_service = feature_service_of(ctx, feature_service)
     join_key = repo.service_groups(feature_service)[0].entity_key
     store = open_feature_store(settings)
     try:

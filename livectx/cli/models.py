@@ -33,7 +33,7 @@ def models() -> None:
     required=True,
     help="The joblib file; copied to <tier url>/_models/<name>/<version>/.",
 )
-@click.option("--service", default="fraud_features", show_default=True, help="The feature service it reads.")
+@click.option("--service", default=None, help="The feature service it reads [default: the repo's only one].")
 @click.option("--columns", default=None, help="Comma-separated feature columns [default: the service's model columns].")
 @click.option("--metrics-json", default=None, help="Figures it was judged by, e.g. '{\"precision\": 0.98}'.")
 @click.option("--config-json", default=None, help="Free-form config, e.g. '{\"threshold\": 0.6}'.")
@@ -47,7 +47,7 @@ def register(
     name: str,
     version: str,
     artifact: Path,
-    service: str,
+    service: str | None,
     columns: str | None,
     metrics_json: str | None,
     config_json: str | None,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from livectx.cli.common import console, print_table, settings_from
+from livectx.cli.common import console, feature_service_of, print_table, settings_from
 
 
 @click.command()
-@click.option("--service", default="fraud_features", show_default=True, help="Feature service to check.")
+@click.option("--service", default=None, help="Feature service to check [default: the repo's only one].")
 @click.option("--sample", type=click.IntRange(min=1), default=100, show_default=True, help="Entities to check.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which entities are sampled.")
 @click.option(
@@ -22,7 +22,7 @@ from livectx.cli.common import console, print_table, settings_from
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def skew(ctx: click.Context, service: str, sample: int, seed: int, source: str, as_json: bool) -> None:
+def skew(ctx: click.Context, service: str | None, sample: int, seed: int, source: str, as_json: bool) -> None:
     """Compare online feature values with the offline recomputation, each as of the online row's newest
     event time; exit code 1 when any value differs."""
     import tempfile
@@ -33,6 +33,7 @@ def skew(ctx: click.Context, service: str, sample: int, seed: int, source: str, 
     from livectx.features.skew import check_skew
 
     settings = settings_from(ctx)
+    service = feature_service_of(ctx, service)
     pit_sql.service_groups(service)  # an unknown name fails before any connection
     with tempfile.TemporaryDirectory(prefix="livectx-skew-") as work, console(stderr=True).status("checking skew..."):
         con = pit_sql.connect(Path(work))

@@ -18,9 +18,11 @@ from livectx.features.spec import FeatureGroup
 
 
 def features_as_of(
-    events: Iterable[Event], groups: Sequence[FeatureGroup], entity_key: str = "user_id"
+    events: Iterable[Event], groups: Sequence[FeatureGroup], entity_key: str | None = None
 ) -> Iterator[tuple[Event, dict[str, Any]]]:
-    """Yield ``(event, {feature: value})`` for every event, values of its entity right after it."""
+    """Yield ``(event, {feature: value})`` for every event, values of its entity right after it (the
+    entity is ``entity_key``, by default the groups' own key)."""
+    entity_key = entity_key or groups[0].entity_key
     history: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         entity = str(getattr(event, entity_key))

@@ -130,10 +130,6 @@ class FeatureGroup:
         return self.event_time_field, self.written_field, self.window_end_field
 
     @property
-    def push_source(self) -> str:
-        return f"{self.name}_push"
-
-    @property
     def rekeyed(self) -> bool:
         """Whether the source topic's key differs from the entity (the engine repartitions by entity)."""
         return self.entity_key != self.event_type.key_field

@@ -66,7 +66,7 @@ def register(
     version: str,
     artifact_path: Path,
     *,
-    feature_service: str = "fraud_features",
+    feature_service: str | None = None,
     feature_columns: tuple[str, ...] | None = None,
     metrics: Mapping[str, float] | None = None,
     config: Mapping[str, Any] | None = None,
@@ -75,7 +75,8 @@ def register(
     activate: bool = True,
     topic: str = topics.MODELS,
 ) -> ModelVersion:
-    """Register a new version (and make it the active one unless ``activate=False``).
+    """Register a new version (and make it the active one unless ``activate=False``). ``feature_service``
+    defaults to the repo's only one.
 
     Raises:
         ModelRegistryError: a bad name, version, service or column, a missing or unloadable artifact.
@@ -88,6 +89,15 @@ def register(
     artifact_path = Path(artifact_path)
     if not artifact_path.is_file():
         raise ModelRegistryError(f"artifact {artifact_path} does not exist or is not a file")
+    if feature_service is None:
+        from livectx.repo import current_repo
+
+        services = list(current_repo(settings).services)
+        if len(services) != 1:
+            raise ModelRegistryError(
+                f"name the feature service the model reads; the repo declares {', '.join(services)}"
+            )
+        feature_service = services[0]
     try:
         record_fields = {
             "name": name,

@@ -126,7 +126,7 @@ def stream_source(
         max_ahead / max_behind: how far an event time may be ahead of / behind the record's Kafka
             timestamp before the record is dead-lettered as implausible (``None``: no bound).
     """
-    columns = _columns(schema, name)
+    columns = source_columns(schema, name)
     names = {c.name for c in columns}
     for column in (timestamp_field, key):
         if column not in names:
@@ -174,13 +174,13 @@ def stream_view(
     """A ``StreamFeatureView`` the feature engine runs.
 
     The view's schema is its features (``Int64`` for counts, ``Float64`` otherwise) plus three freshness
-    columns (``<view>__event_ms``, ``__written_ms``, ``__window_end_ms``). With ``offline_dir`` the view
-    reads its history from the engine's offline copy (``offline_dir/<view>``): Feast takes a stream
-    view's history from its source's ``batch_source``, so the view gets its own ``KafkaSource`` of the same
-    topic and format whose batch source is that copy.
+    columns (``<view>__event_ms``, ``__written_ms``, ``__window_end_ms``). Its history is the engine's
+    offline copy (``offline_dir/<view>``, by default under the data dir): Feast takes a stream view's
+    history from its source's ``batch_source``, so the view gets its own ``KafkaSource`` of the same
+    topic and format (named ``<view>_source``) whose batch source is that copy.
     """
     join_key = entity.join_key
-    columns = {c.name for c in _columns(source.kafka_options.message_format, source.name)}
+    columns = {c.name for c in source_columns(source.kafka_options.message_format, source.name)}
     if join_key not in columns:
         raise SchemaDeclarationError(f"view {name}: entity key {join_key!r} is not a field of source {source.name}")
     seen: set[str] = set()
@@ -232,25 +232,28 @@ def stream_view(
         tags[PREFIX + "grace_ms"] = str(_ms(window.grace))
     if extensions:
         tags[PREFIX + "features"] = json.dumps(extensions, sort_keys=True)
-    view_source = source
-    if offline_dir is not None:
-        view_source = KafkaSource(
-            name=f"{name}_source",
-            topic=source.kafka_options.topic,
-            timestamp_field=source.timestamp_field,
-            message_format=source.kafka_options.message_format,
-            batch_source=FileSource(
-                name=f"{name}_parquet",
-                path=str(offline_dir / name),
-                file_format=ParquetFormat(),  # a folder of files: Feast reads it only with the format declared
-                timestamp_field="event_timestamp",
-                created_timestamp_column="created_timestamp",
-                description=f"Offline copy of {name}: the entity's online row after each event.",
-            ),
-            watermark_delay_threshold=source.kafka_options.watermark_delay_threshold,
-            description=f"{source.name}, as read by {name}",
-            tags={**source.tags, PREFIX + "source": source.name},
-        )
+    if offline_dir is None:
+        from livectx.settings import get_settings
+
+        offline_dir = get_settings().offline_dir
+    # each view reads its history from the engine's offline copy of it
+    view_source = KafkaSource(
+        name=f"{name}_source",
+        topic=source.kafka_options.topic,
+        timestamp_field=source.timestamp_field,
+        message_format=source.kafka_options.message_format,
+        batch_source=FileSource(
+            name=f"{name}_parquet",
+            path=str(offline_dir / name),
+            file_format=ParquetFormat(),  # a folder of files: Feast reads it only with the format declared
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+            description=f"Offline copy of {name}: the entity's online row after each event.",
+        ),
+        watermark_delay_threshold=source.kafka_options.watermark_delay_threshold,
+        description=f"{source.name}, as read by {name}",
+        tags={**source.tags, PREFIX + "source": source.name},
+    )
     with warnings.catch_warnings():  # Feast warns that stream views are "alpha"; livectx runs them itself
         warnings.filterwarnings("ignore", "Stream feature views are experimental", RuntimeWarning)
         return StreamFeatureView(
@@ -292,7 +295,7 @@ def memory_view(
         delete_when: ``(field, value)`` marking a record that deletes its item; a Kafka tombstone (a key
             with a null value) always does.
     """
-    columns = {c.name: c for c in _columns(source.kafka_options.message_format, source.name)}
+    columns = {c.name: c for c in source_columns(source.kafka_options.message_format, source.name)}
     id_field = entity.join_key
     named = [*text, id_field, *(f for f in (tenant, category) if f), *metadata]
     if delete_when is not None:
@@ -350,7 +353,7 @@ def _entity_field(entity: Entity) -> Field:
     return Field(name=entity.join_key, dtype=Int64 if entity.value_type == ValueType.INT64 else String)
 
 
-def _columns(fmt: Any, source: str) -> tuple[Any, ...]:
+def source_columns(fmt: Any, source: str) -> tuple[Any, ...]:
     if isinstance(fmt, AvroFormat):
         return parse_avro(fmt.schema_json, source)
     if isinstance(fmt, JsonFormat):

@@ -102,7 +102,8 @@ def to_change(source: TextSource, key: bytes | None, value: bytes | None, max_ch
         if not key:
             raise SchemaError("tombstone without a key: nothing to delete")
         return Delete(vector_id(source.schema, _utf8(key, "key")))
-    _utf8(value, "value")
+    if getattr(source.event_type, "wire_format", "json") == "json":
+        _utf8(value, "value")
     event = serde.decode(source.event_type, value)
     entity_id = event.key.strip()
     if not entity_id:

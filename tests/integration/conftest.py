@@ -30,12 +30,13 @@ def settings() -> Settings:
 def stack(settings: Settings) -> Iterator[Stack]:
     from livectx import topics
     from livectx.kafka import admin_client
+    from livectx.repo import current_repo
 
     the_stack = Stack(settings)
     started = not the_stack.is_up()
     if started:
         the_stack.up()
-    topics.apply(admin_client(settings), topics.PLATFORM_TOPICS)
+    topics.apply(admin_client(settings), topics.declared_topics(current_repo(settings)))
     yield the_stack
     # Clients that ended up in reference cycles (a worker and its callbacks) are freed only by the cycle
     # collector: run it first, or their background threads retry the stopped broker until exit.

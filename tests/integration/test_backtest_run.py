@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from livectx_backtest.cli import backtest
-from livectx_backtest.fraud_model import save, train_fraud_model, training_rows
+from livectx_backtest.example_fraud_model import save, train_fraud_model, training_rows
 from livectx_ingest.archive.worker import ArchiveWorker
 
 from livectx import serde
@@ -64,8 +64,16 @@ def register_two_versions(settings: Settings, models: str, tmp_path: Path) -> No
     weak = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(weak_inputs, shuffled)
     save(weak, tmp_path / "weak.joblib")
     registry.register(settings, "fraud", "v1", tmp_path / "weak.joblib", feature_columns=("login_failures_5m",),
-                      topic=models)  # fmt: skip
-    registry.register(settings, "fraud", "v2", tmp_path / "good.joblib", config={"threshold": 0.5}, topic=models)
+                      feature_service="fraud_features", topic=models)  # fmt: skip
+    registry.register(
+        settings,
+        "fraud",
+        "v2",
+        tmp_path / "good.joblib",
+        config={"threshold": 0.5},
+        feature_service="fraud_features",
+        topic=models,
+    )
 
 
 def test_backtest_ranks_versions_and_repeats_exactly(isolated: Settings, unique: str, tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from livectx_agents.fraud import run_fraud_agent
+from livectx_agents.example_fraud import run_fraud_agent
 from livectx_backtest.cli import backtest
-from livectx_backtest.fraud_model import save, train_fraud_model
+from livectx_backtest.example_fraud_model import save, train_fraud_model
 from livectx_ingest.streaming.online_writer import FeastRedisWriter, Row
 
 from livectx import serde
@@ -70,9 +70,9 @@ def test_shadow_reports_agreement_beside_the_live_agent(isolated: Settings, uniq
     txns = create_topic(isolated, f"test.{unique}.transactions", partitions=2)
     decisions = create_topic(isolated, f"test.{unique}.decisions")
     save(train_fraud_model(seed=1, events=20_000), tmp_path / "good.joblib")
-    registry.register(isolated, "fraud", "v1", tmp_path / "good.joblib", topic=models)
-    registry.register(isolated, "fraud", "v2", constant_model(tmp_path / "v2.joblib", 0.9), topic=models,
-                      activate=False)  # fmt: skip
+    registry.register(isolated, "fraud", "v1", tmp_path / "good.joblib", feature_service="fraud_features", topic=models)
+    registry.register(isolated, "fraud", "v2", constant_model(tmp_path / "v2.joblib", 0.9),
+                      feature_service="fraud_features", topic=models, activate=False)  # fmt: skip
     attacked = f"{unique}-victim"
     write_burst_features(isolated, attacked)
     stream = [payment(n, attacked, 1.5, True) for n in range(10)]

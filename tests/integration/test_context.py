@@ -79,8 +79,8 @@ def _client(
 
 def _push_user(feature_store, user: str, event_ms: int) -> None:  # type: ignore[no-untyped-def]
     group = group_named("user_txn_5m")
-    feature_store.push(
-        group.push_source,
+    feature_store.write_to_online_store(
+        group.name,
         pd.DataFrame({
             "user_id": [user], "event_timestamp": [datetime.fromtimestamp(event_ms / 1000, UTC)],
             "created_timestamp": [datetime.now(UTC)],

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from livectx_agents.fraud import open_fraud_agent
+from livectx_agents.example_fraud import open_fraud_agent
 from livectx_agents.loop import TransactionalLoop
 
 from livectx import serde
@@ -77,7 +77,14 @@ def test_agent_switches_to_v2_live_and_falls_back_when_retired(isolated: Setting
     models = models_topic(isolated, f"test.{unique}.models")
     txns = create_topic(isolated, f"test.{unique}.transactions")
     decisions = create_topic(isolated, f"test.{unique}.decisions")
-    registry.register(isolated, "fraud", "v1", constant_model(tmp_path / "v1.joblib", 0.1), topic=models)
+    registry.register(
+        isolated,
+        "fraud",
+        "v1",
+        constant_model(tmp_path / "v1.joblib", 0.1),
+        feature_service="fraud_features",
+        topic=models,
+    )
 
     agent, close = open_fraud_agent(isolated, decisions_topic=decisions, model_name="fraud", models_topic=models)
     loop = TransactionalLoop(
@@ -94,7 +101,14 @@ def test_agent_switches_to_v2_live_and_falls_back_when_retired(isolated: Setting
         d1 = decision_for(isolated, decisions, first, 0)
         assert (d1.model, d1.action) == ("fraud:v1", "approve")
 
-        registry.register(isolated, "fraud", "v2", constant_model(tmp_path / "v2.joblib", 0.9), topic=models)
+        registry.register(
+            isolated,
+            "fraud",
+            "v2",
+            constant_model(tmp_path / "v2.joblib", 0.9),
+            feature_service="fraud_features",
+            topic=models,
+        )
         assert agent.wait_for_scorer("fraud:v2", timeout_s=30), f"still on {agent.scorer.name}"
         assert thread.is_alive() and not failure, "switched without a restart"
         second = payment(f"{unique}-b", 2)

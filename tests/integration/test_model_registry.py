@@ -111,11 +111,18 @@ def test_latest_version_survives_compaction_for_a_new_view_and_a_new_agent(
     )
     for version, share in (("v1", 0.1), ("v2", 0.1), ("v3", 0.9)):
         registry.register(
-            isolated, "fraud", version, constant_model(tmp_path / f"{version}.joblib", share), topic=topic
+            isolated,
+            "fraud",
+            version,
+            constant_model(tmp_path / f"{version}.joblib", share),
+            feature_service="fraud_features",
+            topic=topic,
         )
-    registry.register(isolated, "gone", "v1", tmp_path / "v1.joblib", topic=topic)
+    registry.register(isolated, "gone", "v1", tmp_path / "v1.joblib", feature_service="fraud_features", topic=topic)
     registry.retire(isolated, "gone", topic=topic)
-    filler = registry.register(isolated, "filler", "v1", tmp_path / "v1.joblib", topic=topic)
+    filler = registry.register(
+        isolated, "filler", "v1", tmp_path / "v1.joblib", feature_service="fraud_features", topic=topic
+    )
     # The cleaner may compact while we look (segments roll every 100 ms), so what was written is proven by
     # the log end offset, which compaction never moves: 2 records per registration, 1 tombstone.
     assert end_offsets(isolated, [topic]) == {(topic, 0): 3 * 2 + 2 + 1 + 2}
@@ -175,12 +182,12 @@ def test_view_catches_up_at_start_then_waits_for_changes(isolated: Settings, uni
     topic = models_topic(isolated, f"test.{unique}.models")
     artifact = constant_model(tmp_path / "m.joblib", 0.5)
     for version in ("v1", "v2", "v3"):
-        registry.register(isolated, "fraud", version, artifact, topic=topic)
+        registry.register(isolated, "fraud", version, artifact, feature_service="fraud_features", topic=topic)
     seen: list[str | None] = []
     with RegistryView(isolated, topic) as view:
         assert view.active("fraud").version == "v3", "start() returns only once the history is read"  # type: ignore[union-attr]
         view.follow("fraud", lambda v: seen.append(v.version if v else None))
-        registry.register(isolated, "fraud", "v4", artifact, topic=topic)
+        registry.register(isolated, "fraud", "v4", artifact, feature_service="fraud_features", topic=topic)
         assert view.wait_for("fraud", "v4", timeout_s=30).version == "v4"  # type: ignore[union-attr]
         registry.retire(isolated, "fraud", topic=topic)
         assert view.wait_for("fraud", None, timeout_s=30) is None

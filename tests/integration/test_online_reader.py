@@ -34,7 +34,7 @@ def _push_random_rows(feature_store, users: list[str], rng: random.Random) -> No
         for feature in group.features:  # keep ints as Int64 so pushing a None-free column stays integral
             if feature.result_type == "int":
                 frame[feature.name] = frame[feature.name].astype("int64")
-        feature_store.push(group.push_source, frame)
+        feature_store.write_to_online_store(group.name, frame)
 
 
 def test_fast_path_equals_feast_for_every_view_and_service(settings: Settings, feature_store, unique: str) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from livectx_agents.router import CRASH_AFTER_NOTIFICATIONS
+from livectx_agents.example_router import CRASH_AFTER_NOTIFICATIONS
 from livectx_ingest.embeddings.worker import EmbeddingWorker
 
 from livectx import serde

@@ -8,7 +8,7 @@ import itertools
 from datetime import UTC, datetime
 
 import pyarrow as pa
-from livectx_agents.fraud import model_row
+from livectx_agents.example_fraud import model_row
 from livectx_backtest.asof import AsOfFeatures, model_groups
 
 from livectx import serde

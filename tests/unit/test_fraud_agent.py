@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from livectx_agents.context import ContextClient, ContextConfig
-from livectx_agents.fraud import CardTestingRules, FraudAgent
+from livectx_agents.example_fraud import CardTestingRules, FraudAgent
 
 from livectx.features.point_in_time import features_as_of
 from tests.example import FEATURE_SERVICES, Transaction, get_scenario, group_named

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livectx_agents.fraud import ModelScorer
-from livectx_backtest.fraud_model import evaluate, save, train_fraud_model, training_rows
+from livectx_agents.example_fraud import ModelScorer
+from livectx_backtest.example_fraud_model import evaluate, save, train_fraud_model, training_rows
 
 from tests.example import FRAUD_MODEL_FEATURES
 

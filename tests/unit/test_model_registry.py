@@ -9,7 +9,7 @@ from pathlib import Path
 import joblib
 import pytest
 from click.testing import CliRunner
-from livectx_agents.fraud import CardTestingRules, FraudAgent, RegistryFollower
+from livectx_agents.example_fraud import CardTestingRules, FraudAgent, RegistryFollower
 from sklearn.dummy import DummyClassifier
 
 from livectx.models import artifacts
@@ -239,7 +239,10 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-unt
         (["--name", "fraud", "--version", "v 1"], "bad version 'v 1'"),
         (["--name", "fraud", "--version", "v1", "--artifact", "/nonexistent.joblib"], "does not exist"),
         (["--name", "fraud", "--version", "v1", "--service", "nope"], "unknown feature service 'nope'"),
-        (["--name", "fraud", "--version", "v1", "--columns", "txn_count_5m,bogus"], "not in service"),
+        (
+            ["--name", "fraud", "--version", "v1", "--service", "fraud_features", "--columns", "txn_count_5m,bogus"],
+            "not in service",
+        ),
         (["--name", "fraud", "--version", "v1", "--metrics-json", "{"], "--metrics-json is not JSON"),
         (["--name", "fraud", "--version", "v1", "--metrics-json", "[1]"], "must be a JSON object"),
         (["--name", "fraud", "--version", "v1", "--config-json", '"x"'], "--config-json must be a JSON object"),
@@ -258,14 +261,26 @@ def test_register_bad_input_is_one_red_line(cli, tmp_path: Path, args: list[str]
 def test_register_refuses_a_file_no_agent_could_load(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "notes.txt").write_text("not a model")
     result = CliRunner().invoke(
-        cli, ["models", "register", "--name", "fraud", "--version", "v1", "--artifact", str(tmp_path / "notes.txt")]
+        cli,
+        [
+            "models",
+            "register",
+            "--name",
+            "fraud",
+            "--version",
+            "v1",
+            "--service",
+            "fraud_features",
+            "--artifact",
+            str(tmp_path / "notes.txt"),
+        ],
     )
     assert result.exit_code == 1 and "not a loadable joblib artifact" in result.output
     assert not (tmp_path / "tier").exists(), "nothing may be uploaded for a refused registration"
 
 
 def test_agent_takes_a_model_file_or_a_registered_name_not_both(tmp_path: Path) -> None:
-    from livectx_agents.fraud import open_fraud_agent
+    from livectx_agents.example_fraud import open_fraud_agent
 
     from livectx.errors import LivectxError
 

@@ -138,6 +138,17 @@ def run_features_worker(
     for group in groups:
         if group.rekeyed:
             raise LivectxError(f"feature group {group.name}: re-keying by {group.entity_key} is not supported yet")
+    from livectx.features.online_reader import feature_store_identity
+    from livectx_ingest.streaming.rebuild import rebuild_changed_views
+
+    _project, eksv = feature_store_identity(settings.feature_repo)
+    rebuilt = rebuild_changed_views(redis_client(settings), consumer_group, groups, topic_map or {}, repo.project, eksv)
+    if rebuilt:
+        from livectx.kafka import admin_client
+        from livectx_ingest.streaming.rebuild import rewind_kafka_offsets
+
+        topics = sorted({(topic_map or {}).get(g.source_topic, g.source_topic) for g in groups if g.name in rebuilt})
+        rewind_kafka_offsets(admin_client(settings), consumer_group, topics)
     stats = FreshnessStats()
     side_outputs = producer(settings)
     late = LateEvents(side_outputs, late_topic)

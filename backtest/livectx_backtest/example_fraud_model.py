@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from livectx_agents.fraud import MODEL_FEATURES
+from livectx_agents.example_fraud import MODEL_FEATURES
 
 from livectx.produce import generated_events
 from livectx.repo import current_repo

@@ -1,0 +1,166 @@
+"""``livectx agents run fraud|router``: the example domain's agents (payments scoring, ticket routing).
+
+These belong to the example repo (``feature_repo/``): they name its topics, sources and features. The
+product never imports them; the CLI finds them through the ``livectx.commands`` entry point ``agents``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from livectx.cli.common import settings_from
+
+
+@click.group()
+def agents() -> None:
+    """Example agents that run on the live stream: fraud scoring and ticket routing."""
+
+
+@agents.group("run")
+def run_agent() -> None:
+    """Run an agent in the foreground (Ctrl-C or SIGTERM stops it after its current transaction)."""
+
+
+def _agent_options(group: str, source_topic: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every agent takes: its consumer group, worker id, topics and --until-caught-up."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(
+            [
+                click.option("--group", "consumer_group", default=group, show_default=True, help="Consumer group."),
+                click.option(
+                    "--worker-id",
+                    default="0",
+                    show_default=True,
+                    help="Unique per process: names its transactional id.",
+                ),
+                click.option("--source-topic", default=source_topic, show_default=True),
+                click.option("--decisions-topic", default="livectx.decisions", show_default=True),
+                click.option(
+                    "--until-caught-up",
+                    is_flag=True,
+                    help="Stop once the group committed the end offsets present at start.",
+                ),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+@run_agent.command()
+@_agent_options("livectx-router", "livectx.tickets")
+@click.option(
+    "--notifications",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where notifications are appended [default: <data dir>/notifications/router.jsonl].",
+)
+@click.option(
+    "--budget-ms",
+    type=click.FloatRange(min=1),
+    default=500.0,
+    show_default=True,
+    help="Latency budget of each ticket's context call; over it, the ticket goes to the fallback queue.",
+)
+@click.pass_context
+def router(
+    ctx: click.Context,
+    consumer_group: str,
+    worker_id: str,
+    source_topic: str,
+    decisions_topic: str,
+    notifications: Path | None,
+    budget_ms: float,
+    until_caught_up: bool,
+) -> None:
+    """Route each new ticket by its most similar past tickets; notify the department exactly once."""
+    from livectx.cli.common import print_table
+    from livectx_agents.example_router import run_router
+
+    router_agent, stats = run_router(
+        settings_from(ctx),
+        consumer_group=consumer_group,
+        worker_id=worker_id,
+        source_topic=source_topic,
+        decisions_topic=decisions_topic,
+        notifications=notifications,
+        until_caught_up=until_caught_up,
+        budget_ms=budget_ms,
+    )
+    rows = [("tickets consumed", stats.consumed), ("notifications sent", router_agent.notified)]
+    rows += [(f"routed to {dept}", n) for dept, n in sorted(router_agent.routed.items())]
+    print_table("router agent", ["figure", "value"], rows)
+
+
+@run_agent.command()
+@_agent_options("livectx-fraud", "livectx.transactions")
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A trained classifier (joblib) over the fraud features [default: the card-testing rules].",
+)
+@click.option(
+    "--model-name",
+    default=None,
+    help="Follow this registered model's active version live (`livectx models register`); "
+    "the card-testing rules decide while it has none.",
+)
+@click.option("--models-topic", default="livectx.models", show_default=True, help="The model registry topic.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Decline at or above (a registered version's config `threshold` overrides it).",
+)
+@click.pass_context
+def fraud(
+    ctx: click.Context,
+    consumer_group: str,
+    worker_id: str,
+    source_topic: str,
+    decisions_topic: str,
+    model: Path | None,
+    model_name: str | None,
+    models_topic: str,
+    threshold: float,
+    until_caught_up: bool,
+) -> None:
+    """Approve or decline each payment from its user's streaming features; report precision/recall.
+
+    With --model-name the agent switches to each newly activated version without a restart, and falls
+    back to the rules when the model is retired; each decision records the version that made it."""
+    from livectx.cli.common import print_table
+    from livectx_agents.example_fraud import run_fraud_agent
+
+    agent, _loop_stats = run_fraud_agent(
+        settings_from(ctx),
+        consumer_group=consumer_group,
+        worker_id=worker_id,
+        source_topic=source_topic,
+        decisions_topic=decisions_topic,
+        model=model,
+        model_name=model_name,
+        models_topic=models_topic,
+        threshold=threshold,
+        until_caught_up=until_caught_up,
+    )
+    s = agent.stats
+    print_table(
+        f"fraud agent ({agent.scorer.name})",
+        ["figure", "value"],
+        [
+            ("payments decided", s.decided),
+            ("declined", s.declined),
+            ("decided on a degraded context", s.degraded),
+            ("precision (vs is_fraud labels)", f"{s.precision:.3f}"),
+            ("recall (vs is_fraud labels)", f"{s.recall:.3f}"),
+            ("true / false positives", f"{s.tp} / {s.fp}"),
+        ],
+    )
