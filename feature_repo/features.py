@@ -7,7 +7,7 @@ engine's offline copy under the data dir, which Feast's ``get_historical_feature
 
 from datetime import timedelta
 
-from entities import user
+from entities import card, user
 from feast import FeatureService
 from sources import click, login, transaction
 
@@ -90,6 +90,19 @@ user_click_1h = stream_view(
     description="Engagement per user.",
 )
 
+card_txn_1h = stream_view(
+    name="card_txn_1h",
+    source=transaction,
+    entity=card,  # the topic is keyed by user_id: the engine re-keys it by card_id through a repartition topic
+    window=tumbling(60 * MIN, grace=MIN),
+    features=[
+        count("card_txn_count_1h", description="Payments with this card in the current hour."),
+        agg("card_amount_sum_1h", "sum", "amount", description="Spend on this card in the current hour."),
+        count_distinct("card_distinct_ips_1h", "ip", description="Distinct IPs using this card this hour."),
+    ],
+    description="Per-card velocity (a card-testing attack hits one card from many IPs).",
+)
+
 fraud_features = FeatureService(
     name="fraud_features",
     features=[user_txn_5m, user_txn_1h, user_txn_24h, user_txn_10m, user_login_5m],
@@ -100,6 +113,7 @@ fraud_features = FeatureService(
         "distinct_ips_10m,distinct_cards_10m,login_failures_5m"
     },
 )
+card_features = FeatureService(name="card_features", features=[card_txn_1h], description="What is known of a card.")
 engagement_features = FeatureService(
     name="engagement_features", features=[user_click_1h], description="How engaged a user is right now."
 )

@@ -1,140 +1,19 @@
-"""The agents' consume -> decide -> produce loop, exactly once through Kafka transactions.
+"""The agents' consume -> decide -> produce loop: :mod:`livectx.transactional`, with signals and a close.
 
-Each batch of records is handled inside one transaction: decision events (and dead letters) are produced
-and the input offsets committed atomically (``send_offsets_to_transaction``). A crash aborts the open
-transaction; the records are redelivered and decided again, and no decision of theirs was ever visible
-to ``read_committed`` readers. Side effects outside Kafka are made idempotent by the handler (see
+Each batch of records is handled inside one Kafka transaction (see :class:`~livectx.transactional.
+TransactionalLoop`); side effects outside Kafka are made idempotent by the handler (see
 :mod:`livectx_agents.idempotency`).
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from livectx.dead_letter import DeadLetterPublisher
-from livectx.errors import LivectxError
-from livectx.kafka import admin_client, consumer, producer, require_reachable
-from livectx.offsets import committed_reached, end_offsets
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
+from livectx.transactional import DeadLetter, Handler, LoopStats, TransactionalLoop
 
-if TYPE_CHECKING:
-    from confluent_kafka import Message, Producer
-
-log = logging.getLogger(__name__)
-
-Handler = Callable[["Message", "Producer"], None]
-
-
-@dataclass
-class LoopStats:
-    consumed: int = 0
-    transactions: int = 0
-    dead_lettered: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
-class TransactionalLoop:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        name: str,
-        topics: Sequence[str],
-        consumer_group: str,
-        worker_id: str,
-        handle: Handler,
-        dead_letter_topic: str | None = None,
-        batch_size: int = 100,
-    ) -> None:
-        self.settings = settings
-        self.name = name
-        self.topics = list(topics)
-        self.group = consumer_group
-        self._handle = handle
-        self._batch_size = batch_size
-        self._consumer = consumer(settings, consumer_group, **{"client.id": f"livectx-{name}-{worker_id}"})
-        # A stable transactional id per worker: a restarted worker fences its killed predecessor at once.
-        self._producer = producer(settings, **{"transactional.id": f"livectx-{name}-{consumer_group}-{worker_id}"})
-        self._dead_letters = DeadLetterPublisher(
-            self._producer, dead_letter_topic or settings.kafka.dead_letter_topic, name
-        )
-        self._stopping = False
-        self.stats = LoopStats()
-
-    def stop(self) -> None:
-        self._stopping = True
-
-    def run(self, *, until_caught_up: bool = False) -> LoopStats:
-        require_reachable(self.settings)
-        self._producer.init_transactions(30)
-        targets = end_offsets(self.settings, self.topics) if until_caught_up else None
-        admin = admin_client(self.settings) if until_caught_up else None
-        self._consumer.subscribe(self.topics)
-        next_probe = 0.0
-        try:
-            while not self._stopping:
-                messages = [m for m in self._consumer.consume(self._batch_size, 0.1) if self._usable(m)]
-                if messages:
-                    self._transaction(messages)
-                if targets is not None and time.monotonic() >= next_probe:
-                    next_probe = time.monotonic() + 0.1  # an admin round trip: not once per batch
-                    if committed_reached(admin, self.group, targets):
-                        break
-        finally:
-            self._consumer.close()
-        return self.stats
-
-    def _usable(self, message: Message) -> bool:
-        error = message.error()
-        if error is None:
-            return True
-        if error.fatal():
-            raise LivectxError(f"Kafka consumer failed: {error}")
-        log.warning("consumer error (retriable): %s", error)
-        return False
-
-    def _transaction(self, messages: list[Message]) -> None:
-        from confluent_kafka import TopicPartition
-
-        self._producer.begin_transaction()
-        try:
-            positions: dict[tuple[str, int], int] = {}
-            for message in messages:
-                self.stats.consumed += 1
-                positions[(message.topic(), message.partition())] = message.offset() + 1
-                try:
-                    self._handle(message, self._producer)
-                except DeadLetter as exc:
-                    self._dead_letters.publish(message, str(exc))  # inside the transaction
-                    self.stats.dead_lettered += 1
-            offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
-            self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 30)
-            self._producer.commit_transaction(30)
-        except BaseException:
-            self._abort_and_rewind(messages)
-            raise
-        self.stats.transactions += 1
-
-    def _abort_and_rewind(self, messages: list[Message]) -> None:
-        from confluent_kafka import TopicPartition
-
-        try:
-            self._producer.abort_transaction(30)
-        finally:
-            first: dict[tuple[str, int], int] = {}
-            for m in messages:
-                first.setdefault((m.topic(), m.partition()), m.offset())
-            for (topic, partition), offset in first.items():
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-
-
-class DeadLetter(Exception):
-    """Raised by a handler for a record it cannot decide on (bad input): it goes to the dead-letter topic."""
+__all__ = ["DeadLetter", "Handler", "LoopStats", "TransactionalLoop", "run_agent"]
 
 
 def run_agent(

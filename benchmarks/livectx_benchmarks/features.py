@@ -37,7 +37,8 @@ FRESHNESS_SECONDS = 10.0
 
 
 def payment_groups() -> tuple[Any, ...]:
-    return tuple(g for g in example.repo().groups if g.source_topic == TRANSACTIONS)
+    # the views keyed like the topic: the same four the figures were always measured on
+    return tuple(g for g in example.repo().groups if g.source_topic == TRANSACTIONS and not g.rekeyed)
 
 
 def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResult:

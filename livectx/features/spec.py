@@ -94,7 +94,7 @@ class FeatureGroup:
     source_topic: str
     event_type: type[Event]
     entity: str  # Feast entity name, e.g. "user"
-    entity_key: str  # event field holding the entity id, e.g. "user_id" (also the Feast join key)
+    entity_key: str  # event field holding the entity id, e.g. "customer_id" (also the Feast join key)
     window: Window
     features: tuple[Feature, ...]
     description: str = ""

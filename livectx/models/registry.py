@@ -153,7 +153,7 @@ def retire(settings: Settings, name: str, *, topic: str = topics.MODELS) -> Mode
 
 
 def resolve(settings: Settings, ref: str, *, topic: str = topics.MODELS) -> ModelVersion:
-    """``"fraud"`` -> the active version; ``"fraud:v1"`` -> that version, active or not.
+    """``"churn"`` -> the active version; ``"churn:v1"`` -> that version, active or not.
 
     Raises:
         UnknownModelError: nothing registered under ``ref`` (or ``name`` retired).

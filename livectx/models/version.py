@@ -110,7 +110,7 @@ def check_version(version: str) -> str:
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
-    """``"fraud:v1"`` -> ``("fraud", "v1")``; ``"fraud"`` -> ``("fraud", None)`` (the active version)."""
+    """``"churn:v1"`` -> ``("churn", "v1")``; ``"churn"`` -> ``("churn", None)`` (the active version)."""
     name, sep, version = ref.partition(REF_SEPARATOR)
     check_name(name)
     if sep:

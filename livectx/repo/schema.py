@@ -2,7 +2,7 @@
 
 Feast says what a stream's records look like in two ways, and both are read here:
 
-- ``JsonFormat(schema_json)``: a Spark-DDL column list, e.g. ``"user_id STRING, amount DOUBLE, ts TIMESTAMP"``.
+- ``JsonFormat(schema_json)``: a Spark-DDL column list, e.g. ``"customer_id STRING, amount DOUBLE, ts TIMESTAMP"``.
   Types: ``STRING``, ``BOOLEAN``, ``INT``/``INTEGER``/``BIGINT``/``LONG``/``SMALLINT``/``TINYINT``,
   ``DOUBLE``/``FLOAT``/``DECIMAL``, ``TIMESTAMP`` (an RFC 3339 string with an offset). Unlike Spark, a
   column is **required** (present and not null) unless it has a ``DEFAULT``: ``DEFAULT NULL`` makes it

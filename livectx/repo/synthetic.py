@@ -16,7 +16,7 @@ from typing import Any
 
 from livectx.clock import SimulatedClock
 
-TOPICS = ("delivery", "refund", "login", "invoice", "password", "parcel", "payment", "account", "order", "app")
+TOPICS = ("delivery", "refund", "invoice", "password", "parcel", "payment", "account", "order", "app", "sign-in")
 PROBLEMS = (
     "is late and nobody answers",
     "was charged twice",

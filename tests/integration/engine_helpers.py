@@ -17,7 +17,10 @@ from livectx.settings import Settings
 from tests.example import FEATURE_GROUPS, TRANSACTIONS, Transaction, get_scenario
 
 START = datetime(2026, 3, 10, tzinfo=UTC)
-TXN_GROUPS: tuple[FeatureGroup, ...] = tuple(g for g in FEATURE_GROUPS if g.source_topic == TRANSACTIONS)
+#: The payment views keyed like the topic (user_id); the re-keyed card view has tests of its own.
+TXN_GROUPS: tuple[FeatureGroup, ...] = tuple(
+    g for g in FEATURE_GROUPS if g.source_topic == TRANSACTIONS and not g.rekeyed
+)
 
 
 def scenario_transactions(prefix: str, count: int, seed: int = 5, rate: float = 50.0) -> list[Transaction]:
@@ -52,7 +55,13 @@ def produce(settings: Settings, topic: str, records: Sequence[Transaction | byte
 
 
 def worker_command(
-    group: str, topic: str, dlq: str, late: str, worker_id: str = "0", guarantee: str = "exactly-once"
+    group: str,
+    topic: str,
+    dlq: str,
+    late: str,
+    worker_id: str = "0",
+    guarantee: str = "exactly-once",
+    views: Sequence[FeatureGroup] = TXN_GROUPS,
 ) -> list[str]:
     return [
         sys.executable,
@@ -62,7 +71,7 @@ def worker_command(
         "run",
         "features",
         "--groups",
-        ",".join(g.name for g in TXN_GROUPS),
+        ",".join(g.name for g in views),
         "--group",
         group,
         "--worker-id",
@@ -99,7 +108,7 @@ def online_mismatches(feature_store, groups: Sequence[FeatureGroup], events: Seq
             f"{group.name}:{group.event_time_field}",
         ]
         got = feature_store.get_online_features(
-            features=refs, entity_rows=[{"user_id": u} for u in users], full_feature_names=True
+            features=refs, entity_rows=[{group.entity_key: u} for u in users], full_feature_names=True
         ).to_dict()
         for i, user in enumerate(users):
             row = expected[user]

@@ -136,20 +136,20 @@ def test_a_slow_vector_store_degrades_within_budget_opens_the_breaker_and_recove
     )
     client = _client(memory, embedder, config, search=search)
     try:
-        first = client.get_context(["u1"], query_text="broken parcel")
+        first = client.get_context(["u1"], "fraud_features", query_text="broken parcel")
         assert first.similar == [] and first.degraded == ["vectors: timed out after 100 ms"]
         assert not answered.is_set()  # the call returned on its budget while the store was still stuck
         assert first.features["u1"]["txn_count_5m"] == 0  # the other part still served
-        client.get_context(["u1"], query_text="broken parcel")
+        client.get_context(["u1"], "fraud_features", query_text="broken parcel")
         assert client.breakers["vectors"].state == "open"
-        skipped = client.get_context(["u1"], query_text="broken parcel")
+        skipped = client.get_context(["u1"], "fraud_features", query_text="broken parcel")
         assert skipped.degraded == ["vectors: circuit open (timed out after 100 ms)"]
         with pytest.raises(ContextUnavailable, match="vectors: circuit open"):
-            client.get_context(["u1"], query_text="broken parcel", strict=True)
+            client.get_context(["u1"], "fraud_features", query_text="broken parcel", strict=True)
 
         healthy.set()
         assert wait_until(lambda: client.breakers["vectors"].state == "half_open", 5, poll_s=0.02)
-        recovered = client.get_context(["u1"], query_text=TICKETS[1][2], budget_ms=3000)
+        recovered = client.get_context(["u1"], "fraud_features", query_text=TICKETS[1][2], budget_ms=3000)
         assert recovered.ok and recovered.similar[0].id == "support_ticket:t2"
         assert client.breakers["vectors"].state == "closed"
     finally:
@@ -166,7 +166,7 @@ def test_redis_down_gives_degraded_features_not_an_exception(memory: Settings, e
     reader = OnlineFeatureReader(dead)
     client = _client(memory, embedder, reader=reader)
     try:
-        context = client.get_context(["u1", "u2"], query_text=TICKETS[0][2], top_k=1)
+        context = client.get_context(["u1", "u2"], "fraud_features", query_text=TICKETS[0][2], top_k=1)
     finally:
         client.close()
     # Refused connections (or redis-py's retries running past the part's timeout): degraded either way.
@@ -197,7 +197,10 @@ def test_http_endpoint_over_a_real_socket(memory: Settings, feature_store, embed
         assert wait_until(lambda: server.started, 30, poll_s=0.02)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10) as http:
-            ok = http.post("/v1/context", json={"entities": [user], "query_text": TICKETS[2][2], "top_k": 2})
+            ok = http.post(
+                "/v1/context",
+                json={"entities": [user], "feature_service": "fraud_features", "query_text": TICKETS[2][2], "top_k": 2},
+            )
             assert ok.status_code == 200, ok.text
             body = ok.json()
             assert body["features"][user]["txn_count_5m"] == 7 and body["degraded"] == []

@@ -49,7 +49,8 @@ def test_cli_register_list_show_activate_retire(
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str]:
-        result = runner.invoke(root.cli, ["models", *args, "--topic", topic])
+        service = ["--service", "fraud_features"] if args[0] == "register" else []
+        result = runner.invoke(root.cli, ["models", *args, *service, "--topic", topic])
         return result.exit_code, result.output
 
     v1 = constant_model(tmp_path / "v1.joblib", 0.1)

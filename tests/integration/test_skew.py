@@ -82,7 +82,9 @@ def test_healthy_online_store_has_no_skew_and_a_changed_value_is_found(settings:
     assert report.mismatches[0].online == pytest.approx(served + 1)
     assert report.mismatches[0].offline == pytest.approx(served)
 
-    result = CliRunner().invoke(skew, ["--source", str(events_path), "--sample", "100", "--json"], obj={})
+    result = CliRunner().invoke(
+        skew, ["--service", SERVICE, "--source", str(events_path), "--sample", "100", "--json"], obj={}
+    )
     assert result.exit_code == 1, result.output
     mismatches = json.loads(result.output)["mismatches"]
     assert [(m["entity"], m["feature"]) for m in mismatches] == [(victim, "txn_amount_sum_1h")]

@@ -88,7 +88,7 @@ def test_late_events_are_rejected_exactly_when_every_window_has_closed(group: Fe
     for offset, event in enumerate(_stream(3, 400, 60)):
         if not isinstance(event, group.event_type):
             continue
-        entity, ts = event.user_id, event.event_time_ms
+        entity, ts = getattr(event, group.entity_key), event.event_time_ms
         latest = max(ts, newest.get(entity, ts))
         newest[entity] = latest
         applied = state.apply(entity, ts, offset, tuple(getattr(event, c) for c in state.columns))
@@ -105,7 +105,7 @@ def test_dump_and_load_round_trip_mid_stream(group: FeatureGroup) -> None:
     for offset, event in enumerate(events[150:], start=150):
         if isinstance(event, group.event_type):
             values = tuple(getattr(event, c) for c in restored.columns)
-            restored.apply(event.user_id, event.event_time_ms, offset, values)
+            restored.apply(getattr(event, group.entity_key), event.event_time_ms, offset, values)
     expected = recompute_online(group, [e for e in events if isinstance(e, group.event_type)])
     for entity, row in expected.items():
         got = restored.row(entity)

@@ -28,9 +28,10 @@ def test_every_row_is_the_recomputed_online_row_after_its_event(group) -> None: 
     of_type = [(i, e) for i, e in enumerate(events) if isinstance(e, group.event_type)]
     assert len(rows) == len(of_type) > 100
     for n, (row, (position, event)) in enumerate(zip(rows, of_type, strict=True)):
-        history = [e for _i, e in of_type[: n + 1] if e.user_id == event.user_id]
-        expected = recompute_online(group, history)[event.user_id]
-        assert row[group.entity_key] == event.user_id
+        entity = getattr(event, group.entity_key)
+        history = [e for _i, e in of_type[: n + 1] if getattr(e, group.entity_key) == entity]
+        expected = recompute_online(group, history)[entity]
+        assert row[group.entity_key] == entity
         assert row["event_timestamp"].timestamp() * 1000 == expected.newest_event_ms
         assert (row["window_start_ms"], row["window_end_ms"]) == (expected.window_start_ms, expected.window_end_ms)
         assert row["source_offset"] == 100 + position and row["source_partition"] == 2

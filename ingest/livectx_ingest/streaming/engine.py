@@ -301,10 +301,13 @@ class FeatureEngine:
     def _process_batch(self, messages: list[Any]) -> None:
         """Apply consumed messages: per partition, columnar when the batch qualifies, else event by event."""
         batches: dict[TopicPartition, list[Any]] = {}
+        ends: dict[TopicPartition, int] = {}
         for message in messages:
             error = message.error()
             if error is not None:
-                if error.code() != -191:  # _PARTITION_EOF is informational
+                if error.code() == -191:  # _PARTITION_EOF: the position is the end of the partition
+                    ends[(message.topic(), message.partition())] = message.offset()
+                else:
                     log.warning("consumer error: %s", error)
                 continue
             tp = (message.topic(), message.partition())
@@ -328,6 +331,13 @@ class FeatureEngine:
                 continue
             for message in batch:
                 self._process(tp, part, source, message)
+        for tp, end in ends.items():
+            part = self._partitions.get(tp)
+            # Past the last record there may be transaction markers (a repartition topic is written in
+            # transactions): no record is behind them, so the position moves on and gets checkpointed, and
+            # "caught up" (committed == end offset) can hold.
+            if part is not None and (part.next_offset is None or end > part.next_offset):
+                part.next_offset = end
 
     def _apply_columnar(self, part: _Partition, source: _Source, batch: list[Any]) -> bool:
         """Decode and apply ``batch`` as columns; ``False`` (nothing applied) if a record needs the per-record

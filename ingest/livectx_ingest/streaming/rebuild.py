@@ -32,11 +32,48 @@ from livectx_ingest.streaming.checkpoint import FIELD_SEP, RedisCheckpoints
 log = logging.getLogger(__name__)
 
 
+def prepare_rebuilds(
+    settings: Any,
+    consumer_group: str,
+    declared: Sequence[FeatureGroup],
+    running: Sequence[FeatureGroup],
+    topic_map: Mapping[str, str],
+    project: str,
+) -> list[str]:
+    """Before a worker starts: rebuild the views whose definition changed (see the module doc). ``declared``
+    are the repo's views, ``running`` the same as the engine runs them (a re-keyed one reads its
+    repartition topic), in the same order. Returns the rebuilt views' names."""
+    from livectx.features.online_reader import feature_store_identity
+    from livectx.kafka import admin_client
+    from livectx.redis_client import redis_client
+    from livectx.tier.hot import watermarks
+
+    state_topics = {
+        d.name: topic_map.get(r.source_topic, r.source_topic) for d, r in zip(declared, running, strict=True)
+    }
+    _project, eksv = feature_store_identity(settings.feature_repo)
+    rebuilt = rebuild_changed_views(redis_client(settings), consumer_group, declared, state_topics, project, eksv)
+    if not rebuilt:
+        return rebuilt
+    topics = sorted({state_topics[name] for name in rebuilt})
+    rewind_kafka_offsets(admin_client(settings), consumer_group, topics)
+    for (topic, partition), (low, _high) in sorted(watermarks(settings, topics).items()):
+        if low > 0:
+            log.warning(
+                "rebuilding from %s[%d]: the log starts at offset %d (older records are only in the cold tier, "
+                "which a rebuild does not read yet): rebuilt windows start there",
+                topic,
+                partition,
+                low,
+            )
+    return rebuilt
+
+
 def rebuild_changed_views(
     client: Any,
     consumer_group: str,
     groups: Sequence[FeatureGroup],
-    topic_map: Mapping[str, str],
+    state_topics: Mapping[str, str],
     project: str,
     entity_key_serialization_version: int = 3,
 ) -> list[str]:
@@ -45,14 +82,14 @@ def rebuild_changed_views(
     Runs under a per-group Redis lock, so of two workers starting together one resets and the other then
     finds the new definitions recorded."""
     with client.lock(f"livectx:engine:{consumer_group}:rebuild-lock", timeout=300, blocking_timeout=600):
-        return _rebuild(client, consumer_group, groups, topic_map, project, entity_key_serialization_version)
+        return _rebuild(client, consumer_group, groups, state_topics, project, entity_key_serialization_version)
 
 
 def _rebuild(
     client: Any,
     consumer_group: str,
     groups: Sequence[FeatureGroup],
-    topic_map: Mapping[str, str],
+    state_topics: Mapping[str, str],
     project: str,
     entity_key_serialization_version: int,
 ) -> list[str]:
@@ -60,17 +97,17 @@ def _rebuild(
     if changed:
         stored = stored_definitions(client, consumer_group)
         checkpoints = RedisCheckpoints(client, consumer_group)
-        topics = {topic_map.get(g.source_topic, g.source_topic) for g in changed}
+        topics = {state_topics[g.name] for g in changed}
         names = {g.name for g in changed}
         for topic in sorted(topics):
             entities = _drop_topic_state(client, checkpoints, topic, names)
             for group in changed:
-                if topic_map.get(group.source_topic, group.source_topic) == topic:
+                if state_topics[group.name] == topic:
                     _delete_rows(client, group, stored[group.name]["features"], entities.get(group.name, set()),
                                  project, entity_key_serialization_version)  # fmt: skip
             log.warning(
                 "rebuilding %s: its definition changed; replaying %s from the start of the log",
-                ", ".join(sorted(g.name for g in changed if topic_map.get(g.source_topic, g.source_topic) == topic)),
+                ", ".join(sorted(g.name for g in changed if state_topics[g.name] == topic)),
                 topic,
             )
     record_definitions(client, consumer_group, groups)

@@ -135,20 +135,15 @@ def run_features_worker(
     if not groups:
         raise LivectxError(f"the feature repo {repo.path} declares no stream feature view: nothing to run")
     require_reachable(settings)
-    for group in groups:
-        if group.rekeyed:
-            raise LivectxError(f"feature group {group.name}: re-keying by {group.entity_key} is not supported yet")
-    from livectx.features.online_reader import feature_store_identity
-    from livectx_ingest.streaming.rebuild import rebuild_changed_views
+    from livectx_ingest.streaming.rebuild import prepare_rebuilds
+    from livectx_ingest.streaming.repartition import plan_repartitions, start_repartitioners
 
-    _project, eksv = feature_store_identity(settings.feature_repo)
-    rebuilt = rebuild_changed_views(redis_client(settings), consumer_group, groups, topic_map or {}, repo.project, eksv)
-    if rebuilt:
-        from livectx.kafka import admin_client
-        from livectx_ingest.streaming.rebuild import rewind_kafka_offsets
-
-        topics = sorted({(topic_map or {}).get(g.source_topic, g.source_topic) for g in groups if g.name in rebuilt})
-        rewind_kafka_offsets(admin_client(settings), consumer_group, topics)
+    declared = list(groups)
+    groups, repartitions = plan_repartitions(declared, topic_map or {}, consumer_group)
+    prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project)
+    repartitioners = start_repartitioners(
+        settings, list(repartitions.values()), consumer_group, worker_id, dead_letter_topic, until_caught_up
+    )
     stats = FreshnessStats()
     side_outputs = producer(settings)
     late = LateEvents(side_outputs, late_topic)
@@ -172,6 +167,7 @@ def run_features_worker(
                 "group.instance.id": f"worker-{worker_id}",
                 "session.timeout.ms": 10_000,
                 "fetch.wait.max.ms": 20,
+                "enable.partition.eof": True,  # the end of a partition moves the position past trailing markers
                 "queued.min.messages": 20_000,
             },
         ),
@@ -215,6 +211,7 @@ def run_features_worker(
         reporter.stop()
         if watcher is not None:
             watcher.stop()
+        repartitioners.stop()
     return stats, dict(late.counts)
 
 
