@@ -41,6 +41,7 @@ def produce_scenario(
     rate: float | None = None,
     topic_map: dict[str, str] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> ProduceResult:
     """Produce ``count`` events of ``scenario`` and wait until the broker acknowledged all of them.
 
@@ -48,6 +49,9 @@ def produce_scenario(
         rate: events per wall-clock second; ``None`` produces as fast as possible. Event time follows the
             scenario's own simulated rate (``rate`` or its default), so the timeline is the same either way.
         topic_map: rename topics (tests use unique names per test).
+        on_warning: told once when event time runs over an hour ahead of the wall clock (produced faster than
+            the generator's simulated rate): the sources' default ``max_ahead`` dead-letters such records, and
+            Kafka (whose ``message.timestamp.after.max.ms`` is 1 h) would refuse them as timestamps.
 
     Raises:
         LivectxError: the broker is unreachable or rejected records (the first error is reported).
@@ -68,7 +72,14 @@ def produce_scenario(
     per_topic: Counter[str] = Counter()
     first = last = None
     began = time.monotonic()
+    warned = False
     for n, (topic, event) in enumerate(itertools.islice(events, count), start=1):
+        if not warned and on_warning is not None and event.event_time_ms > time.time() * 1000 + 3_600_000:
+            warned = True
+            on_warning(
+                f"event time is now over an hour ahead of the clock ({event.event_time.isoformat()}): records "
+                "that far ahead are dead-lettered by a source's default max_ahead; pass an earlier --start or a --rate"
+            )
         topic = (topic_map or {}).get(topic, topic)
         key, value, headers = serde.encode(event)
         _produce(producer, topic, key, value, headers, on_delivery)

@@ -41,9 +41,18 @@ EVENT_TIME_MS = "event_time_ms"
 class ColumnDecoder:
     """Decodes batches of one event type's JSON records into a ``pyarrow.Table`` (see the module doc)."""
 
-    def __init__(self, event_type: type[Event], schema: pa.Schema, checks: list[tuple[str, str, Any]]) -> None:
+    def __init__(
+        self,
+        event_type: type[Event],
+        schema: pa.Schema,
+        checks: list[tuple[str, str, Any]],
+        names: list[str] | None = None,
+    ) -> None:
         self.event_type = event_type
         self._schema = schema
+        #: The model's field names, in ``schema`` order, where the wire names differ (a declared
+        #: ``timestamp_field`` other than ``event_time`` is the model's ``event_time``).
+        self._names = names
         self._checks = checks
         self._parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
         self._read = pj.ReadOptions(use_threads=True, block_size=1 << 20)
@@ -72,6 +81,8 @@ class ColumnDecoder:
         for name, check, bound in self._checks:
             if not _holds(table.column(name), check, bound):
                 return None
+        if self._names is not None:
+            table = table.rename_columns(self._names)
         try:
             stamps = pc.cast(table.column("event_time"), pa.timestamp("us", tz="UTC"))
         except pa.ArrowInvalid:
@@ -110,24 +121,32 @@ _CONSTRAINTS = {at.Ge: "ge", at.Gt: "gt", at.Le: "le", at.Lt: "lt", at.MinLen: "
 @cache
 def column_decoder(event_type: type[Event]) -> ColumnDecoder | None:
     """The batch decoder for ``event_type``, or ``None`` if its fields are outside what it can check."""
+    if getattr(event_type, "wire_format", "json") != "json":
+        return None  # Avro records are decoded record by record
     fields: list[pa.Field] = []
     checks: list[tuple[str, str, Any]] = []
+    names: list[str] = []
     for name, info in event_type.model_fields.items():
         annotation = info.annotation
+        wire = info.validation_alias if isinstance(info.validation_alias, str) else name
+        names.append(name)
         if annotation is AwareDatetime:
-            fields.append(pa.field(name, pa.string()))
-            checks.append((name, "rfc3339", None))
+            if info.metadata:
+                return None  # e.g. epoch milliseconds read by a validator
+            fields.append(pa.field(wire, pa.string()))
+            checks.append((wire, "rfc3339", None))
             continue
         if annotation not in _ARROW_TYPES:
             return None
-        fields.append(pa.field(name, _ARROW_TYPES[annotation]))
+        fields.append(pa.field(wire, _ARROW_TYPES[annotation]))
         if annotation is float:
-            checks.append((name, "finite", None))
+            checks.append((wire, "finite", None))
         for meta in info.metadata:
             kind = _CONSTRAINTS.get(type(meta))
             if kind is None:
                 return None
-            checks.append((name, kind, getattr(meta, kind)))
+            checks.append((wire, kind, getattr(meta, kind)))
     if "event_time" not in event_type.model_fields:
         return None
-    return ColumnDecoder(event_type, pa.schema(fields), checks)
+    renamed = names if [f.name for f in fields] != names else None
+    return ColumnDecoder(event_type, pa.schema(fields), checks, renamed)

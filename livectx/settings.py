@@ -212,10 +212,13 @@ class Settings:
 
     @cached_property
     def feature_repo(self) -> Path:
+        """``LIVECTX_FEATURE_REPO`` / ``--repo``, else ``./feature_repo``, else (running from a checkout) the
+        example repo beside the source."""
         if self.core.feature_repo:
             return self.core.feature_repo
+        here = Path.cwd() / "feature_repo"
         beside_source = Path(__file__).resolve().parents[1] / "feature_repo"
-        return beside_source if beside_source.is_dir() else Path.cwd() / "feature_repo"
+        return here if here.is_dir() or not beside_source.is_dir() else beside_source
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """Client configuration for confluent-kafka, with per-client overrides."""

@@ -129,8 +129,15 @@ class ContextClient:
         else:
             read_features = feast_sdk_reader(settings)
         inline = features and fast_path
+        from livectx.repo import current_repo
+
+        repo = current_repo(settings)
+        declared = {
+            "services": {name: repo.service_groups(name) for name in repo.services},
+            "memory_sources": {name: view.schema for name, view in repo.memory.items()},
+        }
         if not vectors:
-            return cls(read_features, _no_search, _no_embed, None, config, inline_features=inline)
+            return cls(read_features, _no_search, _no_embed, None, config, inline_features=inline, **declared)
         store = open_vector_store(settings)
         embedder = Embedder(settings.embedding.model, settings.embedding.device).load()
         watermark = IndexWatermark(redis_client(settings), settings.vector.index)
@@ -141,6 +148,7 @@ class ContextClient:
             watermark.status,
             config,
             inline_features=inline,
+            **declared,
         )
 
     def close(self) -> None:

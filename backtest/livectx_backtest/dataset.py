@@ -57,7 +57,7 @@ def build_training_set(
         LivectxError: bad input (missing file, unknown service, labels without the entity column or
             ``event_timestamp``), or, with ``via="both"``, the first value where the two paths differ.
     """
-    groups = pit_sql.service_groups(service)
+    groups = pit_sql.service_groups(service, settings)
     if not labels.is_file():
         raise LivectxError(f"labels file {labels} does not exist")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def feast_training_set(settings: Settings, service: str, labels: Any) -> pa.Tabl
     """Feast's answer for numbered labels (a DuckDB result), in label order and the recompute columns."""
     from livectx.feast_store import open_feature_store
 
-    groups = pit_sql.service_groups(service)
+    groups = pit_sql.service_groups(service, settings)
     store = open_feature_store(settings)
     try:
         feature_service = store.get_feature_service(service)

@@ -18,6 +18,10 @@ def feast(ctx: click.Context, feast_args: tuple[str, ...]) -> None:
     from livectx.feast_store import feast_command, feast_env
 
     settings = settings_from(ctx)
+    if feast_args[:1] in (("apply",), ("plan",)):
+        from livectx.repo import current_repo
+
+        current_repo(settings)  # livectx's checks first: a view it cannot run fails here, named, in one line
     ctx.exit(subprocess.run(feast_command(settings, *feast_args), env=feast_env(settings), check=False).returncode)
 
 

@@ -79,6 +79,7 @@ def produce(
             start=start,
             rate=rate,
             on_progress=lambda n: progress.advance(task, n),
+            on_warning=lambda text: console(stderr=True).print(f"[yellow]warning: {text}[/yellow]"),
         )
     print_table(
         f"produced {result.count} {scenario} events in {result.seconds:.2f}s "

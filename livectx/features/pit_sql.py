@@ -56,11 +56,12 @@ class EventSource:
     order_column: str | None = None
 
 
-def service_groups(service: str) -> list[FeatureGroup]:
-    """The groups of a feature service; one readable error for an unknown name."""
+def service_groups(service: str, settings: Settings | None = None) -> list[FeatureGroup]:
+    """The groups of a feature service of the configured repo (``settings``'s, else the process's); one
+    readable error for an unknown name."""
     from livectx.repo import current_repo
 
-    return current_repo().service_groups(service)
+    return current_repo(settings).service_groups(service)
 
 
 def values_equal(a: Any, b: Any) -> bool:

@@ -67,23 +67,37 @@ def stored_definitions(client: Any, consumer_group: str) -> dict[str, dict[str, 
     return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
 
 
-def record_definitions(client: Any, consumer_group: str, groups: Sequence[FeatureGroup]) -> None:
-    """Remember what each view's state is built by (called once its state is consistent with it)."""
-    if groups:
-        client.hset(
-            views_key(consumer_group),
-            mapping={
-                g.name: json.dumps(
-                    {
-                        "fingerprint": fingerprint(g),
-                        "definition": definition(g),
-                        "topic": g.source_topic,
-                        "features": [f.name for f in g.features],
-                    }
-                )
-                for g in groups
-            },
-        )
+def record_definitions(
+    client: Any, consumer_group: str, groups: Sequence[FeatureGroup], state_topics: dict[str, str] | None = None
+) -> None:
+    """Remember what each view's state is built by (called once its state is consistent with it), and where
+    that state lives (``state_topics``: view -> the topic its state and offsets are kept under). Views
+    recorded on the same topics that this run no longer has are forgotten: their state went with the
+    topic's, and if they come back they are new views, rebuilt."""
+    if not groups:
+        return
+    state_topics = state_topics or {g.name: g.source_topic for g in groups}
+    stored = stored_definitions(client, consumer_group)
+    running = {g.name for g in groups}
+    topics = {g.source_topic for g in groups}
+    gone = [n for n, old in stored.items() if n not in running and old.get("topic") in topics]
+    if gone:
+        client.hdel(views_key(consumer_group), *gone)
+    client.hset(
+        views_key(consumer_group),
+        mapping={
+            g.name: json.dumps(
+                {
+                    "fingerprint": fingerprint(g),
+                    "definition": definition(g),
+                    "topic": g.source_topic,
+                    "state_topic": state_topics[g.name],
+                    "features": [f.name for f in g.features],
+                }
+            )
+            for g in groups
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -96,10 +110,19 @@ class ViewChange:
 def view_changes(client: Any, consumer_group: str, groups: Sequence[FeatureGroup]) -> list[ViewChange]:
     """Each declared view against the definition its stored state was built by."""
     stored = stored_definitions(client, consumer_group)
+    started = {old.get("topic") for old in stored.values()}  # topics whose stored position is past the start
     out = []
     for group in groups:
         old = stored.get(group.name)
-        if old is None:
+        if old is None and group.source_topic in started:
+            out.append(
+                ViewChange(
+                    group.name,
+                    "rebuild",
+                    f"new on {group.source_topic}, whose views are running: the next run replays the topic",
+                )
+            )
+        elif old is None:
             out.append(ViewChange(group.name, "new", "state built from the start of the log on the next run"))
         elif old["fingerprint"] == fingerprint(group):
             out.append(ViewChange(group.name, "unchanged"))

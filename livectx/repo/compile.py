@@ -162,6 +162,11 @@ def compile_view(view: Any, source: SourceSpec) -> FeatureGroup:
         )
     if entity_key not in columns:
         raise RepoError(f"view {name}: entity key {entity_key!r} is not a field of source {source.name}")
+    if columns[entity_key].annotation is not str:
+        raise RepoError(
+            f"view {name}: entity key {entity_key} must be a required STRING field of source {source.name} "
+            "(the online store keys entities by their string value)"
+        )
     try:
         return FeatureGroup(
             name,

@@ -61,23 +61,13 @@ class Repo:
         raise LivectxError(f"no stream feature view {name!r} in {self.path}; declared: {_names(self.groups)}")
 
     def service_views(self, service: str) -> tuple[str, ...]:
-        try:
-            return self.services[service].views
-        except KeyError:
-            raise LivectxError(
-                f"unknown feature service {service!r}; the repo declares: {', '.join(sorted(self.services)) or 'none'}"
-            ) from None
+        return _named(self.services, service, "feature service").views
 
     def service_groups(self, service: str) -> list[FeatureGroup]:
         return [self.group(v) for v in self.service_views(service)]
 
     def source(self, name: str) -> SourceSpec:
-        try:
-            return self.sources[name]
-        except KeyError:
-            raise LivectxError(
-                f"no source {name!r} in {self.path}; declared: {', '.join(sorted(self.sources))}"
-            ) from None
+        return _named(self.sources, name, "source")
 
     def model(self, source: str) -> type[Event]:
         return self.source(source).model
@@ -110,23 +100,13 @@ class Repo:
         return {t.topic: t for t in self.memory.values()}
 
     def memory_view(self, name: str) -> TextSource:
-        try:
-            return self.memory[name]
-        except KeyError:
-            raise LivectxError(
-                f"no memory view {name!r}; the repo declares: {', '.join(sorted(self.memory)) or 'none'}"
-            ) from None
+        return _named(self.memory, name, "memory view")
 
     def topic_specs(self) -> tuple[TopicSpec, ...]:
         return tuple(s.topic_spec() for s in self.sources.values())
 
     def generator(self, name: str) -> GeneratorSpec:
-        try:
-            return self.generators[name]
-        except KeyError:
-            raise UnknownNameError(
-                f"unknown generator {name!r}; the repo declares: {', '.join(sorted(self.generators)) or 'none'}"
-            ) from None
+        return _named(self.generators, name, "generator", UnknownNameError)
 
 
 def load_repo(path: Path | str, *, reload: bool = False) -> Repo:
@@ -162,7 +142,14 @@ def _load(root: Path) -> Repo:
         order = _declaration_order(modules())
     for kind in ("data_sources", "stream_feature_views", "feature_views", "feature_services", "entities"):
         getattr(contents, kind).sort(key=lambda obj: order.get(id(obj), len(order)))
-    return _compile(root, contents, generators)
+    try:
+        return _compile(root, contents, generators)
+    except LivectxError:
+        raise
+    except Exception as exc:  # a malformed livectx.* tag, a check that does not fit its column's type, ...
+        raise RepoError(
+            f"the feature repo {root} declares something livectx cannot read: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _compile(root: Path, contents: Any, generators: dict[str, GeneratorSpec]) -> Repo:
@@ -187,6 +174,13 @@ def _compile(root: Path, contents: Any, generators: dict[str, GeneratorSpec]) ->
             raise RepoError(f"view {view.name}: livectx runs stream views over a KafkaSource")
         groups.append(compile_view(view, sources[source_name(view.stream_source)]))
     memory = {v.name: compile_memory(v, sources[source_name(v.stream_source)]) for v in memory_views}
+    by_topic: dict[str, str] = {}
+    for name, view in memory.items():
+        if view.topic in by_topic:
+            raise RepoError(
+                f"memory views {by_topic[view.topic]} and {name} read one topic ({view.topic}): declare one"
+            )
+        by_topic[view.topic] = name
     services = compile_services(contents.feature_services, {g.name for g in groups})
     entities = {e.name: e.join_key for e in contents.entities if not e.name.startswith("__")}
     return Repo(root, _project(root), sources, tuple(groups), services, memory, generators, entities)
@@ -270,6 +264,14 @@ def _repo_imports(root: Path) -> Iterator[Any]:
 def _inside(module: Any, root: Path) -> bool:
     file = getattr(module, "__file__", None)
     return bool(file) and Path(file).resolve().is_relative_to(root)
+
+
+def _named(declared: dict[str, Any], name: str, what: str, error: type[LivectxError] = LivectxError) -> Any:
+    """``declared[name]``, or one readable error naming what the repo does declare."""
+    try:
+        return declared[name]
+    except KeyError:
+        raise error(f"unknown {what} {name!r}; the repo declares: {', '.join(sorted(declared)) or 'none'}") from None
 
 
 def _names(groups: tuple[FeatureGroup, ...]) -> str:

@@ -164,6 +164,8 @@ def event_model(
         raise SchemaDeclarationError(f"source {source}: timestamp_field {timestamp_field!r} is not a column")
     if key_field not in by_name:
         raise SchemaDeclarationError(f"source {source}: key field {key_field!r} is not a column")
+    if not by_name[key_field].required:
+        raise SchemaDeclarationError(f"source {source}: key field {key_field} must be required (no DEFAULT, not null)")
     checks = checks or {}
     for name, rules in checks.items():
         if name not in by_name:

@@ -46,6 +46,16 @@ customer_amount_2h = stream_view(
 )
 customer_features = FeatureService(name="customer_features", features=[customer_activity_1h, customer_amount_2h])
 """
+NEW_VIEW = """
+
+customer_max_3h = stream_view(
+    name="customer_max_3h",
+    source=messages,
+    entity=customer,
+    window=tumbling(timedelta(hours=3)),
+    features=[agg("amount_max_3h", "max", "amount")],
+)
+"""
 EXTRA_SOURCES = """
 
 from feast.data_format import JsonFormat
@@ -215,11 +225,14 @@ def test_plan_reports_a_changed_window_and_the_rebuild_matches_the_new_window(by
     group = f"byo-{unique}"
     assert "unchanged" in _run(f"--repo={folder}", "plan", "--group", group)
     _edit(folder / "features.py", "window=tumbling(timedelta(hours=1))", "window=tumbling(timedelta(minutes=20))")
+    # ... and a view added to the same topic: its state must start where the topic does, so it is rebuilt too
+    (folder / "features.py").write_text((folder / "features.py").read_text() + NEW_VIEW)
     edited = load_repo(folder, reload=True)  # this process has the repo cached; a new `livectx` reads it anew
     plan = _run(f"--repo={folder}", "plan", "--group", group)
-    assert "rebuild" in plan and "customer_activity_1h" in plan
+    assert plan.count("rebuild") >= 2 and "customer_activity_1h" in plan and "customer_max_3h" in plan
     _run(f"--repo={folder}", "feast", "apply")
     _run(f"--repo={folder}", "ingest", "run", "features", "--until-caught-up", "--group", group)
     assert edited.group("customer_activity_1h").window.size_ms == 20 * 60_000
-    assert _assert_online_equals_recomputation(edited, settings, ["customer_activity_1h", "customer_amount_2h"]) > 100
+    views = ["customer_activity_1h", "customer_amount_2h", "customer_max_3h"]
+    assert _assert_online_equals_recomputation(edited, settings, views) > 100
     assert "rebuild" not in _run(f"--repo={folder}", "plan", "--group", group)

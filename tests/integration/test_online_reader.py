@@ -11,7 +11,7 @@ import pytest
 from livectx.errors import LivectxError
 from livectx.features.online_reader import OnlineFeatureReader
 from livectx.settings import Settings
-from tests.example import FEATURE_GROUPS, FEATURE_SERVICES
+from tests.example import FEATURE_GROUPS, FEATURE_SERVICES, group_named
 
 
 def _push_random_rows(feature_store, users: list[str], rng: random.Random) -> None:  # type: ignore[no-untyped-def]
@@ -19,7 +19,7 @@ def _push_random_rows(feature_store, users: list[str], rng: random.Random) -> No
     for group in FEATURE_GROUPS:
         present = [u for u in users if rng.random() < 0.8]  # some entities miss some views
         columns: dict[str, list] = {
-            "user_id": present,
+            group.entity_key: present,
             "event_timestamp": [now - timedelta(seconds=rng.randint(0, 99)) for _ in present],
             "created_timestamp": [now] * len(present),
         }
@@ -43,8 +43,8 @@ def test_fast_path_equals_feast_for_every_view_and_service(settings: Settings, f
     _push_random_rows(feature_store, users, rng)
     reader = OnlineFeatureReader.from_settings(settings)
     asked = [*users, f"{unique}-nobody"]
-    rows = [{"user_id": u} for u in asked]
     for group in FEATURE_GROUPS:
+        rows = [{group.entity_key: u} for u in asked]
         refs = [f"{group.name}:{c}" for c in (*(f.name for f in group.features), *group.metadata_fields)]
         for full in (False, True):
             expected = feature_store.get_online_features(
@@ -52,13 +52,15 @@ def test_fast_path_equals_feast_for_every_view_and_service(settings: Settings, f
             ).to_dict()
             assert reader.read(asked, refs, full_feature_names=full) == expected, group.name
     for name in FEATURE_SERVICES:
+        rows = [{group_named(FEATURE_SERVICES[name][0]).entity_key: u} for u in asked]
         service = feature_store.get_feature_service(name)
         expected = feature_store.get_online_features(features=service, entity_rows=rows).to_dict()
         assert reader.read(asked, name) == expected, name
     # A subset of one view, in a different order than declared.
     refs = ["user_txn_1h:last_txn_amount", "user_txn_1h:txn_amount_sum_1h"]
     assert (
-        reader.read(users[:5], refs) == feature_store.get_online_features(features=refs, entity_rows=rows[:5]).to_dict()
+        reader.read(users[:5], refs)
+        == feature_store.get_online_features(features=refs, entity_rows=[{"user_id": u} for u in users[:5]]).to_dict()
     )
 
 

@@ -245,3 +245,27 @@ def test_the_scaffold_is_a_repo_that_compiles(tmp_path: Path) -> None:
 
     topic, event = next(generated_events(repo, "messages", 1, T0))
     assert topic == "fresh_shop.messages" and event.amount >= 0
+
+
+BAD_TAG = 'watermark_delay_threshold=timedelta(seconds=45), tags={"livectx.partitions": "x"},'
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (PLAIN.replace("{EXTRA}", "").replace("shop_id STRING, price", "shop_id BIGINT, price"),
+         "entity key shop_id must be a required STRING"),
+        (PLAIN.replace("{EXTRA}", "").replace("watermark_delay_threshold=timedelta(seconds=45),",
+                                              BAD_TAG),
+         "declares something livectx cannot read: ValueError"),
+    ],
+)  # fmt: skip
+def test_keys_livectx_cannot_serve_and_malformed_tags_fail_in_one_line(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(RepoError, match=message):
+        load_repo(_plain_repo(tmp_path, body))
+
+
+def test_a_nullable_kafka_key_is_refused() -> None:
+    with pytest.raises(SchemaDeclarationError, match="key field k must be required"):
+        event_model("x", parse_ddl("t TIMESTAMP, k STRING DEFAULT NULL"), timestamp_field="t", key_field="k",
+                    wire_format="json")  # fmt: skip

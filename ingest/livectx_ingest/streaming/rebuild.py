@@ -4,13 +4,18 @@ At start the feature worker compares each view's fingerprint with the one its st
 (:mod:`livectx.repo.changes`). For every source topic with a changed view, before any partition is
 assigned:
 
-1. the online rows of the changed views are deleted for every entity their old state knew (an entity
-   absent from the rebuilt history must not keep a value computed under the old window);
+1. the online rows of the changed views are deleted, as their old definition wrote them (its join key and
+   features), for every entity their old state knew (an entity absent from the rebuilt history must not
+   keep a value computed under the old window);
 2. the window state of every view of that topic and the topic's stored offsets are dropped, so the engine
    replays the topic from the start of the log: the unchanged views of the topic are recomputed to the
    same values, and its offline copy is rewritten with them (the engine discards offline rows past a
    partition's committed offset, here all of them);
-3. the new definitions are recorded.
+3. the group's Kafka offsets of the topic are rewound (or the start fails if other workers of the group
+   are still running), then the new definitions are recorded.
+
+A view added to a topic whose views are running counts as changed: its state must start where the topic
+does.
 
 Each step is idempotent: a crash anywhere leaves old fingerprints, and the next start does it again. The
 whole topic is replayed because its views share one position per partition. If retention already deleted
@@ -21,10 +26,11 @@ rebuilding from the cold tier is not supported yet.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from livectx.features.redis_layout import FeastRedisLayout
+from livectx.errors import LivectxError
 from livectx.features.spec import FeatureGroup
 from livectx.repo.changes import changed_views, record_definitions, stored_definitions
 from livectx_ingest.streaming.checkpoint import FIELD_SEP, RedisCheckpoints
@@ -52,11 +58,14 @@ def prepare_rebuilds(
         d.name: topic_map.get(r.source_topic, r.source_topic) for d, r in zip(declared, running, strict=True)
     }
     _project, eksv = feature_store_identity(settings.feature_repo)
-    rebuilt = rebuild_changed_views(redis_client(settings), consumer_group, declared, state_topics, project, eksv)
+    admin = admin_client(settings)
+    rebuilt = rebuild_changed_views(
+        redis_client(settings), consumer_group, declared, state_topics, project, eksv,
+        rewind=lambda topics: rewind_kafka_offsets(admin, consumer_group, topics),
+    )  # fmt: skip
     if not rebuilt:
         return rebuilt
     topics = sorted({state_topics[name] for name in rebuilt})
-    rewind_kafka_offsets(admin_client(settings), consumer_group, topics)
     for (topic, partition), (low, _high) in sorted(watermarks(settings, topics).items()):
         if low > 0:
             log.warning(
@@ -76,97 +85,121 @@ def rebuild_changed_views(
     state_topics: Mapping[str, str],
     project: str,
     entity_key_serialization_version: int = 3,
+    rewind: Callable[[list[str]], None] = lambda _topics: None,
 ) -> list[str]:
     """Reset what the changed views' state needs (see the module doc); returns the changed views' names.
+    ``rewind(topics)`` resets the group's Kafka offsets of the replayed topics before the new definitions
+    are recorded.
 
     Runs under a per-group Redis lock, so of two workers starting together one resets and the other then
     finds the new definitions recorded."""
     with client.lock(f"livectx:engine:{consumer_group}:rebuild-lock", timeout=300, blocking_timeout=600):
-        return _rebuild(client, consumer_group, groups, state_topics, project, entity_key_serialization_version)
+        changed = changed_views(client, consumer_group, groups)
+        if changed:
+            _reset(client, consumer_group, changed, state_topics, project, entity_key_serialization_version)
+            rewind(sorted({state_topics[g.name] for g in changed}))
+        record_definitions(client, consumer_group, groups, dict(state_topics))
+        return sorted(g.name for g in changed)
 
 
-def _rebuild(
+def _reset(
     client: Any,
     consumer_group: str,
-    groups: Sequence[FeatureGroup],
+    changed: Sequence[FeatureGroup],
     state_topics: Mapping[str, str],
     project: str,
-    entity_key_serialization_version: int,
-) -> list[str]:
-    changed = changed_views(client, consumer_group, groups)
-    if changed:
-        stored = stored_definitions(client, consumer_group)
-        checkpoints = RedisCheckpoints(client, consumer_group)
-        topics = {state_topics[g.name] for g in changed}
-        names = {g.name for g in changed}
-        for topic in sorted(topics):
-            entities = _drop_topic_state(client, checkpoints, topic, names)
-            for group in changed:
-                if state_topics[group.name] == topic:
-                    _delete_rows(client, group, stored[group.name]["features"], entities.get(group.name, set()),
-                                 project, entity_key_serialization_version)  # fmt: skip
-            log.warning(
-                "rebuilding %s: its definition changed; replaying %s from the start of the log",
-                ", ".join(sorted(g.name for g in changed if state_topics[g.name] == topic)),
-                topic,
-            )
-    record_definitions(client, consumer_group, groups)
-    return sorted(g.name for g in changed)
+    eksv: int,
+) -> None:
+    """Delete the changed views' rows as their old definitions wrote them, then the state and offsets of every
+    topic involved (old and new). Rows go first, while the old state still lists their entities."""
+    stored = stored_definitions(client, consumer_group)
+    checkpoints = RedisCheckpoints(client, consumer_group)
+    topics = {state_topics[g.name] for g in changed}
+    for group in changed:
+        old = stored.get(group.name)
+        if old is None:
+            continue  # a new view: it has no rows yet
+        old_topic = old.get("state_topic", old["topic"])
+        topics.add(old_topic)
+        entities = _entities(client, checkpoints, old_topic, group.name)
+        _delete_rows(client, group.name, old["definition"]["entity_key"], old["features"], entities, project, eksv)
+    for topic in sorted(topics):
+        _drop_topic_state(client, checkpoints, topic)
+        log.warning(
+            "rebuilding %s: the definition changed; replaying %s from the start of the log",
+            ", ".join(sorted(g.name for g in changed if state_topics[g.name] == topic)) or "(moved views)",
+            topic,
+        )
 
 
 def rewind_kafka_offsets(admin: Any, consumer_group: str, topics: Sequence[str]) -> None:
     """Set the group's Kafka offsets of ``topics`` (the mirror ``--until-caught-up`` and lag read) to 0, so a
-    rebuild is not taken for caught up before it replays. The engine's own offsets live in Redis."""
+    rebuild is not taken for caught up before it replays (the engine's own offsets live in Redis).
+
+    Raises:
+        LivectxError: the group still has active members after 20 s (other workers are running).
+    """
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
     metadata = admin.list_topics(timeout=10).topics
     partitions = [TopicPartition(t, p, 0) for t in topics if t in metadata for p in metadata[t].partitions]
     if not partitions:
         return
-    try:
-        for future in admin.alter_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(consumer_group, partitions)]
-        ).values():
-            future.result(10)
-    except Exception as exc:  # an active member of the group: its mirror commits correct this as it goes
-        log.warning(
-            "could not rewind %s's Kafka offsets for the rebuild (%s): lag reads stale until it catches up",
-            consumer_group,
-            exc,
-        )
+    # A member that just stopped stays in the group until its session expires (10 s, static membership):
+    # retry for a while; past that, the group has live workers, and a rebuild beside them would mix state.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            for future in admin.alter_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(consumer_group, partitions)]
+            ).values():
+                future.result(10)
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise LivectxError(
+                    f"cannot rebuild: consumer group {consumer_group} still has active members ({exc}); stop its "
+                    "other workers, then start this one again"
+                ) from None
+            time.sleep(1)  # waiting out a stopped member's session, with a deadline
 
 
-def _drop_topic_state(client: Any, checkpoints: RedisCheckpoints, topic: str, names: set[str]) -> dict[str, set[str]]:
-    """Delete every state hash and stored offset of ``topic``; returns the entities of the ``names`` views."""
-    entities: dict[str, set[str]] = {}
+def _entities(client: Any, checkpoints: RedisCheckpoints, topic: str, view: str) -> set[str]:
+    """The entities ``view`` holds window state for under ``topic`` (every partition)."""
+    entities = set()
     for key in list(client.scan_iter(match=f"{checkpoints.prefix}:state:{topic}:*", count=1000)):
-        for field, _state in client.hscan_iter(key, count=5_000):
-            view, _, entity = _text(field).partition(FIELD_SEP)
-            if view in names:
-                entities.setdefault(view, set()).add(entity)
+        for field, _state in client.hscan_iter(key, match=f"{view}{FIELD_SEP}*", count=5_000):
+            entities.add(_text(field).partition(FIELD_SEP)[2])
+    return entities
+
+
+def _drop_topic_state(client: Any, checkpoints: RedisCheckpoints, topic: str) -> None:
+    """Delete every state hash and stored offset of ``topic``, and fence out its current owners."""
+    for key in list(client.scan_iter(match=f"{checkpoints.prefix}:state:{topic}:*", count=1000)):
         client.delete(key)
     for key in list(client.scan_iter(match=f"{checkpoints.prefix}:epoch:{topic}:*", count=1000)):
         client.incr(key)  # fences out a worker still running the old definitions
     offsets_key = f"{checkpoints.prefix}:offsets"
-    stale = [
-        f for f in client.hkeys(offsets_key) if (f.decode() if isinstance(f, bytes) else f).rsplit(":", 1)[0] == topic
-    ]
+    stale = [f for f in client.hkeys(offsets_key) if _text(f).rsplit(":", 1)[0] == topic]
     if stale:
         client.hdel(offsets_key, *stale)
-    return entities
 
 
 def _delete_rows(
-    client: Any, group: FeatureGroup, old_features: list[str], entities: set[str], project: str, eksv: int
+    client: Any, view: str, join_key: str, features: list[str], entities: set[str], project: str, eksv: int
 ) -> None:
-    """HDEL the view's feature fields (old and new names), freshness columns and timestamp per entity."""
-    from feast.infra.online_stores.helpers import _mmh3
+    """HDEL the view's feature fields, freshness columns and timestamp, for each entity, under the join key
+    the old definition wrote them with."""
+    from feast.infra.online_stores.helpers import _mmh3, _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
 
-    layout = FeastRedisLayout(project, group, eksv)
-    fields = {*layout.fields.values(), *(_mmh3(f"{group.name}:{name}") for name in old_features), layout.ts_field}
+    columns = [*features, f"{view}__event_ms", f"{view}__written_ms", f"{view}__window_end_ms"]
+    fields = [_mmh3(f"{view}:{name}") for name in columns] + [f"_ts:{view}".encode()]
     pipe = client.pipeline(transaction=False)
     for n, entity in enumerate(entities, start=1):
-        pipe.hdel(layout.redis_key(entity), *fields)
+        key = _redis_key(project, EntityKey(join_keys=[join_key], entity_values=[Value(string_val=entity)]), eksv)
+        pipe.hdel(key, *fields)
         if n % 1000 == 0:
             pipe.execute()
     pipe.execute()

@@ -13,7 +13,8 @@ first copies the source into a repartition topic keyed by the view's entity (Kaf
   checkpoints in Redis.
 
 The repartition topic belongs to one engine consumer group (``livectx.repartition.<group>.<topic>.by.<key>``,
-created on start with the source's partition count and retention): two groups never write one.
+created on start with the source's partition count and retention): two groups never write one. A
+background repartitioner that fails stops the worker (its re-keyed views would silently go stale).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from livectx import faults, serde
-from livectx.errors import SchemaError
+from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
 from livectx.features.spec import FeatureGroup
 from livectx.settings import Settings
@@ -83,15 +84,22 @@ def plan_repartitions(
     return engine_groups, repartitions
 
 
-def ensure_topics(admin: Any, repartitions: Sequence[Repartition], partitions: Mapping[str, int]) -> None:
-    """Create the repartition topics (as many partitions as their source; retention 7 days)."""
+def ensure_topics(
+    admin: Any, repartitions: Sequence[Repartition], partitions: Mapping[str, int], retention: Mapping[str, str]
+) -> None:
+    """Create the repartition topics with their source's partition count and ``retention.ms`` (a rebuild of a
+    re-keyed view replays its repartition topic, so it must keep what the source keeps)."""
     from livectx import topics
 
     specs = [
         TopicSpec(
             r.topic,
             partitions.get(r.source_topic, 3),
-            {"cleanup.policy": "delete", "retention.ms": str(7 * topics.DAY_MS), "retention.bytes": "-1"},
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": retention.get(r.source_topic, str(7 * topics.DAY_MS)),
+                "retention.bytes": "-1",
+            },
             f"{r.source_topic} keyed by {r.key_field} (livectx repartition)",
         )
         for r in repartitions
@@ -114,12 +122,13 @@ class Repartitioner:
     ) -> None:
         self.repartition = repartition
         self.error: BaseException | None = None
+        self.on_failure: Callable[[], None] = lambda: None
         self._hits: dict[str, int] = {}
         self.loop = TransactionalLoop(
             settings,
-            name=f"repartition-{repartition.key_field}",
+            name=f"repartition-{repartition.source_topic}-{repartition.key_field}",
             topics=[repartition.source_topic],
-            consumer_group=f"{consumer_group}.repartition.{repartition.key_field}",
+            consumer_group=f"{consumer_group}.repartition.{repartition.source_topic}.{repartition.key_field}",
             worker_id=worker_id,
             handle=self.handle,
             dead_letter_topic=dead_letter_topic,
@@ -150,6 +159,7 @@ class Repartitioner:
         except BaseException as exc:
             self.error = exc
             log.exception("repartitioning %s by %s failed", self.repartition.source_topic, self.repartition.key_field)
+            self.on_failure()
 
     def stop(self) -> None:
         self.loop.stop()
@@ -160,6 +170,10 @@ class Running:
 
     def __init__(self, pairs: list[tuple[Repartitioner, threading.Thread]]) -> None:
         self._pairs = pairs
+        #: Called when a background repartitioner dies (the worker stops: its re-keyed views would go stale).
+        self.on_failure: Callable[[], None] = lambda: None
+        for repartitioner, _thread in pairs:
+            repartitioner.on_failure = lambda: self.on_failure()
 
     def stop(self) -> None:
         for repartitioner, _thread in self._pairs:
@@ -167,8 +181,14 @@ class Running:
         for _repartitioner, thread in self._pairs:
             thread.join(60)
 
-    def failed(self) -> list[BaseException]:
-        return [r.error for r, _t in self._pairs if r.error is not None]
+    def raise_failure(self) -> None:
+        """Raise the first background repartitioner's failure, if any."""
+        for repartitioner, _thread in self._pairs:
+            if repartitioner.error is not None:
+                r = repartitioner.repartition
+                raise LivectxError(
+                    f"repartitioning {r.source_topic} by {r.key_field} failed: {repartitioner.error}"
+                ) from repartitioner.error
 
 
 def start_repartitioners(
@@ -183,11 +203,16 @@ def start_repartitioners(
     end offsets include every copied record), else in background threads for as long as the worker runs."""
     if not repartitions:
         return Running([])
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
     from livectx.kafka import admin_client
 
     admin = admin_client(settings)
     metadata = admin.list_topics(timeout=10).topics
-    ensure_topics(admin, repartitions, {t: len(m.partitions) for t, m in metadata.items()})
+    sources = sorted({r.source_topic for r in repartitions if r.source_topic in metadata})
+    described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in sources]) if sources else {}
+    retention = {resource.name: future.result()["retention.ms"].value for resource, future in described.items()}
+    ensure_topics(admin, repartitions, {t: len(m.partitions) for t, m in metadata.items()}, retention)
     repartitioners = [
         Repartitioner(settings, r, consumer_group=consumer_group, worker_id=worker_id, dead_letter_topic=dead_letter)
         for r in repartitions

@@ -187,6 +187,7 @@ def run_features_worker(
         on_written=on_written,
         columnar_min=columnar_min,
     )
+    repartitioners.on_failure = engine.stop
     reporter = MetricsReporter(
         stats,
         lambda: _total_lag(settings, consumer_group),
@@ -212,6 +213,7 @@ def run_features_worker(
         if watcher is not None:
             watcher.stop()
         repartitioners.stop()
+    repartitioners.raise_failure()
     return stats, dict(late.counts)
 
 
