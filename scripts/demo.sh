@@ -3,7 +3,8 @@
 # apply the Feast repo, produce fraud-scenario traffic (with a poison record), ingest it into streaming
 # features and read them back; then stream support tickets into the semantic memory, search it, route the
 # tickets with the router agent; archive the log to the cold tier, check training/serving skew, train two
-# fraud model versions, register them, and backtest one against the other on the replayed history.
+# fraud model versions, register them, and backtest one against the other on the replayed history; finally
+# scaffold a new domain's repo with `livectx init` and serve its features and memory through the same path.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bootstrap.sh
@@ -53,5 +54,15 @@ step "livectx backtest run (the archive + Kafka tail replayed; both versions on 
 livectx backtest run --model "fraud:$run-a" --model "fraud:$run-b" \
   --from "$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)" --to "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
   --out "backtest-results/$run"
+step "bring your own stream: livectx init a new domain's repo, then the same commands serve it"
+desk="$(mktemp -d)/desk"
+livectx init "$desk" --project "desk_$(date -u +%Y%m%d%H%M%S)"
+livectx --repo "$desk" feast apply
+livectx --repo "$desk" topics apply
+livectx --repo "$desk" produce --generator messages --count 2000 --rate 2000
+livectx --repo "$desk" ingest run features --until-caught-up
+livectx --repo "$desk" features get c00001 c00002 --service customer_features
+livectx --repo "$desk" ingest run embeddings --until-caught-up
+livectx --repo "$desk" memory search "my refund was charged twice" --view customer_messages --top-k 3
 step "livectx stack status";                livectx stack status
 printf '\nThe stack keeps running: `livectx stack down` stops it.\n'
