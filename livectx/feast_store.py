@@ -30,7 +30,12 @@ def feast_env(settings: Settings) -> dict[str, str]:
 def open_feature_store(settings: Settings) -> FeatureStore:
     """A ``FeatureStore`` for the configured repo, Redis and registry."""
     os.environ.update(feast_env(settings))
+    import warnings
+
     from feast import FeatureStore
+
+    # Feast warns on every load that stream feature views are "alpha": livectx runs them itself.
+    warnings.filterwarnings("ignore", "Stream feature views are experimental", RuntimeWarning)
 
     return FeatureStore(repo_path=str(settings.feature_repo))
 
