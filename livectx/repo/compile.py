@@ -21,8 +21,8 @@ from typing import Any
 from livectx.errors import LivectxError
 from livectx.features.spec import Feature, FeatureGroup, Window
 from livectx.repo.declare import FUNCTIONS, PREFIX, RESERVED_SUFFIXES
-from livectx.repo.schema import SchemaDeclarationError, event_model, parse_avro, parse_ddl
-from livectx.repo.sources import SourceSpec
+from livectx.repo.schema import SchemaDeclarationError, columns_of, event_model
+from livectx.repo.sources import DEFAULTS, SourceSpec
 from livectx.vectors.sources import TextSource
 
 _AGGREGATION = {"count_distinct": "distinct_count"}
@@ -57,22 +57,12 @@ def declared_key(source: Any) -> str | None:
 
 def compile_source(source: Any, key: str) -> SourceSpec:
     """A ``KafkaSource`` as a :class:`SourceSpec`; ``key`` is the field that is the Kafka key."""
-    from feast.data_format import AvroFormat, JsonFormat
-
     tags = source.tags or {}
     name = source_name(source)
     topic = source.kafka_options.topic
     if not topic:
         raise RepoError(f"source {name}: KafkaSource has no topic")
-    fmt = source.kafka_options.message_format
-    if isinstance(fmt, AvroFormat):
-        columns, wire, avro = parse_avro(fmt.schema_json, name), "avro", json.loads(fmt.schema_json)
-    elif isinstance(fmt, JsonFormat):
-        columns, wire, avro = parse_ddl(fmt.schema_json, name), "json", None
-    else:
-        raise RepoError(f"source {name}: message_format must be JsonFormat or AvroFormat, not {type(fmt).__name__}")
-    max_ahead = _optional_int(tags.get(PREFIX + "max_ahead_ms", "3600000"))
-    max_behind = _optional_int(tags.get(PREFIX + "max_behind_ms", str(3650 * 24 * 3_600_000)))
+    columns, wire, avro = columns_of(source.kafka_options.message_format, name)
     model = event_model(
         name,
         columns,
@@ -82,8 +72,8 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         checks=json.loads(tags.get(PREFIX + "checks", "{}")),
         allow_non_finite=tags.get(PREFIX + "allow_non_finite") == "true",
         avro_schema=avro,
-        max_ahead_ms=max_ahead,
-        max_behind_ms=max_behind,
+        max_ahead_ms=_optional_ms(tags, "max_ahead_ms", DEFAULTS.max_ahead),
+        max_behind_ms=_optional_ms(tags, "max_behind_ms", DEFAULTS.max_behind),
     )
     return SourceSpec(
         name=name,
@@ -93,10 +83,8 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         timestamp_field=source.timestamp_field,
         wire_format=wire,
         grace=source.kafka_options.watermark_delay_threshold or timedelta(0),
-        partitions=int(tags.get(PREFIX + "partitions", "3")),
-        retention_ms=int(tags.get(PREFIX + "retention_ms", str(7 * 24 * 3_600_000))),
-        max_ahead_ms=max_ahead,
-        max_behind_ms=max_behind,
+        partitions=int(tags.get(PREFIX + "partitions", DEFAULTS.partitions)),
+        retention_ms=_optional_ms(tags, "retention_ms", DEFAULTS.retention) or -1,
         description=source.description or "",
     )
 
@@ -240,8 +228,12 @@ def _description(view: Any, feature: str) -> str:
     return ""
 
 
-def _optional_int(text: str) -> int | None:
-    return int(text) if text else None
+def _optional_ms(tags: dict[str, str], name: str, default: timedelta | None) -> int | None:
+    """A ``livectx.<name>`` tag in milliseconds ("" or "-1": no bound), else ``default`` (plain Feast)."""
+    text = tags.get(PREFIX + name)
+    if text is None:
+        return None if default is None else int(default / timedelta(milliseconds=1))
+    return int(text) if text and text != "-1" else None
 
 
 __all__ = ["RepoError", "SchemaDeclarationError", "ServiceSpec", "compile_memory", "compile_source", "compile_view"]

@@ -32,7 +32,8 @@ from feast.aggregation import Aggregation
 from feast.data_format import AvroFormat, JsonFormat, ParquetFormat
 from feast.types import Array, Float32, Float64, Int64, String
 
-from livectx.repo.schema import CHECKS, SchemaDeclarationError, parse_avro, parse_ddl
+from livectx.repo.schema import CHECKS, SchemaDeclarationError, columns_of
+from livectx.repo.sources import DEFAULTS
 
 PREFIX = "livectx."
 #: Feast's aggregation functions, plus livectx's ``last`` (the newest event's value).
@@ -105,12 +106,12 @@ def stream_source(
     key: str,
     batch_source: Any = None,
     grace: timedelta = timedelta(0),
-    partitions: int = 3,
-    retention: timedelta | None = timedelta(days=7),
+    partitions: int = DEFAULTS.partitions,
+    retention: timedelta | None = DEFAULTS.retention,
     checks: dict[str, dict[str, Any]] | None = None,
     allow_non_finite: bool = False,
-    max_ahead: timedelta | None = timedelta(hours=1),
-    max_behind: timedelta | None = timedelta(days=3650),
+    max_ahead: timedelta | None = DEFAULTS.max_ahead,
+    max_behind: timedelta | None = DEFAULTS.max_behind,
     description: str = "",
     owner: str = "",
 ) -> KafkaSource:
@@ -354,11 +355,7 @@ def _entity_field(entity: Entity) -> Field:
 
 
 def source_columns(fmt: Any, source: str) -> tuple[Any, ...]:
-    if isinstance(fmt, AvroFormat):
-        return parse_avro(fmt.schema_json, source)
-    if isinstance(fmt, JsonFormat):
-        return parse_ddl(fmt.schema_json, source)
-    raise SchemaDeclarationError(f"source {source}: message_format must be JsonFormat or AvroFormat")
+    return columns_of(fmt, source)[0]
 
 
 def _placeholder_batch(name: str, timestamp_field: str) -> FileSource:

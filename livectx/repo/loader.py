@@ -144,8 +144,9 @@ def _load(root: Path) -> Repo:
             raise RepoError(f"{root}: {exc}") from None
         except Exception as exc:
             raise RepoError(f"loading the feature repo {root} failed: {type(exc).__name__}: {exc}") from None
-        generators = _generators(modules())
-        order = _declaration_order(modules())
+        loaded = modules()
+        generators = _generators(loaded)
+        order = _declaration_order(loaded)
     for kind in ("data_sources", "stream_feature_views", "feature_views", "feature_services", "entities"):
         getattr(contents, kind).sort(key=lambda obj: order.get(id(obj), len(order)))
     try:
@@ -251,14 +252,14 @@ def _repo_imports(root: Path) -> Iterator[Any]:
     before = set(sys.modules)
     cwd = os.getcwd()
     sys.path.insert(0, str(root))
-    mine: list[Any] = []
 
     def modules() -> list[Any]:
+        """The repo's modules imported so far, in import order."""
         return [m for n, m in sys.modules.items() if n not in before and _inside(m, root)]
 
     try:
         os.chdir(root)
-        yield lambda: mine or mine.extend(modules()) or mine
+        yield modules
     finally:
         os.chdir(cwd)
         with contextlib.suppress(ValueError):

@@ -130,6 +130,19 @@ def parse_avro(schema_json: str, source: str = "?") -> tuple[Column, ...]:
     return tuple(columns)
 
 
+def columns_of(message_format: Any, source: str = "?") -> tuple[tuple[Column, ...], str, dict[str, Any] | None]:
+    """A Feast ``message_format``'s columns, wire format (``"json"``/``"avro"``) and parsed Avro schema."""
+    from feast.data_format import AvroFormat, JsonFormat
+
+    if isinstance(message_format, AvroFormat):
+        return parse_avro(message_format.schema_json, source), "avro", json.loads(message_format.schema_json)
+    if isinstance(message_format, JsonFormat):
+        return parse_ddl(message_format.schema_json, source), "json", None
+    raise SchemaDeclarationError(
+        f"source {source}: message_format must be JsonFormat or AvroFormat, not {type(message_format).__name__}"
+    )
+
+
 def _avro_kind(avro_type: Any, source: str, name: str) -> ColumnType:
     if isinstance(avro_type, dict):
         if avro_type.get("logicalType") in ("timestamp-millis", "timestamp-micros"):

@@ -15,6 +15,21 @@ from livectx.topics import TopicSpec
 
 
 @dataclass(frozen=True)
+class SourceDefaults:
+    """What a source gets when its declaration does not say (``stream_source``'s defaults, and plain Feast's)."""
+
+    partitions: int = 3
+    retention: timedelta | None = timedelta(days=7)
+    #: Kafka 4 itself refuses record timestamps more than an hour ahead (``message.timestamp.after.max.ms``).
+    max_ahead: timedelta | None = timedelta(hours=1)
+    #: Catches unit mistakes (seconds read as milliseconds land in 1970), not backfills.
+    max_behind: timedelta | None = timedelta(days=3650)
+
+
+DEFAULTS = SourceDefaults()
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     topic: str
@@ -25,8 +40,6 @@ class SourceSpec:
     grace: timedelta
     partitions: int
     retention_ms: int
-    max_ahead_ms: int | None
-    max_behind_ms: int | None
     description: str = ""
 
     def topic_spec(self) -> TopicSpec:
