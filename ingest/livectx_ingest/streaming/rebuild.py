@@ -12,15 +12,17 @@ assigned:
    same values, and its offline copy is rewritten with them (the engine discards offline rows past a
    partition's committed offset, here all of them);
 3. the group's Kafka offsets of the topic are rewound (or the start fails if other workers of the group
-   are still running), then the new definitions are recorded.
+   are still running);
+4. where retention already deleted the start of the log, the engine replays the deleted head from the
+   cold tier (:mod:`.cold_replay`) and stores the log's start as its position, so the worker goes on from
+   the log exactly there; then the new definitions are recorded.
 
 A view added to a topic whose views are running counts as changed: its state must start where the topic
 does.
 
 Each step is idempotent: a crash anywhere leaves old fingerprints, and the next start does it again. The
-whole topic is replayed because its views share one position per partition. If retention already deleted
-the start of the log, the rebuilt windows start at the oldest record still there (logged as a warning):
-rebuilding from the cold tier is not supported yet.
+whole topic is replayed because its views share one position per partition. Records in neither the log nor
+the cold tier are logged as a warning: the rebuilt windows then start after them.
 """
 
 from __future__ import annotations
@@ -45,14 +47,16 @@ def prepare_rebuilds(
     running: Sequence[FeatureGroup],
     topic_map: Mapping[str, str],
     project: str,
+    make_engine: Callable[[Any], Any],
 ) -> list[str]:
     """Before a worker starts: rebuild the views whose definition changed (see the module doc). ``declared``
     are the repo's views, ``running`` the same as the engine runs them (a re-keyed one reads its
-    repartition topic), in the same order. Returns the rebuilt views' names."""
+    repartition topic), in the same order; ``make_engine(consumer)`` builds the worker's engine over another
+    consumer (the cold-tier replay's). Returns the rebuilt views' names."""
     from livectx.features.online_reader import feature_store_identity
     from livectx.kafka import admin_client
     from livectx.redis_client import redis_client
-    from livectx.tier.hot import watermarks
+    from livectx_ingest.streaming.cold_replay import replay_cold_head
 
     state_topics = {
         d.name: topic_map.get(r.source_topic, r.source_topic) for d, r in zip(declared, running, strict=True)
@@ -62,19 +66,8 @@ def prepare_rebuilds(
     rebuilt = rebuild_changed_views(
         redis_client(settings), consumer_group, declared, state_topics, project, eksv,
         rewind=lambda topics: rewind_kafka_offsets(admin, consumer_group, topics),
+        replay_cold=lambda topics, keepalive: replay_cold_head(settings, topics, make_engine, keepalive),
     )  # fmt: skip
-    if not rebuilt:
-        return rebuilt
-    topics = sorted({state_topics[name] for name in rebuilt})
-    for (topic, partition), (low, _high) in sorted(watermarks(settings, topics).items()):
-        if low > 0:
-            log.warning(
-                "rebuilding from %s[%d]: the log starts at offset %d (older records are only in the cold tier, "
-                "which a rebuild does not read yet): rebuilt windows start there",
-                topic,
-                partition,
-                low,
-            )
     return rebuilt
 
 
@@ -86,18 +79,23 @@ def rebuild_changed_views(
     project: str,
     entity_key_serialization_version: int = 3,
     rewind: Callable[[list[str]], None] = lambda _topics: None,
+    replay_cold: Callable[[list[str], Callable[[], Any]], Any] = lambda _topics, _keepalive: None,
 ) -> list[str]:
     """Reset what the changed views' state needs (see the module doc); returns the changed views' names.
-    ``rewind(topics)`` resets the group's Kafka offsets of the replayed topics before the new definitions
-    are recorded.
+    ``rewind(topics)`` resets the group's Kafka offsets of the replayed topics, then
+    ``replay_cold(topics, keepalive)`` rebuilds their state from the cold tier's head (calling ``keepalive``
+    as it goes, which keeps the lock), before the new definitions are recorded.
 
     Runs under a per-group Redis lock, so of two workers starting together one resets and the other then
     finds the new definitions recorded."""
-    with client.lock(f"livectx:engine:{consumer_group}:rebuild-lock", timeout=300, blocking_timeout=600):
+    lock = client.lock(f"livectx:engine:{consumer_group}:rebuild-lock", timeout=300, blocking_timeout=600)
+    with lock:
         changed = changed_views(client, consumer_group, groups)
         if changed:
             _reset(client, consumer_group, changed, state_topics, project, entity_key_serialization_version)
-            rewind(sorted({state_topics[g.name] for g in changed}))
+            topics = sorted({state_topics[g.name] for g in changed})
+            rewind(topics)
+            replay_cold(topics, lock.reacquire)
         record_definitions(client, consumer_group, groups, dict(state_topics))
         return sorted(g.name for g in changed)
 

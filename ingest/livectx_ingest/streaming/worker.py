@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from livectx.errors import LivectxError
 from livectx.features.incremental import WindowRow
@@ -140,10 +141,6 @@ def run_features_worker(
 
     declared = list(groups)
     groups, repartitions = plan_repartitions(declared, topic_map or {}, consumer_group)
-    prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project)
-    repartitioners = start_repartitioners(
-        settings, list(repartitions.values()), consumer_group, worker_id, dead_letter_topic, until_caught_up
-    )
     stats = FreshnessStats()
     side_outputs = producer(settings)
     late = LateEvents(side_outputs, late_topic)
@@ -156,8 +153,33 @@ def run_features_worker(
         if on_progress is not None:
             on_progress(stats)
 
-    engine = FeatureEngine(
-        consumer=consumer(
+    def make_engine(source: Any, written: Callable[[list[WindowRow], int], None] | None = None) -> FeatureEngine:
+        """The worker's engine over ``source`` (its Kafka consumer, or a rebuild's cold-tier replay)."""
+        return FeatureEngine(
+            consumer=source,
+            redis_client=redis_client(settings),
+            consumer_group=consumer_group,
+            groups=groups,
+            feast_project=repo.project,
+            topic_map=topic_map or {},
+            dead_letters=dead_letters,
+            late=late,
+            offline=OfflineRows(settings.offline_dir, settings.data_dir / "windows", list(groups))
+            if write_offline
+            else None,
+            exactly_once=processing_guarantee == "exactly-once",
+            commit_interval_s=commit_interval_s,
+            max_batch=max_batch,
+            on_written=written,
+            columnar_min=columnar_min,
+        )
+
+    prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project, make_engine)
+    repartitioners = start_repartitioners(
+        settings, list(repartitions.values()), consumer_group, worker_id, dead_letter_topic, until_caught_up
+    )
+    engine = make_engine(
+        consumer(
             settings,
             consumer_group,
             **{
@@ -171,21 +193,7 @@ def run_features_worker(
                 "queued.min.messages": 20_000,
             },
         ),
-        redis_client=redis_client(settings),
-        consumer_group=consumer_group,
-        groups=groups,
-        feast_project=repo.project,
-        topic_map=topic_map or {},
-        dead_letters=dead_letters,
-        late=late,
-        offline=OfflineRows(settings.offline_dir, settings.data_dir / "windows", list(groups))
-        if write_offline
-        else None,
-        exactly_once=processing_guarantee == "exactly-once",
-        commit_interval_s=commit_interval_s,
-        max_batch=max_batch,
-        on_written=on_written,
-        columnar_min=columnar_min,
+        on_written,
     )
     repartitioners.on_failure = engine.stop
     reporter = MetricsReporter(
