@@ -168,7 +168,8 @@ def _plot_pr(result: BacktestResult, path: Path) -> None:
     ax.set(xlabel="recall", ylabel="precision", title="precision-recall (dot: the version's threshold)")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left")
+    if labels is not None:
+        ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)

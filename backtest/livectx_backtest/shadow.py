@@ -100,7 +100,7 @@ class Shadow:
         self, candidate: Candidate, decision: DecisionSpec, features: Any, topic: str, live_model: str | None = None
     ) -> None:
         self.candidate = candidate
-        self.decision = decision
+        self.spec = decision  # what is decided (``decision`` is the method taking live decisions)
         self.features = features  # an OnlineFeatureReader
         self.topic = topic  # live decisions on records of this topic are compared
         self.live_model = live_model
@@ -111,7 +111,7 @@ class Shadow:
         """Score a batch of events with the candidate: one pipelined feature read, one predict_proba."""
         if not events:
             return
-        version, d = self.candidate.version, self.decision
+        version, d = self.candidate.version, self.spec
         values = self.features.read([getattr(e, d.entity_key) for e in events], version.feature_service)
         rows = [
             model_row({name: values[name][i] for name in version.feature_columns}, d.input_values(e),
@@ -145,7 +145,7 @@ class Shadow:
         if pair.event is None or pair.live is None or pair.candidate_score is None:
             return
         del self._pending[key]
-        r, d = self.report, self.decision
+        r, d = self.report, self.spec
         r.compared += 1
         live_flagged = pair.live.action == d.action
         candidate_flagged = pair.candidate_score >= self.candidate.threshold
