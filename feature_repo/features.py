@@ -11,7 +11,16 @@ from entities import card, user
 from feast import FeatureService
 from sources import click, login, transaction
 
-from livectx.repo.declare import agg, count, count_distinct, hopping, sliding, stream_view, tumbling
+from livectx.repo.declare import (
+    agg,
+    count,
+    count_distinct,
+    decision_service,
+    hopping,
+    sliding,
+    stream_view,
+    tumbling,
+)
 
 MIN = timedelta(minutes=1)
 
@@ -103,15 +112,26 @@ card_txn_1h = stream_view(
     description="Per-card velocity (a card-testing attack hits one card from many IPs).",
 )
 
-fraud_features = FeatureService(
-    name="fraud_features",
-    features=[user_txn_5m, user_txn_1h, user_txn_24h, user_txn_10m, user_login_5m],
+# The fraud model's decision: it scores each payment from these features about the paying user (the model
+# columns, in input order: what training writes and the fraud agent reads), then the payment's amount.
+fraud_features = decision_service(
+    "fraud_features",
+    [user_txn_5m, user_txn_1h, user_txn_24h, user_txn_10m, user_login_5m],
+    scores=transaction,
+    id_field="txn_id",
+    label="is_fraud",
+    inputs=("amount",),
+    columns=(
+        "txn_count_5m",
+        "txn_amount_max_5m",
+        "txn_amount_sum_1h",
+        "distinct_merchants_24h",
+        "distinct_ips_10m",
+        "distinct_cards_10m",
+        "login_failures_5m",
+    ),
+    action="decline",
     description="What the fraud agent reads about a paying user.",
-    # The fraud model's inputs, in column order: what training writes and the fraud agent reads.
-    tags={
-        "livectx.model_columns": "txn_count_5m,txn_amount_max_5m,txn_amount_sum_1h,distinct_merchants_24h,"
-        "distinct_ips_10m,distinct_cards_10m,login_failures_5m"
-    },
 )
 card_features = FeatureService(name="card_features", features=[card_txn_1h], description="What is known of a card.")
 engagement_features = FeatureService(

@@ -46,9 +46,9 @@ step "livectx agents run router (routes each ticket by similar past ones; notifi
 livectx agents run router --until-caught-up
 models="${LIVECTX_DATA_DIR:-$HOME/.local/state/livectx/data}/models"
 run="demo-$(date -u +%Y%m%d%H%M%S)"
-step "livectx backtest train-fraud x2, registered as fraud:$run-a (small) and fraud:$run-b"
-livectx backtest train-fraud --events 4000 --seed 3 --out "$models/fraud-a.joblib" --register "fraud:$run-a"
-livectx backtest train-fraud --events 20000 --out "$models/fraud-b.joblib" --register "fraud:$run-b"
+step "livectx backtest train --generator fraud x2, registered as fraud:$run-a (small) and fraud:$run-b"
+livectx backtest train --generator fraud --events 4000 --seed 3 --out "$models/fraud-a.joblib" --register "fraud:$run-a"
+livectx backtest train --generator fraud --events 20000 --out "$models/fraud-b.joblib" --register "fraud:$run-b"
 livectx models list
 step "livectx backtest run (the archive + Kafka tail replayed; both versions on identical features)"
 livectx backtest run --model "fraud:$run-a" --model "fraud:$run-b" \

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from livectx import serde, topics
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Decision, Event
-from livectx.models import ModelVersion, RegistryView, load_artifact
+from livectx.models import ModelVersion, RegistryView, load_artifact, rows
 from livectx.models.version import check_name
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
@@ -147,8 +147,10 @@ class ModelScorer:
 
 
 def model_row(features: Mapping[str, Any], amount: float, columns: tuple[str, ...] = MODEL_FEATURES) -> list[float]:
-    """The model's input vector: its feature columns (missing = 0), then the payment's amount."""
-    return [*(float(features.get(name) or 0.0) for name in columns), float(amount)]
+    """The model's input vector: its feature columns (missing = 0), then the payment's amount (the repo's
+    ``fraud_features`` decision declares ``amount`` as its one input), built by the product's own
+    :func:`livectx.models.rows.model_row`, as backtests and training build it."""
+    return rows.model_row(features, (amount,), columns)
 
 
 @dataclass

@@ -1,17 +1,19 @@
-"""Feature values as of each payment, recomputed from replayed records with the streaming engine's own code.
+"""Feature values as of each scored event, recomputed from replayed records with the streaming engine's code.
 
-Every decoded event goes through :class:`livectx.features.incremental.GroupState` (the window state the
-engine keeps), in replay order; right after a payment is applied, ``row(user)`` of each group is exactly
-the online row the live fraud agent would have read for that payment. Two economies keep the semantics:
+A decision (:class:`~livectx.repo.decisions.DecisionSpec`) scores the events of one source from one
+feature service. Every decoded event goes through :class:`livectx.features.incremental.GroupState` (the
+window state the engine keeps), in replay order; right after a scored event is applied, ``row(entity)``
+of each group is exactly the online row a live agent would have read for that event. Two economies keep
+the semantics:
 
-- rows are read only for payments (the scored events), and a login group's row only after a login (it
-  cannot change in between);
+- rows are read only for scored events, and the row of a group over another source only after one of
+  that source's events (it cannot change in between);
 - each group keeps only the features some model version reads (every feature's partial aggregate is
   independent of the others, so the kept values are bit-identical to the full group's).
 
-A group whose entity's newest event is older than the group's TTL before the payment reads as missing,
-as Feast (and :mod:`livectx.features.pit_sql`) serve it. The model input is built with the fraud agent's
-own :func:`~livectx_agents.example_fraud.model_row`.
+A group over another source whose entity's newest event is older than the group's TTL before the scored
+event reads as missing, as Feast (and :mod:`livectx.features.pit_sql`) serve it. The model input is
+built with the product's :func:`~livectx.models.rows.model_row`, as live agents build it.
 """
 
 from __future__ import annotations
@@ -22,20 +24,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from livectx_agents.example_fraud import model_row
-
 from livectx import serde
 from livectx.errors import SchemaError
 from livectx.events import Event
 from livectx.features.incremental import GroupState
 from livectx.features.spec import FeatureGroup
+from livectx.models.rows import model_row
+from livectx.repo.decisions import DecisionSpec
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-#: The example repo's sources a fraud backtest reads; any other decoded type is counted as ignored.
-PAYMENT_SOURCE, LOGIN_SOURCE = "transaction", "login"
 SCHEMA_HEADER = serde.SCHEMA_HEADER
 
 
@@ -53,31 +53,39 @@ def model_groups(service: str, columns: Sequence[str]) -> list[FeatureGroup]:
 
 
 @dataclass
-class Payments:
-    """The scored events, columnar, in replay order: identity, label and the model input matrix."""
+class Scored:
+    """The scored events, columnar, in replay order: identity, label and the model input matrix.
+
+    ``label`` stays empty (and out of :meth:`arrays`) when the decision declares no label."""
 
     columns: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    labelled: bool = False
     position: list[int] = field(default_factory=list)  # index in the replayed stream
     event_ms: list[int] = field(default_factory=list)
-    txn_id: list[str] = field(default_factory=list)
-    user_id: list[str] = field(default_factory=list)
-    is_fraud: list[bool] = field(default_factory=list)
-    rows: list[list[float]] = field(default_factory=list)  # model_row(features, amount, columns)
+    id: list[str] = field(default_factory=list)
+    entity: list[str] = field(default_factory=list)
+    label: list[bool] = field(default_factory=list)
+    rows: list[list[float]] = field(default_factory=list)  # model_row(features, inputs, columns)
 
     def __len__(self) -> int:
         return len(self.position)
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """Numpy columns; ``label`` only when the events carry one."""
         import numpy as np
 
-        return {
+        n, width = len(self.position), len(self.columns) + len(self.inputs)
+        out = {
             "position": np.asarray(self.position, dtype=np.int64),
             "event_ms": np.asarray(self.event_ms, dtype=np.int64),
-            "txn_id": np.asarray(self.txn_id, dtype=object),
-            "user_id": np.asarray(self.user_id, dtype=object),
-            "is_fraud": np.asarray(self.is_fraud, dtype=bool),
-            "rows": np.asarray(self.rows, dtype=np.float64).reshape(len(self.position), len(self.columns) + 1),
+            "id": np.asarray(self.id, dtype=object),
+            "entity": np.asarray(self.entity, dtype=object),
+            "rows": np.asarray(self.rows, dtype=np.float64).reshape(n, width),
         }
+        if self.labelled:
+            out["label"] = np.asarray(self.label, dtype=bool)
+        return out
 
 
 @dataclass
@@ -99,24 +107,30 @@ class ReplayCounts:
 
 
 class AsOfFeatures:
-    """Feeds replayed record batches through the engine's window state; collects each payment's model input."""
+    """Feeds replayed record batches through the engine's window state; collects each scored event's input."""
 
-    def __init__(self, service: str, columns: Sequence[str]) -> None:
+    def __init__(self, decision: DecisionSpec, columns: Sequence[str]) -> None:
         from livectx.repo import current_repo
 
         repo = current_repo()
+        self.decision = decision
         self.columns = tuple(columns)
-        self._payment_type, self._login_type = repo.model(PAYMENT_SOURCE), repo.model(LOGIN_SOURCE)
-        self._used = (self._payment_type, self._login_type)
         self._repo = repo
-        groups = model_groups(service, self.columns)
+        self._scored_type = repo.model(decision.source)
+        self._key = decision.entity_key
+        groups = model_groups(decision.service, self.columns)
         self.states = [GroupState(g) for g in groups]
         self._ttl = [int(g.ttl.total_seconds() * 1000) for g in groups]
-        self._txn = [i for i, g in enumerate(groups) if g.event_type is self._payment_type]
-        self._login = [i for i, g in enumerate(groups) if g.event_type is self._login_type]
-        #: per login-group index: user -> its row's values, refreshed after each of the user's logins
-        self._login_rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for i in self._login}
-        self.payments = Payments(self.columns)
+        self._own = [i for i, g in enumerate(groups) if g.event_type is self._scored_type]
+        #: per event type of another source: the indexes of its groups
+        self._other: dict[type[Event], list[int]] = {}
+        for i, g in enumerate(groups):
+            if g.event_type is not self._scored_type:
+                self._other.setdefault(g.event_type, []).append(i)
+        self._used = (self._scored_type, *self._other)
+        #: per other-source group index: entity -> its row's values, refreshed after each of its events
+        self._rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for ids in self._other.values() for i in ids}
+        self.scored = Scored(self.columns, decision.inputs, decision.label is not None)
         self.counts = ReplayCounts()
 
     def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
@@ -155,42 +169,45 @@ class AsOfFeatures:
                 self.counts.ignored[event.schema_name] += 1
 
     def apply(self, event: Event, offset: int, position: int) -> None:
-        """One payment or login: update the window state; a payment also records its model input."""
+        """One event a group reads: update the window state; a scored event also records its model input."""
         self.counts.by_type[event.schema_name] += 1
-        if isinstance(event, self._payment_type):
-            self._payment(event, offset, position)
+        if isinstance(event, self._scored_type):
+            self._score(event, offset, position)
         else:
-            self._login_event(event, offset)  # type: ignore[arg-type]
+            self._context(event, offset)
 
-    def _login_event(self, login: Any, offset: int) -> None:
-        ts = login.event_time_ms
-        for i in self._login:
+    def _context(self, event: Any, offset: int) -> None:
+        ts = event.event_time_ms
+        entity = getattr(event, self._key)
+        for i in self._other[type(event)]:
             state = self.states[i]
-            if state.apply(login.user_id, ts, offset, tuple(getattr(login, c) for c in state.columns)):
-                self._login_rows[i][login.user_id] = state.row(login.user_id).values
+            if state.apply(entity, ts, offset, tuple(getattr(event, c) for c in state.columns)):
+                self._rows[i][entity] = state.row(entity).values
             else:
                 self.counts.late += 1
 
-    def _payment(self, txn: Any, offset: int, position: int) -> None:
-        ts = txn.event_time_ms
-        user = txn.user_id
+    def _score(self, event: Any, offset: int, position: int) -> None:
+        ts = event.event_time_ms
+        entity = getattr(event, self._key)
         features: dict[str, Any] = {}
-        for i in self._txn:
+        for i in self._own:
             state = self.states[i]
-            if not state.apply(user, ts, offset, tuple(getattr(txn, c) for c in state.columns)):
+            if not state.apply(entity, ts, offset, tuple(getattr(event, c) for c in state.columns)):
                 self.counts.late += 1
-            features.update(state.row(user).values)  # the payment's own row: never beyond the TTL
-        for i in self._login:
-            newest = self.states[i].newest.get(user)
-            if newest is not None and newest + self._ttl[i] >= ts:
-                features.update(self._login_rows[i][user])
-        p = self.payments
-        p.position.append(position)
-        p.event_ms.append(ts)
-        p.txn_id.append(txn.txn_id)
-        p.user_id.append(user)
-        p.is_fraud.append(txn.is_fraud)
-        p.rows.append(model_row(features, txn.amount, self.columns))
+            features.update(state.row(entity).values)  # the scored event's own row: never beyond the TTL
+        for ids in self._other.values():
+            for i in ids:
+                newest = self.states[i].newest.get(entity)
+                if newest is not None and newest + self._ttl[i] >= ts:
+                    features.update(self._rows[i][entity])
+        s, d = self.scored, self.decision
+        s.position.append(position)
+        s.event_ms.append(ts)
+        s.id.append(str(getattr(event, d.id_field)))
+        s.entity.append(entity)
+        if d.label is not None:
+            s.label.append(bool(getattr(event, d.label)))
+        s.rows.append(model_row(features, d.input_values(event), self.columns))
 
 
 def schema_headers(batch: pa.RecordBatch) -> list[str | None]:

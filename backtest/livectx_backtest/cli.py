@@ -15,8 +15,11 @@ def backtest() -> None:
     """Train and compare models on history (point-in-time features, no leakage)."""
 
 
-@backtest.command("train-fraud")
-@click.option("--seed", type=int, default=1, show_default=True, help="Scenario seed of the training history.")
+@backtest.command("train")
+@click.option("--features", "service", default=None, metavar="SERVICE",
+              help="The decision service to train for [default: the repo's only one].")  # fmt: skip
+@click.option("--generator", required=True, help="The repo generator whose history to train on (livectx produce's).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Generator seed of the training history.")
 @click.option("--eval-seed", type=int, default=2, show_default=True, help="Another seed, for out-of-sample figures.")
 @click.option("--events", type=click.IntRange(min=1000), default=40_000, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to save (joblib).")
@@ -25,46 +28,59 @@ def backtest() -> None:
     "register_as",
     default=None,
     metavar="NAME:VERSION",
-    help="Also register it in the model registry, e.g. fraud:v3 (agents following NAME switch to it).",
+    help="Also register it in the model registry (agents following NAME switch to it).",
 )
 @click.option("--models-topic", default=topics.MODELS, show_default=True, help="The registry topic (with --register).")
 @click.pass_context
-def train_fraud(
-    ctx: click.Context, seed: int, eval_seed: int, events: int, out: Path, register_as: str | None, models_topic: str
+def train(
+    ctx: click.Context,
+    service: str | None,
+    generator: str,
+    seed: int,
+    eval_seed: int,
+    events: int,
+    out: Path,
+    register_as: str | None,
+    models_topic: str,
 ) -> None:
-    """Train the fraud agent's model on the fraud scenario and report out-of-sample precision/recall."""
+    """Train a decision's model on a generator's point-in-time history; report out-of-sample precision/recall."""
     from livectx.cli.common import console, print_table
     from livectx.models import parse_ref
-    from livectx_backtest.example_fraud_model import evaluate, save, train_fraud_model, training_rows
+    from livectx.repo import current_repo
+    from livectx_backtest import train as trainer
 
     if seed == eval_seed:
         raise click.BadParameter("must differ from --seed (figures must be out of sample)", param_hint="--eval-seed")
     name, version = parse_ref(register_as) if register_as else (None, None)
     if register_as and version is None:
-        raise click.BadParameter("name a version, e.g. fraud:v3", param_hint="--register")
+        raise click.BadParameter("name a version, e.g. NAME:v3", param_hint="--register")
+    settings = settings_from(ctx)
+    decision = current_repo(settings).decision(service)
+    current_repo(settings).generator(generator)  # an unknown name fails here, naming the declared ones
     with console(stderr=True).status(f"recomputing point-in-time features for {events:,} events and training..."):
-        model = train_fraud_model(seed, events)
-        result = evaluate(model, *training_rows(eval_seed, events))
-    save(model, out)
+        model = trainer.train(decision, generator, seed, events)
+        result = trainer.evaluate(model, *trainer.training_rows(decision, generator, eval_seed, events))
+    trainer.save(model, out)
     print_table(
-        f"fraud model (trained on seed {seed}, judged on seed {eval_seed})",
+        f"{decision.service} model (generator {generator}: trained on seed {seed}, judged on seed {eval_seed})",
         ["figure", "value"],
         [
-            ("payments judged", result.payments),
-            ("frauds among them", result.frauds),
+            (f"scored events ({decision.source}) judged", result.scored),
+            (f"positives ({decision.label}) among them", result.positives),
             ("precision", f"{result.precision:.3f}"),
             ("recall", f"{result.recall:.3f}"),
             ("saved to", str(out)),
         ],
     )
-    click.echo(f"use it: livectx agents run fraud --model {out}")
     if name is not None and version is not None:
         from livectx.models import registry
 
         record = registry.register(
-            settings_from(ctx), name, version, out, feature_service="fraud_features", topic=models_topic,
-            metrics={"precision": result.precision, "recall": result.recall, "payments": float(result.payments)},
-            config={"threshold": 0.5, "trained_on_seed": seed, "judged_on_seed": eval_seed, "events": events},
+            settings, name, version, out, feature_service=decision.service, feature_columns=decision.columns,
+            topic=models_topic,
+            metrics={"precision": result.precision, "recall": result.recall, "scored": float(result.scored)},
+            config={"threshold": 0.5, "generator": generator, "trained_on_seed": seed, "judged_on_seed": eval_seed,
+                    "events": events},
         )  # fmt: skip
         click.echo(f"registered {record.ref} ({record.artifact_uri}); agents following {name} now use it")
 
@@ -74,9 +90,9 @@ def train_fraud(
     "--labels",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Parquet of labels: the entity column (e.g. user_id), event_timestamp, any label columns.",
+    help="Parquet of labels: the entity column (the service's join key), event_timestamp, any label columns.",
 )
-@click.option("--features", "service", required=True, help="Feature service, e.g. fraud_features.")
+@click.option("--features", "service", required=True, help="The feature service whose features to join.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to write (Parquet).")
 @click.option(
     "--source",
@@ -129,14 +145,16 @@ def dataset(
     "--topic",
     "topic_list",
     multiple=True,
-    help="Topics to replay (records decoded by their schema header) [default: livectx.logins, livectx.transactions].",
+    help="Topics to replay (decoded by their schema header) [default: those of the sources the decision reads].",
 )
-@click.option("--fp-cost", type=float, default=1.0, show_default=True, help="Cost of declining a legitimate payment.")
-@click.option("--fn-cost", type=float, default=20.0, show_default=True, help="Cost of approving a fraudulent one.")
+@click.option("--features", "service", default=None, metavar="SERVICE",
+              help="The decision service (checked against the versions' own) [default: the versions'].")  # fmt: skip
+@click.option("--fp-cost", type=float, default=1.0, show_default=True, help="Cost of flagging a negative event.")
+@click.option("--fn-cost", type=float, default=20.0, show_default=True, help="Cost of missing a positive one.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON summary instead of the tables.")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
-              help="Processes holding the window state, split by user (same result for any number).")  # fmt: skip
+              help="Processes holding the window state, split by entity (same result for any number).")  # fmt: skip
 @click.option("--models-topic", default=topics.MODELS, show_default=True, help="The model registry topic.")
 @click.pass_context
 def run(
@@ -146,6 +164,7 @@ def run(
     end: str | None,
     speed: str,
     topic_list: tuple[str, ...],
+    service: str | None,
     fp_cost: float,
     fn_cost: float,
     out: Path | None,
@@ -153,7 +172,7 @@ def run(
     workers: int,
     models_topic: str,
 ) -> None:
-    """Replay a range, recompute features as of each payment, score every version on identical inputs."""
+    """Replay a range, recompute features as of each scored event, score every version on identical inputs."""
     import json
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -161,15 +180,14 @@ def run(
     from livectx.cli.common import console
     from livectx.errors import LivectxError
     from livectx_backtest.report import print_summary, write_report
-    from livectx_backtest.run import DEFAULT_TOPICS, BacktestSpec, parse_time, run_backtest, speed_factor
+    from livectx_backtest.run import BacktestSpec, parse_time, run_backtest, speed_factor
 
     if not models:
-        raise LivectxError("give at least one --model NAME:VERSION to backtest (e.g. --model fraud:v1)")
+        raise LivectxError("give at least one --model NAME:VERSION to backtest")
     speed_factor(speed)
     spec = BacktestSpec(
-        models=models, start=parse_time(start, "--from"), end=parse_time(end, "--to"),
-        topics=topic_list or DEFAULT_TOPICS, speed=speed, fp_cost=fp_cost, fn_cost=fn_cost,
-        models_topic=models_topic, workers=workers,
+        models=models, start=parse_time(start, "--from"), end=parse_time(end, "--to"), topics=topic_list,
+        features=service, speed=speed, fp_cost=fp_cost, fn_cost=fn_cost, models_topic=models_topic, workers=workers,
     )  # fmt: skip
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), _rate_column(), TimeRemainingColumn())
     with Progress(*columns, console=console(stderr=True), transient=True) as bar:
@@ -207,7 +225,7 @@ def _rate_column() -> object:
 @click.option("--live-model", default=None, metavar="NAME", help="Compare only with live decisions of this model.")
 @click.option("--group", default="livectx-shadow", show_default=True, help="The shadow's own consumer group.")
 @click.option("--until-caught-up", is_flag=True, help="Stop at the end offsets seen at start.")
-@click.option("--transactions-topic", default="livectx.transactions", show_default=True)
+@click.option("--topic", default=None, help="The scored events' topic [default: the decision's source topic].")
 @click.option("--decisions-topic", default=topics.DECISIONS, show_default=True)
 @click.option("--models-topic", default=topics.MODELS, show_default=True, help="The model registry topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -218,12 +236,12 @@ def shadow(
     live_model: str | None,
     group: str,
     until_caught_up: bool,
-    transactions_topic: str,
+    topic: str | None,
     decisions_topic: str,
     models_topic: str,
     as_json: bool,
 ) -> None:
-    """Run a candidate beside the live fraud agent on the live stream; report agreement, never act."""
+    """Run a candidate beside the live agent on the live stream; report agreement, never act."""
     import json
 
     from livectx.cli.common import console, print_table
@@ -231,9 +249,9 @@ def shadow(
 
     with console(stderr=True).status("shadowing...") as status:
         report = run_shadow(
-            settings_from(ctx), model, live_model=live_model, group=group, transactions_topic=transactions_topic,
+            settings_from(ctx), model, live_model=live_model, group=group, topic=topic,
             decisions_topic=decisions_topic, models_topic=models_topic, until_caught_up=until_caught_up,
-            progress=lambda r: status.update(f"shadowing: {r.payments:,} payments, {r.compared:,} compared, "
+            progress=lambda r: status.update(f"shadowing: {r.scored:,} scored events, {r.compared:,} compared, "
                                              f"agreement {r.agreement or 0:.3f}"),
         )  # fmt: skip
     data = report.to_json()
@@ -242,11 +260,12 @@ def shadow(
         return
     live, cand, delta = data["live"], data["candidate_metrics"], data["delta"]
     print_table(
-        f"shadow {data['candidate']} vs live: {data['compared']:,} payments compared, agreement "
-        f"{'n/a' if data['agreement'] is None else format(data['agreement'], '.4f')}",
+        f"shadow {data['candidate']} vs live: {data['compared']:,} scored events compared, agreement "
+        f"{'n/a' if data['agreement'] is None else format(data['agreement'], '.4f')}"
+        + ("" if data["labelled"] else " (no label declared: not judged)"),
         ["figure", "live", data["candidate"], "delta"],
         [(k, f"{live[k]:.4f}", f"{cand[k]:.4f}", f"{delta[k]:+.4f}") for k in live],
     )
     for e in data["examples"]:
-        click.echo(f"differs: {e['txn_id']} user {e['user_id']} fraud={e['is_fraud']}: live {e['live']}, "
-                   f"candidate {e['candidate']}")  # fmt: skip
+        label = f" label={e['label']}" if "label" in e else ""
+        click.echo(f"differs: {e['id']} (entity {e['entity']}){label}: live {e['live']}, candidate {e['candidate']}")

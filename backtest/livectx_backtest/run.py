@@ -1,23 +1,29 @@
-"""``livectx backtest run``: replay a time range, recompute features as of each payment, score every version.
+"""``livectx backtest run``: replay a time range, recompute features as of each scored event, score every version.
+
+What is scored is the versions' *decision* (:class:`~livectx.repo.decisions.DecisionSpec`, declared in the
+feature repo on their registered feature service): the events of one source, from that service's features
+about each event's entity, plus the event's declared inputs.
 
 1. The range is replayed with :func:`livectx.tier.replay.replay` (cold tier, then the broker's tail, merged
-   by event time across partitions and topics).
+   by event time across partitions and topics); by default the topics of the sources the decision reads.
 2. Each record is decoded by its ``livectx-schema`` header (bad records are counted by reason and skipped)
-   and fed to the engine's window state (:mod:`livectx_backtest.asof`), which yields, per payment, the
-   fraud agent's model input as the online store held it right after that payment.
-3. Every version (resolved and sha256-verified from the registry) scores the identical matrix, and is
-   judged against ``Transaction.is_fraud`` (:mod:`livectx_backtest.scoring`).
+   and fed to the engine's window state (:mod:`livectx_backtest.asof`), which yields, per scored event, the
+   model input a live agent read from the online store right after that event.
+3. Every version (resolved and sha256-verified from the registry) scores the identical matrix and, when the
+   decision declares a label, is judged against it (:mod:`livectx_backtest.scoring`); without a label the
+   report has score distributions and the versions' agreement, no precision, recall or cost.
 
-With ``workers > 1`` the window state is split by user (crc32 of the record key: a user's events always
-go to the same process, in replay order) over spawned processes; the main process replays and scores.
+With ``workers > 1`` the window state is split by entity (crc32 of the record key: an entity's events always
+go to the same process, in replay order) over spawned processes; the main process replays and scores. This
+needs every source the decision reads keyed by the entity (checked before the replay starts).
 The result does not depend on the number of workers. Everything in :attr:`BacktestResult.summary` is a
 function of the range and the versions only; wall-clock figures live in :attr:`BacktestResult.timing`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,17 +31,25 @@ from typing import TYPE_CHECKING, Any
 
 from livectx import topics as topic_names
 from livectx.errors import LivectxError
+from livectx.repo.decisions import DecisionSpec
 from livectx.settings import Settings
 from livectx.tier.replay import ReplayStats, replay
-from livectx_backtest.asof import AsOfFeatures, ReplayCounts
-from livectx_backtest.scoring import Candidate, judge, load_candidates, score, union_columns
+from livectx_backtest.asof import ReplayCounts
+from livectx_backtest.scoring import (
+    Candidate,
+    distribution,
+    judge,
+    load_candidates,
+    resolve_decision,
+    score,
+    union_columns,
+)
+from livectx_backtest.sinks import LocalSink, ProcessSink
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-#: The example repo's logins and payments: what a fraud backtest replays by default.
-DEFAULT_TOPICS: tuple[str, ...] = ("livectx.logins", "livectx.transactions")
 MAX_EXAMPLES = 10
 TIMELINE_BINS = 48
 Progress = Callable[[int, int | None], None]
@@ -43,12 +57,16 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass(frozen=True)
 class BacktestSpec:
-    """What to backtest: model refs, the event-time range ``[start, end)`` and the topics holding it."""
+    """What to backtest: model refs, the event-time range ``[start, end)`` and the topics holding it.
+
+    ``topics`` empty: the decision's (:attr:`DecisionSpec.topics`). ``features``: the decision service, when
+    it must be checked against the versions' (they name their own)."""
 
     models: tuple[str, ...]
     start: datetime | None = None
     end: datetime | None = None
-    topics: tuple[str, ...] = DEFAULT_TOPICS
+    topics: tuple[str, ...] = ()
+    features: str | None = None
     speed: str = "max"  # "max", "realtime", or a factor such as "60x"
     fp_cost: float = 1.0
     fn_cost: float = 20.0
@@ -62,7 +80,8 @@ class BacktestResult:
     summary: dict[str, Any]  # deterministic: same range and versions, same bytes
     timing: dict[str, float]
     candidates: list[Candidate]
-    payments: dict[str, np.ndarray]  # event_ms, txn_id, user_id, is_fraud (replay order)
+    decision: DecisionSpec
+    scored: dict[str, np.ndarray]  # event_ms, id, entity and, if labelled, label (replay order)
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # ref -> scores
 
     def to_json(self) -> dict[str, Any]:
@@ -109,17 +128,19 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
     """Backtest ``spec.models`` on the replayed range.
 
     Raises:
-        LivectxError: fewer than one model, an unknown or altered version, a bad range, a gap in the tiers,
-            a range without payments.
+        LivectxError: fewer than one model, an unknown or altered version, no decision on their feature
+            service, a bad range, a gap in the tiers, a range without scored events, workers over sources
+            not keyed by the entity.
     """
     if spec.start is not None and spec.end is not None and spec.start >= spec.end:
         raise LivectxError(f"--from {spec.start.isoformat()} is not before --to {spec.end.isoformat()}")
-    if not spec.topics:
-        raise LivectxError("give at least one --topic to replay")
     pace = speed_factor(spec.speed)
     began = time.perf_counter()
     candidates = load_candidates(settings, spec.models, spec.models_topic)
-    service = candidates[0].version.feature_service
+    decision = resolve_decision(candidates, spec.features)
+    spec = dataclasses.replace(spec, topics=spec.topics or decision.topics, features=decision.service)
+    if spec.workers > 1:
+        _check_split(decision)
     columns = union_columns(candidates)
     loaded = time.perf_counter()
 
@@ -129,7 +150,7 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
         settings, list(spec.topics), start=spec.start, end=spec.end, by="time", merge_by_event_time=True,
         batch_size=spec.batch_size, stats=stats,
     )  # fmt: skip
-    sink = _LocalSink(service, columns) if spec.workers <= 1 else _ProcessSink(service, columns, spec.workers)
+    sink = LocalSink(decision, columns) if spec.workers <= 1 else ProcessSink(decision, columns, spec.workers)
     done = 0
     first_ms: int | None = None
     try:
@@ -140,7 +161,7 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
             done += batch.num_rows
             if progress is not None:
                 progress(done, max(total, done) if total else None)
-        payments, counts = sink.finish()
+        scored, counts = sink.finish()
     finally:
         sink.close()
     replayed = time.perf_counter()
@@ -149,72 +170,67 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
             f"no records on {', '.join(spec.topics)} in {_describe_range(spec)}: nothing to backtest "
             "(`livectx tier status` shows what is archived)"
         )
-    if len(payments["event_ms"]) == 0:
-        raise LivectxError(f"no payments among the {counts.records:,} records in {_describe_range(spec)}")
+    if len(scored["event_ms"]) == 0:
+        raise LivectxError(
+            f"no scored events (source {decision.source}) among the {counts.records:,} records "
+            f"in {_describe_range(spec)}"
+        )
 
-    scores = {c.ref: score(c, payments["rows"], columns) for c in candidates}
-    scored = time.perf_counter()
-    result = BacktestResult(
-        summary=summarise(spec, candidates, columns, payments, scores, counts, stats),
+    scores = {c.ref: score(c, scored["rows"], columns, len(decision.inputs)) for c in candidates}
+    done_at = time.perf_counter()
+    return BacktestResult(
+        summary=summarise(spec, decision, candidates, columns, scored, scores, counts, stats),
         timing={
-            "seconds": scored - began,
+            "seconds": done_at - began,
             "load_models_seconds": loaded - began,
             "replay_and_features_seconds": replayed - loaded,
-            "scoring_seconds": scored - replayed,
-            "events_per_s": counts.records / (scored - began),
+            "scoring_seconds": done_at - replayed,
+            "events_per_s": counts.records / (done_at - began),
             "workers": float(max(spec.workers, 1)),
         },
         candidates=candidates,
-        payments={k: v for k, v in payments.items() if k != "rows"},
+        decision=decision,
+        scored={k: v for k, v in scored.items() if k != "rows"},
         scores=scores,
     )
-    return result
 
 
 def summarise(
     spec: BacktestSpec,
+    decision: DecisionSpec,
     candidates: Sequence[Candidate],
     columns: Sequence[str],
-    payments: dict[str, np.ndarray],
+    scored: dict[str, np.ndarray],
     scores: dict[str, np.ndarray],
     counts: ReplayCounts,
     stats: ReplayStats,
 ) -> dict[str, Any]:
-    """The deterministic part of the report (floats rounded to 6 decimals)."""
-    import numpy as np
-
-    labels = payments["is_fraud"]
-    decisions = {c.ref: scores[c.ref] >= c.threshold for c in candidates}
+    """The deterministic part of the report (floats rounded to 6 decimals); without a label, no judging."""
+    labels = scored.get("label")
+    flagged = {c.ref: scores[c.ref] >= c.threshold for c in candidates}
     models = []
     for c in candidates:
-        figures = judge(scores[c.ref], labels, c.threshold, spec.fp_cost, spec.fn_cost)
+        judged = {} if labels is None else judge(scores[c.ref], labels, c.threshold, spec.fp_cost, spec.fn_cost)
         models.append(
             {
                 "ref": c.ref,
                 "artifact_sha256": c.version.artifact_sha256,
                 "feature_service": c.version.feature_service,
                 "feature_columns": list(c.version.feature_columns),
-                **figures,
+                **distribution(scores[c.ref], c.threshold),
+                **judged,
             }
         )
-    differences = []
-    for i, a in enumerate(candidates):
-        for b in candidates[i + 1 :]:
-            differ = np.flatnonzero(decisions[a.ref] != decisions[b.ref])
-            examples = [
-                {
-                    "txn_id": str(payments["txn_id"][k]),
-                    "user_id": str(payments["user_id"][k]),
-                    "event_time": iso_ms(int(payments["event_ms"][k])),
-                    "is_fraud": bool(labels[k]),
-                    f"score_{a.ref}": float(scores[a.ref][k]),
-                    f"score_{b.ref}": float(scores[b.ref][k]),
-                }
-                for k in differ[:MAX_EXAMPLES]
-            ]
-            differences.append({"a": a.ref, "b": b.ref, "count": len(differ), "examples": examples})
-    event_ms = payments["event_ms"]
+    event_ms = scored["event_ms"]
     summary = {
+        "decision": {
+            "service": decision.service,
+            "source": decision.source,
+            "id": decision.id_field,
+            "entity": decision.entity_key,
+            "label": decision.label,
+            "inputs": list(decision.inputs),
+        },
         "range": {
             "from": spec.start.isoformat() if spec.start else None,
             "to": spec.end.isoformat() if spec.end else None,
@@ -231,19 +247,51 @@ def summarise(
             "bad": dict(sorted(counts.bad.items())),
             "late": counts.late,
         },
-        "payments": len(labels),
-        "frauds": int(labels.sum()),
-        "costs": {"false_positive": spec.fp_cost, "false_negative": spec.fn_cost},
+        "scored": len(event_ms),
+        "positives": None if labels is None else int(labels.sum()),
+        "costs": None if labels is None else {"false_positive": spec.fp_cost, "false_negative": spec.fn_cost},
         "feature_columns": list(columns),
         "models": models,
-        "differences": differences,
-        "timeline": timeline(event_ms, labels, decisions),
+        "differences": differences(candidates, scored, scores, flagged),
+        "timeline": timeline(event_ms, labels, flagged),
     }
     return rounded(summary)
 
 
-def timeline(event_ms: np.ndarray, labels: np.ndarray, decisions: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Declines per version and frauds per event-time bin (what the decisions-over-time plot shows)."""
+def differences(
+    candidates: Sequence[Candidate],
+    scored: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray],
+    flagged: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
+    """Per pair of versions: how many decisions differ, their agreement, and the first few that differ."""
+    import numpy as np
+
+    labels = scored.get("label")
+    out = []
+    for i, a in enumerate(candidates):
+        for b in candidates[i + 1 :]:
+            differ = np.flatnonzero(flagged[a.ref] != flagged[b.ref])
+            examples = []
+            for k in differ[:MAX_EXAMPLES]:
+                example: dict[str, Any] = {
+                    "id": str(scored["id"][k]),
+                    "entity": str(scored["entity"][k]),
+                    "event_time": iso_ms(int(scored["event_ms"][k])),
+                }
+                if labels is not None:
+                    example["label"] = bool(labels[k])
+                example[f"score_{a.ref}"] = float(scores[a.ref][k])
+                example[f"score_{b.ref}"] = float(scores[b.ref][k])
+                examples.append(example)
+            agreement = 1.0 - len(differ) / len(flagged[a.ref])
+            out.append({"a": a.ref, "b": b.ref, "count": len(differ), "agreement": agreement, "examples": examples})
+    return out
+
+
+def timeline(event_ms: np.ndarray, labels: np.ndarray | None, flagged: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Scored events, positives (when labelled) and each version's flagged events per event-time bin (what
+    the decisions-over-time plot shows)."""
     import numpy as np
 
     lo, hi = int(event_ms.min()), int(event_ms.max()) + 1
@@ -251,11 +299,13 @@ def timeline(event_ms: np.ndarray, labels: np.ndarray, decisions: dict[str, np.n
     bins = np.clip(np.searchsorted(edges, event_ms, side="right") - 1, 0, TIMELINE_BINS - 1)
     return {
         "bin_start_ms": edges[:-1].tolist(),
-        "payments": np.bincount(bins, minlength=TIMELINE_BINS).tolist(),
-        "frauds": np.bincount(bins, weights=labels, minlength=TIMELINE_BINS).astype(int).tolist(),
-        "declines": {
+        "scored": np.bincount(bins, minlength=TIMELINE_BINS).tolist(),
+        "positives": None
+        if labels is None
+        else np.bincount(bins, weights=labels, minlength=TIMELINE_BINS).astype(int).tolist(),
+        "flagged": {
             ref: np.bincount(bins, weights=d, minlength=TIMELINE_BINS).astype(int).tolist()
-            for ref, d in decisions.items()
+            for ref, d in flagged.items()
         },
     }
 
@@ -298,6 +348,20 @@ def rounded(value: Any) -> Any:
     return value
 
 
+def _check_split(decision: DecisionSpec) -> None:
+    """Workers split records by their Kafka key: every source the decision reads must be keyed by its entity."""
+    from livectx.repo import current_repo
+
+    repo = current_repo()
+    read = {g.event_type for g in repo.service_groups(decision.service)} | {repo.model(decision.source)}
+    for source in repo.sources.values():
+        if source.model in read and source.key_field != decision.entity_key:
+            raise LivectxError(
+                f"--workers splits records by key, and source {source.name} is keyed by {source.key_field}, not "
+                f"by the decision's entity {decision.entity_key}: use --workers 1"
+            )
+
+
 def _describe_range(spec: BacktestSpec) -> str:
     start = spec.start.isoformat() if spec.start else "the beginning"
     end = spec.end.isoformat() if spec.end else "the end"
@@ -315,107 +379,3 @@ def _pace(batch: pa.RecordBatch, first_ms: int | None, began: float, factor: flo
     if wait > 0:
         time.sleep(wait)  # pacing a replay to wall time is the point of --speed realtime
     return first
-
-
-# -- where the window state runs --------------------------------------------------------------------------
-
-
-class _LocalSink:
-    """The window state in this process."""
-
-    def __init__(self, service: str, columns: Sequence[str]) -> None:
-        self.features = AsOfFeatures(service, columns)
-
-    def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
-        self.features.feed(batch, first_position)
-
-    def finish(self) -> tuple[dict[str, np.ndarray], ReplayCounts]:
-        return self.features.payments.arrays(), self.features.counts
-
-    def close(self) -> None:
-        pass
-
-
-class _ProcessSink:
-    """The window state split by user over spawned worker processes, fed Arrow IPC over pipes."""
-
-    def __init__(self, service: str, columns: Sequence[str], workers: int) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")  # no inherited Kafka client threads
-        self.columns = tuple(columns)
-        self.pipes = []
-        self.processes = []
-        for _ in range(workers):
-            parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(child, service, self.columns), daemon=True)
-            process.start()
-            child.close()
-            self.pipes.append(parent)
-            self.processes.append(process)
-
-    def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
-        import numpy as np
-        import pyarrow as pa
-
-        n = len(self.pipes)
-        keys = batch.column("key").to_pylist()
-        owner = np.fromiter((zlib.crc32(k) % n if k else 0 for k in keys), dtype=np.int64, count=len(keys))
-        positions = pa.array(np.arange(first_position, first_position + batch.num_rows, dtype=np.int64))
-        batch = batch.append_column("position", positions)
-        for worker, pipe in enumerate(self.pipes):
-            part = batch.filter(pa.array(owner == worker))
-            if part.num_rows:
-                pipe.send_bytes(_ipc(part))
-
-    def finish(self) -> tuple[dict[str, np.ndarray], ReplayCounts]:
-        import numpy as np
-
-        for pipe in self.pipes:
-            pipe.send_bytes(b"")
-        parts, counts = [], ReplayCounts()
-        for pipe, process in zip(self.pipes, self.processes, strict=True):
-            try:
-                status, payload = pipe.recv()
-            except EOFError:
-                raise LivectxError(f"backtest worker {process.pid} died (exit code {process.exitcode})") from None
-            if status != "ok":
-                raise LivectxError(f"backtest worker failed: {payload}")
-            arrays, worker_counts = payload
-            parts.append(arrays)
-            counts.add(worker_counts)
-        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        order = np.argsort(merged["position"], kind="stable")
-        return {k: v[order] for k, v in merged.items()}, counts
-
-    def close(self) -> None:
-        for pipe in self.pipes:
-            pipe.close()
-        for process in self.processes:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-
-
-def _ipc(batch: pa.RecordBatch) -> bytes:
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
-
-
-def _worker(pipe: Any, service: str, columns: tuple[str, ...]) -> None:
-    """A worker process: window state for its users; replies ("ok", (arrays, counts)) or ("error", text)."""
-    import pyarrow as pa
-
-    features = AsOfFeatures(service, columns)
-    try:
-        while data := pipe.recv_bytes():
-            for batch in pa.ipc.open_stream(data):
-                features.feed(batch, 0)
-        pipe.send(("ok", (features.payments.arrays(), features.counts)))
-    except Exception as exc:  # reported to the parent as one line, which raises it
-        pipe.send(("error", f"{type(exc).__name__}: {exc}"))

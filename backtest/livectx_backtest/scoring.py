@@ -1,9 +1,10 @@
 """Model versions under test: resolved and verified from the registry, scored on identical inputs, judged.
 
-Every version is scored on the same payments and the same recomputed features; a version reads its own
-``feature_columns`` (a subset of the union matrix, in its order) plus the amount, exactly as the fraud
-agent's ``model_row`` builds it, and declines at ``score >= threshold`` (its ``config.threshold``, else
-0.5), as the agent does. Scores come from ``predict_proba`` over numpy blocks of thousands of rows.
+Every version is scored on the same events and the same recomputed features; a version reads its own
+``feature_columns`` (a subset of the union matrix, in its order) plus the decision's inputs, exactly as
+:func:`livectx.models.rows.model_row` builds it for live agents, and flags an event (a positive decision)
+at ``score >= threshold`` (its ``config.threshold``, else 0.5). Scores come from ``predict_proba`` over
+numpy blocks of thousands of rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from livectx import topics
 from livectx.errors import LivectxError
 from livectx.models import ModelVersion, load_artifact, resolve
+from livectx.repo.decisions import DecisionSpec
 from livectx.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ SCORE_BLOCK = 50_000  # rows per predict_proba call
 
 @dataclass(frozen=True)
 class Candidate:
-    """One resolved version: its record, the loaded (sha256-verified) model and its decline threshold."""
+    """One resolved version: its record, the loaded (sha256-verified) model, and its positive threshold."""
 
     version: ModelVersion
     model: Any
@@ -38,14 +40,14 @@ class Candidate:
 
 
 def load_candidates(settings: Settings, refs: Sequence[str], models_topic: str = topics.MODELS) -> list[Candidate]:
-    """Resolve and load every ref (``fraud:v1``, or ``fraud`` for the active version).
+    """Resolve and load every ref (``NAME:VERSION``, or ``NAME`` for the active version).
 
     Raises:
         LivectxError: no ref, a repeated or unknown ref, an altered artifact, a bad threshold, or versions
             reading different feature services.
     """
     if not refs:
-        raise LivectxError("give at least one --model NAME:VERSION to backtest (e.g. --model fraud:v1)")
+        raise LivectxError("give at least one --model NAME:VERSION to backtest")
     candidates: list[Candidate] = []
     for ref in refs:
         version = resolve(settings, ref, topic=models_topic)
@@ -64,6 +66,22 @@ def load_candidates(settings: Settings, refs: Sequence[str], models_topic: str =
     return candidates
 
 
+def resolve_decision(candidates: Sequence[Candidate], service: str | None = None) -> DecisionSpec:
+    """The decision the versions score: their registered feature service's, else ``service``'s, else the
+    repo's only decision.
+
+    Raises:
+        LivectxError: ``service`` is not the versions' service, or names no decision (or none was named and
+            the repo declares none or several).
+    """
+    from livectx.repo import current_repo
+
+    registered = candidates[0].version.feature_service if candidates else None
+    if service is not None and registered is not None and service != registered:
+        raise LivectxError(f"--features {service}: the versions were registered on feature service {registered}")
+    return current_repo().decision(registered or service)
+
+
 def union_columns(candidates: Sequence[Candidate]) -> tuple[str, ...]:
     """Every feature any candidate reads, first-seen order: the columns recomputed once for all."""
     seen: dict[str, None] = {}
@@ -72,11 +90,13 @@ def union_columns(candidates: Sequence[Candidate]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def score(candidate: Candidate, rows: np.ndarray, columns: Sequence[str]) -> np.ndarray:
-    """The candidate's fraud probability for each row of the union matrix (its columns + the amount)."""
+def score(candidate: Candidate, rows: np.ndarray, columns: Sequence[str], inputs: int) -> np.ndarray:
+    """The candidate's positive-class probability for each row of the union matrix (``columns``, then the
+    decision's ``inputs`` input values): its own columns, in its order, then the inputs."""
     import numpy as np
 
-    picks = [columns.index(c) for c in candidate.version.feature_columns] + [len(columns)]
+    picks = [columns.index(c) for c in candidate.version.feature_columns]
+    picks += list(range(len(columns), len(columns) + inputs))
     inputs = rows[:, picks]
     if not len(inputs):
         return np.zeros(0)
@@ -85,22 +105,35 @@ def score(candidate: Candidate, rows: np.ndarray, columns: Sequence[str]) -> np.
     return np.concatenate(parts).astype(np.float64)
 
 
+def distribution(scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """What needs no label: the threshold, how many events it flags, and the scores' quantiles."""
+    import numpy as np
+
+    quantiles = np.quantile(scores, [0.5, 0.9, 0.99]) if len(scores) else np.zeros(3)
+    return {
+        "threshold": threshold,
+        "flagged": int((scores >= threshold).sum()),
+        "score_mean": float(scores.mean()) if len(scores) else 0.0,
+        "score_p50": float(quantiles[0]),
+        "score_p90": float(quantiles[1]),
+        "score_p99": float(quantiles[2]),
+    }
+
+
 def judge(scores: np.ndarray, labels: np.ndarray, threshold: float, fp_cost: float, fn_cost: float) -> dict[str, Any]:
     """Confusion counts, precision, recall, F1, ROC-AUC (None with one class only) and decision cost."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    declined = scores >= threshold
-    tp = int((declined & labels).sum())
-    fp = int((declined & ~labels).sum())
-    fn = int((~declined & labels).sum())
-    tn = int((~declined & ~labels).sum())
+    flagged = scores >= threshold
+    tp = int((flagged & labels).sum())
+    fp = int((flagged & ~labels).sum())
+    fn = int((~flagged & labels).sum())
+    tn = int((~flagged & ~labels).sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     both = 0 < labels.sum() < len(labels)
     return {
-        "threshold": threshold,
-        "declined": int(declined.sum()),
         "tp": tp,
         "fp": fp,
         "fn": fn,

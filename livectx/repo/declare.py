@@ -11,6 +11,9 @@ What Feast cannot say travels in the objects' ``tags`` under ``livectx.*`` keys,
   whose features may be ``last`` values or filtered (``where``), with a grace period of its own;
 - :func:`memory_view`: a ``FeatureView`` with a vector field over a text source, plus which fields form the
   text, id, tenant, category and metadata, and what marks a delete;
+- :func:`decision_service`: a ``FeatureService`` a model decides with: which source's events it scores,
+  their id and label fields, and the event fields it reads beside the features
+  (:mod:`livectx.repo.decisions`);
 - :func:`generator`: a synthetic-traffic function ``livectx produce --generator NAME`` runs.
 
 Every helper validates what it can at once (so ``feast apply`` fails with a message naming the view and
@@ -27,11 +30,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from feast import Entity, FeatureView, Field, FileSource, KafkaSource, StreamFeatureView
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, KafkaSource, StreamFeatureView
 from feast.aggregation import Aggregation
 from feast.data_format import AvroFormat, JsonFormat, ParquetFormat
 from feast.types import Array, Float32, Float64, Int64, String
 
+from livectx.repo.decisions import DEFAULT_ACTION, check_fields, decision_tags
 from livectx.repo.schema import CHECKS, SchemaDeclarationError, columns_of
 from livectx.repo.sources import DEFAULTS
 
@@ -327,6 +331,41 @@ def memory_view(
         online=False,
         description=description,
         tags={PREFIX + "memory": json.dumps(config, sort_keys=True)},
+    )
+
+
+def decision_service(
+    name: str,
+    features: Sequence[FeatureView],
+    *,
+    scores: KafkaSource,
+    id_field: str,
+    label: str | None = None,
+    inputs: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+    action: str = DEFAULT_ACTION,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    owner: str = "",
+) -> FeatureService:
+    """A ``FeatureService`` a model decides with: it scores each event of ``scores`` from the services'
+    features about the event's entity, then the event's own ``inputs``.
+
+    Args:
+        id_field: names the scored event (live agents' ``Decision.entity_id``).
+        label: a boolean field of ``scores``: the ground truth backtests judge against (None: unlabelled).
+        inputs: numeric fields of ``scores`` that follow the feature columns in the model's input.
+        columns: the features a model reads, in input order (default: every feature of the service).
+        action: the ``Decision.action`` live agents record for a positive decision (what shadows compare).
+    """
+    source = (scores.tags or {}).get(PREFIX + "source", scores.name)
+    kinds = {c.name: c.type for c in source_columns(scores.kafka_options.message_format, source)}
+    check_fields(name, source, kinds, id_field, label, tuple(inputs), SchemaDeclarationError)
+    extra = decision_tags(source, id_field, label, tuple(inputs), action)
+    if columns is not None:
+        extra[PREFIX + "model_columns"] = ",".join(columns)
+    return FeatureService(
+        name=name, features=list(features), description=description, tags={**(tags or {}), **extra}, owner=owner
     )
 
 

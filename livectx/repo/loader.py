@@ -33,6 +33,7 @@ from livectx.repo.compile import (
     is_memory_view,
     source_name,
 )
+from livectx.repo.decisions import DecisionSpec, compile_decision
 from livectx.repo.declare import GeneratorSpec
 from livectx.repo.sources import SourceSpec
 from livectx.topics import TopicSpec
@@ -54,6 +55,29 @@ class Repo:
     memory: dict[str, TextSource]
     generators: dict[str, GeneratorSpec]
     entities: dict[str, str] = field(default_factory=dict)  # entity name -> join key
+    decisions: dict[str, DecisionSpec] = field(default_factory=dict)  # by feature service
+
+    def decision(self, service: str | None = None) -> DecisionSpec:
+        """The decision declared on feature service ``service``; without a name, the repo's only one.
+
+        Raises:
+            LivectxError: no such decision, or (without a name) none or several (one line, naming them).
+        """
+        if service is None:
+            if len(self.decisions) == 1:
+                return next(iter(self.decisions.values()))
+            declared = ", ".join(self.decisions) or "none"
+            raise LivectxError(
+                f"name the decision service (--features SERVICE): the repo {self.path} declares "
+                f"{'several' if self.decisions else 'none'} (decision services: {declared})"
+            )
+        if service in self.services and service not in self.decisions:
+            raise LivectxError(
+                f"feature service {service} declares no decision: declare it with livectx.repo.declare's "
+                f"decision_service(..., scores=SOURCE, id_field=FIELD); decision services: "
+                f"{', '.join(self.decisions) or 'none'}"
+            )
+        return _named(self.decisions, service, "decision service")
 
     def group(self, name: str) -> FeatureGroup:
         for group in self.groups:
@@ -190,7 +214,14 @@ def _compile(root: Path, contents: Any, generators: dict[str, GeneratorSpec]) ->
         by_topic[view.topic] = name
     services = compile_services(contents.feature_services, {g.name for g in groups})
     entities = {e.name: e.join_key for e in contents.entities if not e.name.startswith("__")}
-    return Repo(root, _project(root), sources, tuple(groups), services, memory, generators, entities)
+    by_group = {g.name: g for g in groups}
+    decisions = {}
+    for service in contents.feature_services:
+        spec = services[service.name]
+        decision = compile_decision(service, spec.model_columns, sources, [by_group[v] for v in spec.views], RepoError)
+        if decision is not None:
+            decisions[service.name] = decision
+    return Repo(root, _project(root), sources, tuple(groups), services, memory, generators, entities, decisions)
 
 
 def _key_of(name: str, source: Any, views: list[Any], memory: list[Any]) -> str:

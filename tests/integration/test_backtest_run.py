@@ -101,13 +101,19 @@ def test_backtest_ranks_versions_and_repeats_exactly(isolated: Settings, unique:
     assert good["f1"] > 0.9 and good["roc_auc"] > 0.98, good
     assert good["f1"] > weak["f1"] + 0.3 and good["roc_auc"] > weak["roc_auc"] + 0.1, (good, weak)
     assert good["cost"] < weak["cost"]
-    assert summary["payments"] == sum(1 for t, _ in events if t.endswith("transactions"))
-    assert summary["frauds"] == sum(1 for _t, e in events if getattr(e, "is_fraud", False)) > 50
+    assert summary["decision"] == {"service": "fraud_features", "source": "transaction", "id": "txn_id",
+                                   "entity": "user_id", "label": "is_fraud", "inputs": ["amount"]}  # fmt: skip
+    assert summary["scored"] == sum(1 for t, _ in events if t.endswith("transactions"))
+    assert summary["positives"] == sum(1 for _t, e in events if getattr(e, "is_fraud", False)) > 50
     assert summary["events"]["from_archive"] == EVENTS // 2 and summary["events"]["from_broker"] == EVENTS // 2 + 1
     assert sum(summary["events"]["bad"].values()) == 1 and "not JSON" in next(iter(summary["events"]["bad"]))
     diff = summary["differences"][0]
     assert diff["count"] > 0 and len(diff["examples"]) == min(10, diff["count"])
-    assert {"txn_id", "user_id", "event_time", "score_fraud:v1", "score_fraud:v2"} <= diff["examples"][0].keys()
+    assert diff["agreement"] == round(1 - diff["count"] / summary["scored"], 6)
+    example = diff["examples"][0]
+    assert {"id", "entity", "event_time", "label", "score_fraud:v1", "score_fraud:v2"} <= example.keys()
+    payment = next(e for t, e in events if t.endswith("transactions") and e.txn_id == example["id"])
+    assert (example["entity"], example["label"]) == (payment.user_id, payment.is_fraud)
     report = (tmp_path / "a" / "report.md").read_text()
     assert "| fraud:v2 |" in report and "precision_recall.png" in report
     for png in ("precision_recall.png", "score_distributions.png", "decisions_over_time.png"):

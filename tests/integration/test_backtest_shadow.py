@@ -94,22 +94,22 @@ def test_shadow_reports_agreement_beside_the_live_agent(isolated: Settings, uniq
 
     def shadow(model: str) -> dict:  # type: ignore[type-arg]
         args = ["shadow", "--model", model, "--live-model", "fraud", "--group", f"shadow-{unique}-{model}",
-                "--transactions-topic", txns, "--decisions-topic", decisions, "--models-topic", models,
+                "--topic", txns, "--decisions-topic", decisions, "--models-topic", models,
                 "--until-caught-up", "--json"]  # fmt: skip
         result = CliRunner().invoke(backtest, args, obj={})
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
     same = shadow("fraud:v1")
-    assert (same["payments"], same["live_decisions"], same["compared"], same["agree"]) == (30, 30, 30, 30)
+    assert (same["scored"], same["live_decisions"], same["compared"], same["agree"]) == (30, 30, 30, 30)
     assert same["agreement"] == 1.0 and same["examples"] == [] and same["live_models"] == {"fraud:v1": 30}
-    assert same["delta"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "declined": 0.0}
+    assert same["delta"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "flagged": 0.0}
 
     always = shadow("fraud:v2")
     assert always["compared"] == 30 and always["agree"] == live_declines
     assert always["agreement"] == pytest.approx(live_declines / 30, abs=1e-6)
-    assert always["candidate_metrics"]["recall"] == 1.0 and always["candidate_metrics"]["declined"] == 30
+    assert always["candidate_metrics"]["recall"] == 1.0 and always["candidate_metrics"]["flagged"] == 30
     assert always["delta"]["recall"] == pytest.approx(1.0 - agent.stats.recall, abs=1e-6)
-    assert len(always["examples"]) == 10 and all(not e["is_fraud"] for e in always["examples"])
+    assert len(always["examples"]) == 10 and all(not e["label"] for e in always["examples"])
     # Never acting: the decisions topic holds the live agent's decisions only.
     assert len(read_all(isolated, decisions, decisions_before + 1, timeout_s=3)) == decisions_before

@@ -1,6 +1,7 @@
-"""The backtest's as-of features (the engine's window state, rows read right after each payment) equal the
-batch recomputation reference (:func:`livectx.features.point_in_time.features_as_of`) on every payment, and
-records that do not decode are counted by reason, not fed to the windows."""
+"""The backtest's as-of features (the engine's window state, rows read right after each scored event) equal
+the batch recomputation reference (:func:`livectx.features.point_in_time.features_as_of`) on every payment
+of the example's fraud decision, and records that do not decode are counted by reason, not fed to the
+windows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from livectx_backtest.asof import AsOfFeatures, model_groups
 from livectx import serde
 from livectx.features.point_in_time import features_as_of
 from livectx.tier.layout import archive_schema
-from tests.example import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, Click, Transaction, get_scenario, group_named
+from tests.example import FEATURE_SERVICES, FRAUD_MODEL_FEATURES, REPO, Click, Transaction, get_scenario, group_named
+
+DECISION = REPO.decision("fraud_features")
 
 START = datetime(2026, 1, 7, 23, 50, tzinfo=UTC)  # crosses midnight: the 24h window closes mid-history
 
@@ -34,7 +37,7 @@ def _batch(records: list[tuple[bytes | None, list[tuple[str, bytes]]]]) -> pa.Re
 def test_rows_equal_the_batch_recomputation_for_every_payment() -> None:
     # Few users and a high attack rate: long per-user histories, bursts, failed logins.
     events = [e for _t, e in itertools.islice(get_scenario("fraud")(11, START, 20.0, users=40, attack_every=400), 4000)]
-    asof = AsOfFeatures("fraud_features", FRAUD_MODEL_FEATURES)
+    asof = AsOfFeatures(DECISION, FRAUD_MODEL_FEATURES)
     batch = _batch([(v, h) for _k, v, h in (serde.encode(e) for e in events)])
     asof.feed(batch.slice(0, 1500), 0)
     asof.feed(batch.slice(1500), 1500)
@@ -42,18 +45,20 @@ def test_rows_equal_the_batch_recomputation_for_every_payment() -> None:
     expected = [
         model_row(values, e.amount) for e, values in features_as_of(events, groups) if isinstance(e, Transaction)
     ]
-    assert asof.payments.rows == expected
-    assert sum(1 for e in events if isinstance(e, Transaction) and e.is_fraud) == sum(asof.payments.is_fraud) > 100
+    assert asof.scored.rows == expected
+    payments = [e for e in events if isinstance(e, Transaction)]
+    assert asof.scored.id == [e.txn_id for e in payments] and asof.scored.entity == [e.user_id for e in payments]
+    assert sum(1 for e in payments if e.is_fraud) == sum(asof.scored.label) > 100
     assert max(r[FRAUD_MODEL_FEATURES.index("distinct_ips_10m")] for r in expected) >= 10
     assert max(r[FRAUD_MODEL_FEATURES.index("login_failures_5m")] for r in expected) >= 1
-    assert asof.payments.position == [i for i, e in enumerate(events) if isinstance(e, Transaction)]
+    assert asof.scored.position == [i for i, e in enumerate(events) if isinstance(e, Transaction)]
 
 
 def test_bad_records_are_counted_by_reason_and_other_types_ignored() -> None:
     good = next(e for _t, e in get_scenario("fraud")(1, START, 200.0) if isinstance(e, Transaction))
     click = Click(event_time=START, click_id="c1", user_id="u1", session_id="s", item_id="i", page="p")
     _k, value, headers = serde.encode(good)
-    asof = AsOfFeatures("fraud_features", FRAUD_MODEL_FEATURES)
+    asof = AsOfFeatures(DECISION, FRAUD_MODEL_FEATURES)
     asof.feed(
         _batch(
             [
@@ -67,7 +72,7 @@ def test_bad_records_are_counted_by_reason_and_other_types_ignored() -> None:
         ),
         0,
     )
-    assert len(asof.payments) == 1 and asof.counts.records == 6
+    assert len(asof.scored) == 1 and asof.counts.records == 6
     assert asof.counts.ignored == {"click": 1}
     bad = dict(asof.counts.bad)
     assert bad.pop("no livectx-schema header") == 1 and bad.pop("unknown schema mystery.v1") == 1
@@ -83,3 +88,17 @@ def test_groups_keep_only_the_features_a_model_reads() -> None:
         ("user_txn_1h", ["txn_amount_sum_1h"]),
         ("user_login_5m", ["login_failures_5m"]),
     ]
+
+
+def test_an_unlabelled_decision_scores_the_same_rows_without_labels() -> None:
+    import dataclasses
+
+    events = [e for _t, e in itertools.islice(get_scenario("fraud")(3, START, 200.0), 600)]
+    labelled, unlabelled = (
+        AsOfFeatures(DECISION, FRAUD_MODEL_FEATURES),
+        AsOfFeatures(dataclasses.replace(DECISION, label=None), FRAUD_MODEL_FEATURES),
+    )
+    labelled.feed_events(events)
+    unlabelled.feed_events(events)
+    assert unlabelled.scored.rows == labelled.scored.rows and len(unlabelled.scored) > 100
+    assert "label" not in unlabelled.scored.arrays() and "label" in labelled.scored.arrays()

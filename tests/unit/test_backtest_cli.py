@@ -35,3 +35,13 @@ def test_cli_refuses_no_model_and_a_bad_speed() -> None:
 
 def test_summary_floats_are_rounded_for_stable_bytes() -> None:
     assert rounded({"a": [0.1 + 0.2, 1], "b": {"c": 2 / 3}}) == {"a": [0.3, 1], "b": {"c": 0.666667}}
+
+
+def test_train_refuses_an_unknown_generator_and_a_service_without_a_decision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = str(tmp_path / "m.joblib")
+    result = CliRunner().invoke(backtest, ["train", "--generator", "nope", "--out", out], obj={})
+    assert "unknown generator 'nope'" in str(result.exception)
+    result = CliRunner().invoke(
+        backtest, ["train", "--generator", "fraud", "--features", "card_features", "--out", out], obj={}
+    )
+    assert "feature service card_features declares no decision" in str(result.exception)

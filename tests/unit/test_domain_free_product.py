@@ -2,10 +2,10 @@
 
 The names are taken from the example repo itself (topics, sources, views, features, services, memory
 views, generators, entity keys), so the test follows the example as it changes. Product modules are the
-core (``livectx``), the workers (``livectx_ingest``) and the agents' client and server
-(``livectx_agents`` but its ``example_*`` modules, which belong to the example and which no product module
-imports). Not yet covered: ``livectx_backtest`` (its backtests score the example's fraud model on payments)
-and ``livectx_benchmarks`` (figures measured on the example, through ``benchmarks/example.py``).
+core (``livectx``), the workers (``livectx_ingest``), the agents' client and server (``livectx_agents``) and
+the backtests (``livectx_backtest``: they score the decision the repo declares), but their ``example_*``
+modules, which belong to the example and which no product module imports. Not covered:
+``livectx_benchmarks`` (figures measured on the example, through ``benchmarks/example.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from pathlib import Path
 from tests.example import REPO
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = [ROOT / "livectx", ROOT / "ingest" / "livectx_ingest", ROOT / "agents" / "livectx_agents"]
+PRODUCT = [
+    ROOT / "livectx",
+    ROOT / "ingest" / "livectx_ingest",
+    ROOT / "agents" / "livectx_agents",
+    ROOT / "backtest" / "livectx_backtest",
+]
 
 
 def _example_names() -> set[str]:

@@ -14,7 +14,7 @@ def test_trained_model_generalises_to_another_seed_and_loads_into_the_agent(tmp_
     model = train_fraud_model(seed=1, events=20_000)
     features, labels = training_rows(seed=2, events=20_000)
     result = evaluate(model, features, labels)
-    assert result.frauds >= 200
+    assert result.positives >= 200
     assert result.precision >= 0.9 and result.recall >= 0.9, result
     again = evaluate(train_fraud_model(seed=1, events=20_000), features, labels)
     assert again == result  # deterministic: same data, same model, same figures
