@@ -21,7 +21,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,15 +94,6 @@ class _Source:
             self.decoder, self.appliers = decoder, appliers  # type: ignore[assignment]
 
 
-@dataclass
-class _Prepared:
-    """Consumed messages grouped by partition, each group with its decoded table (or a future of it, or
-    ``None`` for the per-record path), and the partition ends seen."""
-
-    batches: list[tuple[TopicPartition, list[Any], Any]]
-    ends: dict[TopicPartition, int]
-
-
 def _times_plausible(event_type: type[Event], table: pa.Table, batch: list[Any]) -> bool:
     """Whether every event time of a decoded batch is within its source's bounds of the record's Kafka
     timestamp (:func:`livectx.serde.check_event_time`); if not, the per-record path dead-letters the
@@ -173,11 +163,6 @@ class FeatureEngine:
         self._mirror_due: dict[TopicPartition, _Partition] = {}
         self._mirrored_at = 0.0
         self._pool: list[Any] = []
-        #: Under a backlog, a pool's JSON is parsed on this thread while the previous pool is applied: Arrow's
-        #: reader releases the GIL, so parsing (a quarter of the engine's time) overlaps the Python work.
-        columnar = any(source.decoder is not None for source in self._sources.values())
-        self._decode_thread = ThreadPoolExecutor(1, "livectx-decode") if columnar else None
-        self._pending: _Prepared | None = None  # a pool decoding on that thread, applied next
         #: perf_counter() of the first record consumed and of the last commit (throughput accounting).
         self.first_consumed_at: float | None = None
         self.last_committed_at: float | None = None
@@ -199,7 +184,6 @@ class FeatureEngine:
         from confluent_kafka import TopicPartition as KafkaTP
 
         self._pool.clear()  # consumed before the rebalance: the new assignment re-reads from its offsets
-        self._pending = None
         tps = [(p.topic, p.partition) for p in partitions]
         epochs = self._checkpoints.claim(tps)
         offsets = self._checkpoints.offsets(tps)
@@ -222,7 +206,6 @@ class FeatureEngine:
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self._pool.clear()
-        self._pending = None  # not applied, so not in the checkpoint below: the next owner reads it again
         try:
             self.checkpoint(final=True)
         except FencedError as exc:
@@ -235,7 +218,6 @@ class FeatureEngine:
 
     def _drop_uncommitted(self) -> None:
         """After a fenced commit: forget everything since the last commit and reload what we still own."""
-        self._pending = None
         if self._offline is not None:
             self._offline.drop_buffered()
         tps = list(self._partitions)
@@ -278,13 +260,7 @@ class FeatureEngine:
                 now = time.monotonic()
                 due = now - last_checkpoint >= wait
                 if pool and (due or not backlog or len(pool) >= POOL):
-                    if backlog and self._decode_thread is not None:
-                        prepared = self._prepare(pool, self._decode_thread.submit)
-                        self._apply_pending()
-                        self._pending = prepared
-                    else:
-                        self._apply_pending()
-                        self._process_batch(pool)
+                    self._process_batch(pool)
                     pool.clear()
                 if self._mirror_pending:
                     self._mirror_pending = False
@@ -304,18 +280,9 @@ class FeatureEngine:
                         # full collection never walks it (measured: 100+ ms pauses, the freshness p99).
                         gc.freeze()
                         frozen_at = done
-            self._apply_pending()
             self.checkpoint(final=True)
         finally:
-            self._pending = None
-            if self._decode_thread is not None:
-                self._decode_thread.shutdown(wait=False, cancel_futures=True)
             self._consumer.close()
-
-    def _apply_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._apply_prepared(pending)
 
     def _unconsumed(self) -> int:
         """Records on the broker not consumed yet, from the high watermarks of the last fetch responses
@@ -333,12 +300,6 @@ class FeatureEngine:
 
     def _process_batch(self, messages: list[Any]) -> None:
         """Apply consumed messages: per partition, columnar when the batch qualifies, else event by event."""
-        self._apply_prepared(self._prepare(messages, decode=lambda work: work()))
-
-    def _prepare(self, messages: list[Any], decode: Callable[[Callable[[], Any]], Any]) -> _Prepared:
-        """Group ``messages`` by partition and start decoding the columnar ones: ``decode(work)`` runs the
-        decoder (``work()``) now or on the decode thread (then it returns a future). Reads no window state:
-        what a batch does to the state is decided by :meth:`_apply_prepared`."""
         batches: dict[TopicPartition, list[Any]] = {}
         ends: dict[TopicPartition, int] = {}
         for message in messages:
@@ -355,34 +316,22 @@ class FeatureEngine:
                 batches[tp] = [message]
             else:
                 batch.append(message)
-        work = []
         for tp, batch in batches.items():
-            decoder = self._sources[tp[0]].decoder
-            if decoder is not None and len(batch) >= self._columnar_min:
-                values = [m.value() for m in batch]
-                work.append((tp, batch, decode(lambda d=decoder, v=values: d.decode(v))))  # type: ignore[misc]
-            else:
-                work.append((tp, batch, None))
-        return _Prepared(work, ends)
-
-    def _apply_prepared(self, prepared: _Prepared) -> None:
-        for tp, batch, decoded in prepared.batches:
             part = self._partitions.get(tp)
             if part is None:
                 continue  # revoked while the batch was in flight
-            table = decoded.result() if isinstance(decoded, Future) else decoded
             if part.next_offset is not None and batch[0].offset() < part.next_offset:
-                # never apply an offset twice (offsets grow along a batch: the applied ones are a prefix)
-                kept = [m for m in batch if m.offset() >= part.next_offset]
-                if table is not None:
-                    table = table.slice(len(batch) - len(kept))
-                batch = kept
+                batch = [m for m in batch if m.offset() >= part.next_offset]  # never apply an offset twice
             source = self._sources[tp[0]]
-            if batch and table is not None and self._apply_columnar(part, source, batch, table):
+            if (
+                source.decoder is not None
+                and len(batch) >= self._columnar_min
+                and self._apply_columnar(part, source, batch)
+            ):
                 continue
             for message in batch:
                 self._process(tp, part, source, message)
-        for tp, end in prepared.ends.items():
+        for tp, end in ends.items():
             part = self._partitions.get(tp)
             # Past the last record there may be transaction markers (a repartition topic is written in
             # transactions): no record is behind them, so the position moves on and gets checkpointed, and
@@ -390,10 +339,11 @@ class FeatureEngine:
             if part is not None and (part.next_offset is None or end > part.next_offset):
                 part.next_offset = end
 
-    def _apply_columnar(self, part: _Partition, source: _Source, batch: list[Any], table: pa.Table) -> bool:
-        """Apply ``batch``, decoded as ``table``; ``False`` (nothing applied) if a record needs the per-record
-        path (an implausible event time: the per-record path dead-letters it with its reason)."""
-        if not _times_plausible(source.event_type, table, batch):
+    def _apply_columnar(self, part: _Partition, source: _Source, batch: list[Any]) -> bool:
+        """Decode and apply ``batch`` as columns; ``False`` (nothing applied) if a record needs the per-record
+        path (a dead letter, or anything :mod:`livectx.serde_columns` leaves to pydantic)."""
+        table = source.decoder.decode([m.value() for m in batch])  # type: ignore[union-attr]
+        if table is None or not _times_plausible(source.event_type, table, batch):
             return False
         table = table.append_column(SEQ, pa.array([m.offset() for m in batch], pa.int64()))
         orders: dict[str, EntityOrder] = {}  # one per entity key, shared by the groups keyed by it
