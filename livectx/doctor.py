@@ -17,6 +17,7 @@ from livectx.stack.kafka import JAVA_HINT, MAVEN_HINT, KafkaBroker, java_executa
 from livectx.stack.postgres import PostgresServer, postgres_bin_dir
 from livectx.stack.process import port_is_open
 from livectx.stack.redis import REDIS_HINT, RedisServer
+from livectx.stack.registry import MIN_JAVA, SchemaRegistry
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ def run_checks(settings: Settings) -> list[Check]:
         _kafka_ports,
         _redis_port,
         _postgres,
+        _registry_java,
+        _registry_port,
         _state_dir,
         _feature_repo,
         _embedding_model,
@@ -120,6 +123,41 @@ def _postgres(settings: Settings) -> Check:
     ours = PostgresServer(settings).process.pid() is not None
     port = _port_check("postgres port", stack.host, stack.postgres_port, ours, "LIVECTX_STACK_POSTGRES_PORT")
     return port if port.status != "ok" else Check("postgres", "ok", f"{bin_dir}; {port.detail}")
+
+
+def _registry_java(settings: Settings) -> Check:
+    """Apicurio Registry needs a newer Java than Kafka: say which one is used, or everything that was found."""
+    from livectx.errors import MissingPrerequisiteError
+    from livectx.stack.java import find_java
+
+    try:
+        runtime = find_java(MIN_JAVA, settings.stack.schema_registry_java)
+    except MissingPrerequisiteError as exc:
+        return Check("registry java", "fail", f"no Java {MIN_JAVA}+ for the schema registry", str(exc))
+    return Check("registry java", "ok", f"{runtime.executable} (Java {runtime.major}, from {runtime.origin})")
+
+
+def _registry_port(settings: Settings) -> Check:
+    stack = settings.stack
+    registry = SchemaRegistry(settings)
+    ours = registry.process.pid() is not None
+    api = _port_check(
+        "schema registry port", stack.host, stack.schema_registry_port, ours, "LIVECTX_STACK_SCHEMA_REGISTRY_PORT"
+    )
+    management = _port_check(
+        "schema registry management port",
+        stack.host,
+        stack.schema_registry_management_port,
+        ours,
+        "LIVECTX_STACK_SCHEMA_REGISTRY_MANAGEMENT_PORT",
+    )
+    if api.status != "ok" or management.status != "ok":
+        return api if api.status != "ok" else management
+    cached = (registry.install_dir / "quarkus-run.jar").is_file()
+    fetch = "cached" if cached else ("fetched by the first `stack up`" if shutil.which("mvn") else "")
+    if not fetch:
+        return Check("schema registry", "fail", f"not cached in {registry.install_dir} and no Maven", MAVEN_HINT)
+    return Check("schema registry", "ok", f"Apicurio {stack.schema_registry_version} {fetch}; {api.detail}")
 
 
 def _state_dir(settings: Settings) -> Check:

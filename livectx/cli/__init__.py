@@ -20,6 +20,7 @@ CORE_COMMANDS = {
     "stack": "livectx.cli.stack:stack",
     "doctor": "livectx.cli.doctor:doctor",
     "topics": "livectx.cli.topics:topics",
+    "schemas": "livectx.cli.schemas:schemas",
     "produce": "livectx.cli.produce:produce",
     "feast": "livectx.cli.feast:feast",
     "env": "livectx.cli.feast:env",

@@ -10,7 +10,8 @@ from livectx.cli.common import print_table, settings_from, styled
 @click.command()
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
-    """Check prerequisites (Java, Maven, redis-server), ports, folders and the embedding model.
+    """Check prerequisites (Java 17 for Kafka, Java 21+ for the schema registry, Maven, redis-server), ports,
+    folders and the embedding model.
 
     Prints a fix for each problem; exits 1 if anything would stop `livectx stack up` from working.
     """

@@ -28,6 +28,9 @@ def feast(ctx: click.Context, feast_args: tuple[str, ...]) -> None:
 @click.command()
 @click.pass_context
 def env(ctx: click.Context) -> None:
-    """Print `export` lines for the variables feature_store.yaml expands: eval "$(livectx env)"."""
-    for key, value in settings_from(ctx).feast_environment().items():
+    """Print `export` lines for the variables feature_store.yaml expands and the schema registry's URL:
+    eval "$(livectx env)". Credentials are never printed (they stay in their own variables)."""
+    settings = settings_from(ctx)
+    values = {**settings.feast_environment(), "LIVECTX_SCHEMA_REGISTRY_URL": settings.schema_registry_url}
+    for key, value in values.items():
         click.echo(f"export {key}={shlex.quote(value)}")

@@ -10,12 +10,13 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from, styled
 
-SERVICES = click.Choice(["kafka", "redis", "postgres"])
+SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry"])
 
 
 @click.group()
 def stack() -> None:
-    """Run the local stack: a real Apache Kafka (KRaft) broker, Redis, and Postgres + pgvector, on 127.0.0.1."""
+    """Run the local stack: a real Apache Kafka (KRaft) broker, Redis, Postgres + pgvector and an Apicurio schema
+    registry, on 127.0.0.1."""
 
 
 @stack.command()
@@ -26,7 +27,7 @@ def up(ctx: click.Context, services: tuple[str, ...]) -> None:
     from livectx.stack.manager import Stack
 
     settings = settings_from(ctx)
-    with console().status("starting the stack (first run fetches Kafka from Maven Central)..."):
+    with console().status("starting the stack (first run fetches Kafka and Apicurio Registry from Maven Central)..."):
         actions = Stack(settings).up(list(services) or None)
     for name, action in actions:
         click.echo(f"{name}: {action}")
@@ -35,7 +36,11 @@ def up(ctx: click.Context, services: tuple[str, ...]) -> None:
 
 @stack.command()
 @click.argument("services", nargs=-1, type=SERVICES)
-@click.option("--purge", is_flag=True, help="Also delete the stack's data (Kafka log, Redis snapshot, Postgres data).")
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also delete the stack's data (Kafka log, Redis snapshot, Postgres data, registry schemas).",
+)
 @click.pass_context
 def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
     """Stop the processes `stack up` started (found by PID file); never touches other processes."""

@@ -22,7 +22,7 @@ from livectx.errors import LivectxError
 from livectx.features.spec import Feature, FeatureGroup, Window
 from livectx.repo.declare import FUNCTIONS, PREFIX, RESERVED_SUFFIXES
 from livectx.repo.schema import SchemaDeclarationError, columns_of, event_model
-from livectx.repo.sources import DEFAULTS, SourceSpec
+from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS, SourceSpec
 from livectx.vectors.sources import TextSource
 
 _AGGREGATION = {"count_distinct": "distinct_count"}
@@ -86,7 +86,19 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         partitions=int(tags.get(PREFIX + "partitions", DEFAULTS.partitions)),
         retention_ms=_optional_ms(tags, "retention_ms", DEFAULTS.retention) or -1,
         description=source.description or "",
+        compatibility=compatibility_of(name, tags),
     )
+
+
+def compatibility_of(source: str, tags: dict[str, str]) -> str:
+    """The source's ``livectx.compatibility`` tag, checked (a plain ``KafkaSource`` may set it by hand)."""
+    level = tags.get(PREFIX + "compatibility") or DEFAULT_COMPATIBILITY
+    if level not in COMPATIBILITY_LEVELS:
+        raise RepoError(
+            f"source {source}: compatibility {level!r} (tag {PREFIX}compatibility) is not one of "
+            f"{', '.join(COMPATIBILITY_LEVELS)}"
+        )
+    return level
 
 
 def compile_view(view: Any, source: SourceSpec) -> FeatureGroup:

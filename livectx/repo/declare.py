@@ -37,7 +37,7 @@ from feast.types import Array, Float32, Float64, Int64, String
 
 from livectx.repo.decisions import DEFAULT_ACTION, check_fields, decision_tags
 from livectx.repo.schema import CHECKS, SchemaDeclarationError, columns_of
-from livectx.repo.sources import DEFAULTS
+from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS
 
 PREFIX = "livectx."
 #: Feast's aggregation functions, plus livectx's ``last`` (the newest event's value).
@@ -118,6 +118,7 @@ def stream_source(
     max_behind: timedelta | None = DEFAULTS.max_behind,
     description: str = "",
     owner: str = "",
+    compatibility: str = DEFAULT_COMPATIBILITY,
 ) -> KafkaSource:
     """A ``KafkaSource`` whose topic livectx creates and whose records it validates.
 
@@ -141,6 +142,10 @@ def stream_source(
             raise SchemaDeclarationError(f"source {name}: bad checks for column {column!r}: {rules}")
     if partitions < 1:
         raise SchemaDeclarationError(f"source {name}: partitions must be at least 1")
+    if compatibility not in COMPATIBILITY_LEVELS:
+        raise SchemaDeclarationError(
+            f"source {name}: compatibility {compatibility!r} is not one of {', '.join(COMPATIBILITY_LEVELS)}"
+        )
     tags = {
         PREFIX + "key": key,
         PREFIX + "partitions": str(partitions),
@@ -148,6 +153,7 @@ def stream_source(
         PREFIX + "allow_non_finite": "true" if allow_non_finite else "false",
         PREFIX + "max_ahead_ms": "" if max_ahead is None else str(_ms(max_ahead)),
         PREFIX + "max_behind_ms": "" if max_behind is None else str(_ms(max_behind)),
+        PREFIX + "compatibility": compatibility,
     }
     if checks:
         tags[PREFIX + "checks"] = json.dumps(checks, sort_keys=True)

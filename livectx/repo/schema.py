@@ -78,6 +78,11 @@ class Column:
     def required(self) -> bool:
         return self.default is _MISSING and not self.nullable
 
+    @property
+    def has_default(self) -> bool:
+        """Whether a missing value is filled (``DEFAULT NULL`` counts: the default is ``None``)."""
+        return self.default is not _MISSING
+
 
 def parse_ddl(ddl: str, source: str = "?") -> tuple[Column, ...]:
     """Columns of a Spark-DDL list (Feast's ``JsonFormat.schema_json``)."""

@@ -28,6 +28,20 @@ class SourceDefaults:
 
 DEFAULTS = SourceDefaults()
 
+#: The compatibility levels every Confluent-compatible registry knows (Confluent's names).
+COMPATIBILITY_LEVELS = (
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+    "NONE",
+)
+#: Consumers may read every version ever registered with the newest schema: what a replay of the
+#: whole topic (the cold tier, a rebuild) needs, not just the last version.
+DEFAULT_COMPATIBILITY = "BACKWARD_TRANSITIVE"
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -41,6 +55,13 @@ class SourceSpec:
     partitions: int
     retention_ms: int
     description: str = ""
+    #: The registry's compatibility level for this source's subject (``livectx.compatibility``).
+    compatibility: str = DEFAULT_COMPATIBILITY
+
+    @property
+    def subject(self) -> str:
+        """The registry subject of the record values: Confluent's TopicNameStrategy."""
+        return f"{self.topic}-value"
 
     def topic_spec(self) -> TopicSpec:
         config = {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms), "retention.bytes": "-1"}

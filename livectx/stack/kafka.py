@@ -18,6 +18,7 @@ from pathlib import Path
 
 from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.settings import Settings
+from livectx.stack.java import java_env as _java_env
 from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
 
 LOG4J_VERSION = "2.25.5"  # matches log4j-core in kafka_2.13 4.4.0's dependency tree
@@ -199,12 +200,6 @@ def java_executable() -> str:
     if found is None:
         raise MissingPrerequisiteError(JAVA_HINT)
     return found
-
-
-def _java_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("JAVA_TOOL_OPTIONS", None)  # would print "Picked up ..." into every tool's output
-    return env
 
 
 def _kafka_uuid() -> str:

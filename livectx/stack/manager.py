@@ -10,6 +10,7 @@ from livectx.stack.kafka import KafkaBroker
 from livectx.stack.postgres import PostgresServer
 from livectx.stack.process import ManagedProcess
 from livectx.stack.redis import RedisServer
+from livectx.stack.registry import SchemaRegistry
 
 
 class Service(Protocol):
@@ -45,7 +46,12 @@ class Stack:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.services: list[Service] = [KafkaBroker(settings), RedisServer(settings), PostgresServer(settings)]
+        self.services: list[Service] = [
+            KafkaBroker(settings),
+            RedisServer(settings),
+            PostgresServer(settings),
+            SchemaRegistry(settings),
+        ]
 
     def service(self, name: str) -> Service:
         for service in self.services:

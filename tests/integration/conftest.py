@@ -33,16 +33,31 @@ def stack(settings: Settings) -> Iterator[Stack]:
     from livectx.repo import current_repo
 
     the_stack = Stack(settings)
-    started = not the_stack.is_up()
-    if started:
-        the_stack.up()
+    started: list[str] = []
+    if not the_stack.is_up():  # stop at the end only what this session started, never a running service
+        started = [name for name, action in the_stack.up() if action == "started"]
     topics.apply(admin_client(settings), topics.declared_topics(current_repo(settings)))
     yield the_stack
     # Clients that ended up in reference cycles (a worker and its callbacks) are freed only by the cycle
     # collector: run it first, or their background threads retry the stopped broker until exit.
     gc.collect()
     if started:
-        the_stack.down()
+        the_stack.down(started)
+
+
+@pytest.fixture(scope="session")
+def schema_registry(settings: Settings) -> Iterator[str]:
+    """The stack's schema registry alone (the schema commands need neither Kafka nor Redis): its URL.
+
+    Started through the stack's code if it does not answer, and stopped again at the end if it was."""
+    the_stack = Stack(settings)
+    registry = the_stack.service("schema-registry")
+    started = False
+    if settings.schema_registry.url is None and not registry.is_healthy():
+        started = the_stack.up(["schema-registry"]) == [("schema-registry", "started")]
+    yield settings.schema_registry_url
+    if started:
+        the_stack.down(["schema-registry"])
 
 
 @pytest.fixture(scope="session")

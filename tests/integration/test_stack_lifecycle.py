@@ -22,12 +22,26 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
     monkeypatch.setenv("LIVECTX_STACK_KAFKA_CONTROLLER_PORT", "19193")
     monkeypatch.setenv("LIVECTX_STACK_REDIS_PORT", "16479")
     monkeypatch.setenv("LIVECTX_STACK_POSTGRES_PORT", "15532")
-    for port in (19192, 19193, 16479, 15532):
+    monkeypatch.setenv("LIVECTX_STACK_SCHEMA_REGISTRY_PORT", "18181")
+    monkeypatch.setenv("LIVECTX_STACK_SCHEMA_REGISTRY_MANAGEMENT_PORT", "18182")
+    for port in (19192, 19193, 16479, 15532, 18181, 18182):
         assert not port_is_open("127.0.0.1", port), f"port {port} busy before the test"
     return Settings()
 
 
-ALL_HEALTHY = {"kafka": "healthy", "redis": "healthy", "postgres": "healthy"}
+SERVICES = ("kafka", "redis", "postgres", "schema-registry")
+ALL_HEALTHY = dict.fromkeys(SERVICES, "healthy")
+_SCHEMA_JSON = '{"type": "record", "name": "Lifecycle", "fields": [{"name": "id", "type": "string"}]}'
+
+
+def _all(action: str) -> list[tuple[str, str]]:
+    return [(name, action) for name in SERVICES]
+
+
+def _registry(settings: Settings):  # type: ignore[no-untyped-def]
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    return SchemaRegistryClient(settings.schema_registry_config())
 
 
 def _health(stack: Stack) -> dict[str, str]:
@@ -37,13 +51,13 @@ def _health(stack: Stack) -> dict[str, str]:
 def test_up_twice_status_kill_restart_down_up(isolated: Settings) -> None:
     stack = Stack(isolated)
     try:
-        assert stack.up() == [("kafka", "started"), ("redis", "started"), ("postgres", "started")]
-        assert stack.up() == [
-            ("kafka", "already running"),
-            ("redis", "already running"),
-            ("postgres", "already running"),
-        ]
+        assert stack.up() == _all("started")
+        assert stack.up() == _all("already running")
         assert _health(stack) == ALL_HEALTHY
+        # The registry answers on its Confluent-compatible API; what it stores must survive down/up.
+        from confluent_kafka.schema_registry import Schema
+
+        registered = _registry(isolated).register_schema("lifecycle-value", Schema(_SCHEMA_JSON, "AVRO"))
         # The stack's Postgres serves the pgvector extension in the livectx database.
         import psycopg
 
@@ -67,17 +81,24 @@ def test_up_twice_status_kill_restart_down_up(isolated: Settings) -> None:
             os.kill(kafka_pid, signal.SIGCONT)
         assert wait_until(lambda: _health(stack)["kafka"] == "healthy", 30, poll_s=0.2)
 
-        assert stack.up() == [("kafka", "already running"), ("redis", "started"), ("postgres", "already running")]
+        assert stack.up() == [
+            ("kafka", "already running"),
+            ("redis", "started"),
+            ("postgres", "already running"),
+            ("schema-registry", "already running"),
+        ]
         assert _health(stack) == ALL_HEALTHY
 
-        assert stack.down() == [("postgres", "stopped"), ("redis", "stopped"), ("kafka", "stopped")]
-        assert _health(stack) == {"kafka": "stopped", "redis": "stopped", "postgres": "stopped"}
-        assert not any(port_is_open("127.0.0.1", port) for port in (19192, 16479, 15532))
-        assert stack.down() == [("postgres", "not running"), ("redis", "not running"), ("kafka", "not running")]
+        assert stack.down() == list(reversed(_all("stopped")))
+        assert _health(stack) == dict.fromkeys(SERVICES, "stopped")
+        assert not any(port_is_open("127.0.0.1", port) for port in (19192, 16479, 15532, 18181, 18182))
+        assert stack.down() == list(reversed(_all("not running")))
 
-        # Up again on the already formatted log dir and initialised Postgres data directory.
-        assert stack.up() == [("kafka", "started"), ("redis", "started"), ("postgres", "started")]
+        # Up again on the already formatted log dir, initialised Postgres data directory and registry file.
+        assert stack.up() == _all("started")
         assert _health(stack) == ALL_HEALTHY
+        after = _registry(isolated).get_latest_version("lifecycle-value")
+        assert (after.schema_id, after.version) == (registered, 1)
     finally:
         stack.down()
 

@@ -32,6 +32,7 @@ def _imported_by(args: list[str]) -> set[str]:
     [
         ["--help"],
         ["stack", "--help"],
+        ["schemas", "check", "--help"],
         ["ingest", "run", "features", "--help"],
         ["ingest", "run", "embeddings", "--help"],
         ["memory", "search", "--help"],
@@ -53,6 +54,7 @@ def test_every_command_group_is_listed() -> None:
         "stack",
         "doctor",
         "topics",
+        "schemas",
         "produce",
         "feast",
         "ingest",

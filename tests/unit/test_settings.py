@@ -62,6 +62,33 @@ def test_production_cluster_by_configuration_alone(monkeypatch: pytest.MonkeyPat
     assert "pw" not in shown.replace("pkc", "") and "s3cret" not in shown and "****" in shown
 
 
+def test_the_schema_registry_defaults_to_the_stack_and_keeps_credentials_out_of_sight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from livectx.cli import cli
+
+    assert Settings().schema_registry_url == "http://127.0.0.1:18081/apis/ccompat/v7"
+    assert Settings().schema_registry_config() == {"url": "http://127.0.0.1:18081/apis/ccompat/v7"}
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_URL", "https://key:p%40ss@psrc-1.example.cloud:8443")
+    settings = Settings()
+    assert settings.schema_registry_config() == {
+        "url": "https://psrc-1.example.cloud:8443",
+        "basic.auth.user.info": "key:p@ss",
+    }
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_URL", "https://psrc-1.example.cloud")
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_USER", "KEY")
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PASSWORD", "SECRET")
+    settings = Settings()
+    assert settings.schema_registry_config()["basic.auth.user.info"] == "KEY:SECRET"
+    shown = " ".join(settings.describe().values()) + repr(settings.schema_registry)
+    assert "SECRET" not in shown and "https://psrc-1.example.cloud (with credentials)" in shown
+    env = CliRunner().invoke(cli, ["env"])
+    assert "export LIVECTX_SCHEMA_REGISTRY_URL=https://psrc-1.example.cloud" in env.output
+    assert "SECRET" not in env.output
+
+
 def test_invalid_setting_is_one_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVECTX_STACK_KAFKA_PORT", "not-a-port")
     with pytest.raises(ConfigError, match="kafka_port"):
