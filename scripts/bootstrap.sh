@@ -33,7 +33,7 @@ python_bin="${LIVECTX_PYTHON:-python3}"
 "$python_bin" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
   log "Python 3.11+ is required (found $("$python_bin" --version 2>&1)); set LIVECTX_PYTHON"; exit 1; }
 
-extras="${LIVECTX_EXTRAS:-dev,embeddings,pinecone}"
+extras="${LIVECTX_EXTRAS:-dev,embeddings,pinecone,frameworks}"
 torch_version="${LIVECTX_TORCH_VERSION:-2.15.0}"
 deps_hash="$( (cat "$repo_root/pyproject.toml"; echo "$extras"; "$python_bin" --version) | sha256sum | cut -c1-16)"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/livectx"

@@ -28,3 +28,30 @@ def serve(ctx: click.Context, host: str, port: int, budget_ms: float, openapi: b
 
     client = AsyncContextClient.from_settings(settings, ContextConfig(budget_ms=budget_ms))
     uvicorn.run(create_app(client), host=host, port=port, log_level="info")
+
+
+@click.command()
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio: a client launches this process; http: streamable HTTP at http://HOST:PORT/mcp.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option("--budget-ms", type=click.FloatRange(min=1), default=50.0, show_default=True, help="Default budget.")
+@click.pass_context
+def mcp(ctx: click.Context, transport: str, host: str, port: int, budget_ms: float) -> None:
+    """Serve the context tools over MCP: get_context, search_memory, get_features, list_feature_services,
+    wait_until_fresh, and each feature service's schema as a resource."""
+    from livectx_agents.context import ContextClient, ContextConfig
+    from livectx_agents.tools.context_tools import ContextTools
+    from livectx_agents.tools.mcp_server import serve as serve_mcp
+
+    client = ContextClient.from_settings(settings_from(ctx), ContextConfig(budget_ms=budget_ms))
+    client.warm_up()  # before the first call: the model's first pass is paid here
+    try:
+        serve_mcp(ContextTools.from_repo(client), transport, host, port)
+    finally:
+        client.close()

@@ -1,10 +1,11 @@
 """``get_context``: online features + similar items + freshness, in one call, within a latency budget.
 
 The feature read (the fast path over Feast's Redis layout, or Feast's SDK) and the vector search (query
-embedding + top-k) run concurrently. Each has its own timeout inside the call's budget and its own
-circuit breaker. When a part times out, fails or has its breaker open, the call still returns on time:
-with the declared feature defaults or no similar items, and a ``degraded`` reason per missing part. It
-raises only when asked to (``strict=True``).
+embedding + top-k) run concurrently, each with its own circuit breaker. Each part may use what is left of
+the call's budget, unless its timeout is set explicitly (then the smaller of the two): a call with a large
+budget gives its parts the time, a small budget still returns on time. When a part times out, fails or
+has its breaker open, the call still returns on time: with the declared feature defaults or no similar
+items, and a ``degraded`` reason per missing part. It raises only when asked to (``strict=True``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class Context:
     #: entity -> feature -> value (declared default when the value is missing or the read degraded)
     features: dict[str, dict[str, Any]]
     similar: list[SearchHit]
-    #: ``features``: entity -> group -> age in ms (now - newest event); ``vector_index``: lag and age
+    #: ``features``: entity -> group -> age in ms (now - newest event); ``newest_event_ms``: entity -> group
+    #: -> that newest event time (epoch ms); ``vector_index``: lag and age
     freshness: dict[str, Any]
     degraded: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
@@ -55,11 +57,21 @@ class Context:
 
 @dataclass(frozen=True)
 class ContextConfig:
+    """``budget_ms`` is a call's default budget. A part's timeout, when set, caps that part below the budget
+    (``None``: the part follows the budget). The fast feature path's Redis socket timeout is the feature
+    timeout, else this default budget: a Redis read slower than that counts as failed whatever the call's
+    budget (Redis answers in well under a millisecond when healthy)."""
+
     budget_ms: float = 50.0
-    features_timeout_ms: float = 30.0
-    vectors_timeout_ms: float = 40.0
+    features_timeout_ms: float | None = None
+    vectors_timeout_ms: float | None = None
     failure_threshold: int = 3
     reset_after_s: float = 2.0
+
+    def part_limit_ms(self, part: str, budget_ms: float) -> float:
+        """How long ``part`` may take in a call of ``budget_ms``."""
+        explicit = self.features_timeout_ms if part == "features" else self.vectors_timeout_ms
+        return budget_ms if explicit is None else min(explicit, budget_ms)
 
 
 class ContextClient:
@@ -102,6 +114,7 @@ class ContextClient:
             for name in ("features", "vectors")
         }
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="livectx-context")
+        self.warm: dict[str, Any] | None = None  # the warm-up report, once :meth:`warm_up` ran
 
     @classmethod
     def from_settings(
@@ -154,6 +167,28 @@ class ContextClient:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def warm_up(self) -> dict[str, Any]:
+        """Do once what the first call would otherwise pay for: the embedding model's first pass (seconds on a
+        CPU, while the model's kernels load), the vector store's and Redis's first connections. Returns each
+        part's time in ms, or its error; never raises (a dependency that is down degrades calls as usual).
+        Servers call it before accepting calls; :attr:`warm` then holds the report."""
+        parts: dict[str, Callable[[], Any]] = {}
+        if self._embed is not _no_embed:
+            parts["vectors"] = lambda: self._vector_part("warm up", None, 1, None)
+        if self._read_features is not _no_features:
+            parts["features"] = lambda: [self._read_features(["livectx-warm-up"], s) for s in self.services]
+        report: dict[str, Any] = {}
+        for name, run in parts.items():
+            began = time.perf_counter()
+            try:
+                run()
+                report[name] = {"ms": round((time.perf_counter() - began) * 1000, 1)}
+            except Exception as exc:
+                report[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                log.warning("warming up %s failed: %s", name, exc)
+        self.warm = report
+        return report
+
     def default_service(self) -> str:
         """The feature service a call that names none reads: the repo's only one."""
         if len(self.services) != 1:
@@ -176,7 +211,8 @@ class ContextClient:
         strict: bool = False,
     ) -> Context:
         started = time.perf_counter()
-        budget_s = (budget_ms if budget_ms is not None else self.config.budget_ms) / 1000
+        budget_ms = budget_ms if budget_ms is not None else self.config.budget_ms
+        budget_s = budget_ms / 1000
         if feature_service is None:
             feature_service = self.default_service() if entities else ""
         if entities and feature_service not in self.services:
@@ -207,12 +243,9 @@ class ContextClient:
                 self._read_features,
                 entities,
                 feature_service,
-                inline=self._inline_features,
+                inline_limit_ms=self.config.part_limit_ms("features", budget_ms) if self._inline_features else None,
             )
-        timeouts = {
-            "features": self.config.features_timeout_ms / 1000,
-            "vectors": self.config.vectors_timeout_ms / 1000,
-        }
+        timeouts = {name: self.config.part_limit_ms(name, budget_ms) / 1000 for name in ("features", "vectors")}
         results: dict[str, Any] = {}
         for name, future in parts.items():
             remaining = budget_s - (time.perf_counter() - started)
@@ -236,13 +269,17 @@ class ContextClient:
                 self.breakers[name].record_success()
         now_ms = self._clock() * 1000
         groups = self.services.get(feature_service, [])
-        features, ages = _shape_features(entities, groups, results.get("features"), now_ms)
+        features, ages, newest = _shape_features(entities, groups, results.get("features"), now_ms)
         similar, index_status = results.get("vectors", ([], None))
         context = Context(
             entities=entities,
             features=features,
             similar=similar,
-            freshness={"features": ages, "vector_index": _index_freshness(index_status, now_ms)},
+            freshness={
+                "features": ages,
+                "newest_event_ms": newest,
+                "vector_index": _index_freshness(index_status, now_ms),
+            },
             degraded=degraded,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             timings_ms=dict(timings),  # a timed-out part may still write its timing later
@@ -258,8 +295,10 @@ class ContextClient:
         timings: dict[str, float],
         fn: Callable[..., Any],
         *args: Any,
-        inline: bool = False,
+        inline_limit_ms: float | None = None,
     ) -> Future[Any]:
+        """Run a part on the pool, or with ``inline_limit_ms`` on the calling thread (an answer later than
+        that limit is kept but reported)."""
         breaker = self.breakers[name]
         if not breaker.allow():
             degraded.append(f"{name}: circuit open ({breaker.last_error})")
@@ -272,7 +311,7 @@ class ContextClient:
             finally:
                 timings[name] = (time.perf_counter() - began) * 1000
 
-        if not inline:
+        if inline_limit_ms is None:
             return self._pool.submit(timed)
         # On the calling thread (it would only wait otherwise): its client's socket timeouts bound it, and
         # an answer later than the part's timeout is used but reported (and counted by the breaker).
@@ -284,10 +323,9 @@ class ContextClient:
             done.set_exception(exc)
             return done
         elapsed_ms = (time.perf_counter() - began) * 1000
-        limit_ms = {"features": self.config.features_timeout_ms, "vectors": self.config.vectors_timeout_ms}[name]
-        if elapsed_ms > limit_ms:
+        if elapsed_ms > inline_limit_ms:
             done.set_exception(
-                _Overran(result, f"answered after {elapsed_ms:.0f} ms, over its {limit_ms:.0f} ms timeout")
+                _Overran(result, f"answered after {elapsed_ms:.0f} ms, over its {inline_limit_ms:.0f} ms timeout")
             )
         else:
             done.set_result(result)
@@ -330,12 +368,15 @@ def _skipped() -> Future[Any]:
 
 def _shape_features(
     entities: list[str], groups: Sequence[FeatureGroup], raw: dict[str, list[Any]] | None, now_ms: float
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float | None]]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float | None]], dict[str, dict[str, int | None]]]:
+    """Per entity: feature values (defaults where missing), and per view the age and time of its newest event."""
     features: dict[str, dict[str, Any]] = {}
     ages: dict[str, dict[str, float | None]] = {}
+    newest_times: dict[str, dict[str, int | None]] = {}
     for i, entity in enumerate(entities):
         values: dict[str, Any] = {}
         entity_ages: dict[str, float | None] = {}
+        entity_newest: dict[str, int | None] = {}
         for group in groups:
             group_name = group.name
             for feature in group.features:
@@ -343,9 +384,11 @@ def _shape_features(
                 values[feature.name] = feature.default_value if value is None else value
             newest = raw[group.event_time_field][i] if raw is not None else None
             entity_ages[group_name] = None if newest is None else max(0.0, now_ms - newest)
+            entity_newest[group_name] = newest
         features[entity] = values
         ages[entity] = entity_ages
-    return features, ages
+        newest_times[entity] = entity_newest
+    return features, ages, newest_times
 
 
 def _index_freshness(status: dict[str, Any] | None, now_ms: float) -> dict[str, Any] | None:
@@ -365,7 +408,7 @@ def bounded_redis_client(settings: Settings, config: ContextConfig) -> Any:
     import redis
     from redis.cluster import RedisCluster
 
-    timeout = config.features_timeout_ms / 1000
+    timeout = (config.features_timeout_ms if config.features_timeout_ms is not None else config.budget_ms) / 1000
     options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry_on_timeout": False}
     if settings.redis.cluster:
         return RedisCluster.from_url(settings.redis_url, **options)

@@ -1,4 +1,5 @@
-"""``livectx agents run fraud|router``: the example domain's agents (payments scoring, ticket routing).
+"""``livectx agents run fraud|router`` and ``agents ask``: the example domain's agents (payments scoring, ticket
+routing, a support assistant).
 
 These belong to the example repo (``feature_repo/``): they name its topics, sources and features. The
 product never imports them; the CLI finds them through the ``livectx.commands`` entry point ``agents``.
@@ -164,3 +165,23 @@ def fraud(
             ("true / false positives", f"{s.tp} / {s.fp}"),
         ],
     )
+
+
+@agents.command("ask")
+@click.argument("question")
+@click.option("--user", "user_id", required=True, help="The asking user's id (their risk features are checked).")
+@click.option("--model", default=None, help="Model name for the OpenAI Agents SDK [default: $LIVECTX_LLM_MODEL].")
+@click.option("--budget-ms", type=click.FloatRange(min=1), default=500.0, show_default=True)
+@click.pass_context
+def ask(ctx: click.Context, question: str, user_id: str, model: str | None, budget_ms: float) -> None:
+    """Ask the example support assistant (an LLM agent using livectx's tools; needs a model endpoint)."""
+    from livectx_agents.context import ContextClient, ContextConfig
+    from livectx_agents.example_support_assistant import ask as ask_agent
+    from livectx_agents.example_support_assistant import support_assistant
+    from livectx_agents.tools.context_tools import ContextTools
+
+    client = ContextClient.from_settings(settings_from(ctx), ContextConfig(budget_ms=budget_ms))
+    try:
+        click.echo(ask_agent(support_assistant(ContextTools.from_repo(client), model), question, user_id))
+    finally:
+        client.close()

@@ -8,6 +8,7 @@ missing. The OpenAPI document is at ``/openapi.json`` (and ``/docs``).
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -64,6 +65,9 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         state["client"] = client or AsyncContextClient.from_settings(settings)
+        # Before the first call is accepted (uvicorn binds after start-up): the model's first pass and the
+        # stores' connections are paid here, not by the first callers.
+        await asyncio.get_running_loop().run_in_executor(None, state["client"].sync.warm_up)
         yield
         state["client"].close()
 
@@ -120,6 +124,14 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
             },
             "memory_views": sorted(sync.memory_sources),
         }
+
+    @app.get("/readyz", summary="Ready once warmed up: the warm-up's time or error per part (503 before)")
+    async def readyz() -> JSONResponse:
+        warm = state["client"].sync.warm if "client" in state else None
+        if warm is None:
+            return JSONResponse(status_code=503, content={"status": "warming up"})
+        failed = {name: part["error"] for name, part in warm.items() if "error" in part}
+        return JSONResponse(content={"status": "degraded" if failed else "ready", "warm_up": warm})
 
     @app.get("/healthz", summary="Liveness and the state of each dependency's circuit breaker")
     async def healthz() -> dict[str, Any]:

@@ -9,6 +9,9 @@ All in one run, on the same data:
 3. Read paths for 1 and 100 users: the fast path (``fastpath_p50_ms_*``), Feast's SDK
    ``get_online_features`` (``feast_p50_ms_*``) and a raw redis-py pipelined HMGET of exactly the same
    keys and fields (``raw_p50_ms_*``, the floor). Target: fast path p50 <= 1.3x raw.
+4. MCP: the same ``get_context`` call through ``livectx mcp``'s tool over streamable HTTP with the SDK's
+   client (``mcp_p50_ms``/``mcp_p99_ms``), interleaved with the direct call (``mcp_direct_p50_ms``/
+   ``mcp_direct_p99_ms``): what the protocol, JSON and the HTTP hop add.
 Queries use pre-computed vectors, so the figures measure retrieval, not the model (about 8 ms per query
 text on this CPU, which ``get_context(query_text=...)`` adds inside the vector part).
 """
@@ -92,6 +95,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
             inline_features=True,
         )
         one = [[users[i % len(users)]] for i in range(iterations)]
+        mcp_figures = _mcp_round_trips(context, one, max(50, iterations // 4))
         # Interleaved (part, part, whole; call after call) so that machine noise hits all three alike.
         features_ms, vectors_ms, context_ms = _interleaved(
             [
@@ -110,6 +114,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
             "features_p99_ms": percentile(features_ms, 99),
             "vectors_p99_ms": percentile(vectors_ms, 99),
         }
+        figures.update(mcp_figures)
         figures["context_over_slower_part_p99"] = figures["context_p99_ms"] / max(
             figures["features_p99_ms"], figures["vectors_p99_ms"]
         )
@@ -153,6 +158,61 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
         f"service {SERVICE} ({len(plan)} views), {USERS} users, {len(corpus)} vectors (HNSW), {iterations} calls"
     )
     return result
+
+
+def _mcp_round_trips(context: ContextClient, entities: list[list[str]], iterations: int) -> dict[str, float]:
+    """The tool call over streamable HTTP (a uvicorn server in a thread, the SDK's client) against the direct
+    call, interleaved call after call."""
+    import asyncio
+    import socket
+    import threading
+
+    import uvicorn
+    from livectx_agents.tools.context_tools import ContextTools
+    from livectx_agents.tools.mcp_server import build_server
+    from mcp import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = build_server(ContextTools(context)).streamable_http_app(json_response=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    args = {"feature_service": SERVICE, "query": "q", "top_k": 10, "budget_ms": 1000}
+
+    async def measure() -> tuple[list[float], list[float]]:
+        while not server.started:
+            await asyncio.sleep(0.01)  # the server thread's start-up
+        direct_ms: list[float] = []
+        mcp_ms: list[float] = []
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            for i in range(iterations + 20):  # the first 20 warm both paths up
+                began = time.perf_counter()
+                _check(context.get_context(entities[i % len(entities)], SERVICE, query_text="q", top_k=10))
+                direct = (time.perf_counter() - began) * 1000
+                began = time.perf_counter()
+                result = await client.call_tool("get_context", {"entities": entities[i % len(entities)], **args})
+                took = (time.perf_counter() - began) * 1000
+                if result.is_error or result.structured_content["degraded"]:
+                    raise RuntimeError(f"MCP get_context failed during the benchmark: {result.content}")
+                if i >= 20:
+                    direct_ms.append(direct)
+                    mcp_ms.append(took)
+        return direct_ms, mcp_ms
+
+    try:
+        direct_ms, mcp_ms = asyncio.run(measure())
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    return {
+        "mcp_p50_ms": percentile(mcp_ms, 50),
+        "mcp_p99_ms": percentile(mcp_ms, 99),
+        "mcp_direct_p50_ms": percentile(direct_ms, 50),
+        "mcp_direct_p99_ms": percentile(direct_ms, 99),
+        "mcp_over_direct_p50": percentile(mcp_ms, 50) / percentile(direct_ms, 50),
+    }
 
 
 def _check(context: object) -> object:

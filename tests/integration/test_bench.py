@@ -93,8 +93,13 @@ def test_context_benchmark_reports_every_figure(stack, feature_store, tmp_path: 
         "raw_p50_ms_100",
         "feast_p50_ms_1",
         "feast_p50_ms_100",
+        "mcp_p50_ms",
+        "mcp_p99_ms",
+        "mcp_direct_p50_ms",
+        "mcp_direct_p99_ms",
     ):
         assert figures[name] > 0, name
+    assert abs(figures["mcp_over_direct_p50"] - figures["mcp_p50_ms"] / figures["mcp_direct_p50_ms"]) < 1e-3
     slower = max(figures["features_p99_ms"], figures["vectors_p99_ms"])
     assert abs(figures["context_over_slower_part_p99"] - figures["context_p99_ms"] / slower) < 1e-3
 

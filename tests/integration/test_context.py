@@ -205,7 +205,7 @@ def test_http_endpoint_over_a_real_socket(memory: Settings, feature_store, embed
             body = ok.json()
             assert body["features"][user]["txn_count_5m"] == 7 and body["degraded"] == []
             assert body["similar"][0]["id"] == "support_ticket:t3" and len(body["similar"]) == 2
-            assert set(body["freshness"]) == {"features", "vector_index"}
+            assert set(body["freshness"]) == {"features", "newest_event_ms", "vector_index"}
 
             bad = http.post("/v1/context", json={"entities": [user], "top_k": 0})
             assert bad.status_code == 422 and bad.json()["error"] == "top_k: Input should be greater than or equal to 1"
@@ -214,6 +214,10 @@ def test_http_endpoint_over_a_real_socket(memory: Settings, feature_store, embed
             unknown = http.post("/v1/context", json={"entities": [user], "feature_service": "nope"})
             assert unknown.status_code == 400 and "unknown feature service 'nope'" in unknown.json()["error"]
             assert http.get("/healthz").json()["breakers"] == {"features": "closed", "vectors": "closed"}
+            # Warmed up before it accepted a call (uvicorn binds after start-up): the model's first pass is done.
+            ready = http.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["status"] == "ready"
+            assert set(ready.json()["warm_up"]) == {"features", "vectors"}
             spec = http.get("/openapi.json").json()
             assert "/v1/context" in spec["paths"]
             assert {"entities", "query_text", "top_k", "budget_ms", "strict"} <= set(

@@ -11,7 +11,7 @@ from livectx.cli import cli
 
 HEAVY = (
     "feast", "pandas", "torch", "quixstreams", "confluent_kafka", "pyarrow", "duckdb", "psycopg",
-    "pinecone", "sentence_transformers",
+    "pinecone", "sentence_transformers", "mcp", "agents", "langchain_core",
 )  # fmt: skip
 
 
@@ -39,6 +39,8 @@ def _imported_by(args: list[str]) -> set[str]:
         ["agents", "run", "router", "--help"],
         ["agents", "run", "fraud", "--help"],
         ["serve", "--help"],
+        ["mcp", "--help"],
+        ["agents", "ask", "--help"],
         ["bench", "--help"],
         ["produce", "--help"],
     ],
@@ -63,6 +65,7 @@ def test_every_command_group_is_listed() -> None:
         "memory",
         "agents",
         "serve",
+        "mcp",
     ):
         assert name in result.output
 
@@ -83,6 +86,7 @@ def test_every_command_group_is_listed() -> None:
         (["agents", "run", "fraud", "--model", "/nonexistent.joblib"], "does not exist"),
         (["agents", "run", "fraud", "--threshold", "2"], "2.0 is not in the range"),
         (["serve", "--port", "0"], "0 is not in the range"),
+        (["mcp", "--transport", "sse"], "'sse' is not one of"),
     ],
 )
 def test_bad_arguments_get_one_readable_line_not_a_traceback(args: list[str], message: str) -> None:
