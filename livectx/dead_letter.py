@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from livectx.prometheus import DEAD_LETTERS, reason_kind
+
 if TYPE_CHECKING:
     from confluent_kafka import Message, Producer
 
@@ -68,3 +70,4 @@ class DeadLetterPublisher(SideOutput):
         ]
         self._copy(message, headers)
         self.count += 1
+        DEAD_LETTERS.labels(self._worker, reason_kind(reason)).inc()

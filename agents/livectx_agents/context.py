@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from livectx import prometheus as prom
 from livectx.errors import LivectxError
 from livectx.features.spec import FeatureGroup
 from livectx.settings import Settings
@@ -284,6 +285,7 @@ class ContextClient:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             timings_ms=dict(timings),  # a timed-out part may still write its timing later
         )
+        _record_metrics(context, self.breakers)
         if strict and degraded:
             raise ContextUnavailable("; ".join(degraded))
         return context
@@ -346,6 +348,17 @@ class ContextClient:
             log.debug("vector index status unavailable: %s", exc)
             status = None
         return hits, status
+
+
+def _record_metrics(context: Context, breakers: Mapping[str, CircuitBreaker]) -> None:
+    """The call's latency, each part's, the parts left out by reason kind, and the breakers' states."""
+    prom.CONTEXT_CALL.observe(context.elapsed_ms / 1000)
+    for part, ms in context.timings_ms.items():
+        prom.CONTEXT_PART.labels(part).observe(ms / 1000)
+    for message in context.degraded:
+        prom.CONTEXT_DEGRADED.labels(message.partition(":")[0], prom.degraded_reason(message)).inc()
+    for part, breaker in breakers.items():
+        prom.BREAKER_OPEN.labels(part).set(1 if breaker.state == "open" else 0)
 
 
 class _Overran(Exception):

@@ -3,7 +3,7 @@
 ``POST /v1/context`` takes the same arguments as :meth:`ContextClient.get_context` as JSON and returns the
 same context (features, similar items, freshness, degraded reasons) with the same budget semantics.
 Errors are JSON ``{"error": message}``: 400/422 for a bad request, 503 when ``strict`` and a part is
-missing. The OpenAPI document is at ``/openapi.json`` (and ``/docs``).
+missing. The OpenAPI document is at ``/openapi.json`` (and ``/docs``); Prometheus metrics at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from livectx import prometheus as prom
 from livectx.errors import LivectxError
 from livectx.vectors.records import VectorFilter
 from livectx_agents.context import AsyncContextClient, ContextUnavailable
@@ -124,6 +125,8 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
             },
             "memory_views": sorted(sync.memory_sources),
         }
+
+    app.mount("/metrics", prom.asgi_app())  # Prometheus: context latency by part, degraded answers, breakers
 
     @app.get("/readyz", summary="Ready once warmed up: the warm-up's time or error per part (503 before)")
     async def readyz() -> JSONResponse:

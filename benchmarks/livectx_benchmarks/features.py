@@ -3,7 +3,8 @@
 1. Throughput: N fraud-scenario payments are produced up front; a raw confluent-kafka consumer reads them
    (the baseline, same run), then the engine processes them with every transaction feature group,
    exactly-once, without the offline copy, until its group has committed the end (events/s from the
-   first record consumed to the commit that made the last one durable online).
+   first record consumed to the commit that made the last one durable online). Then, interleaved, runs
+   without and with the engine's Prometheus metrics: ``metrics_overhead`` (the better run of each).
 2. Freshness: with the engine running, payments stamped with the wall clock are produced at a sustained
    ``rate`` by another process; for every row written online, freshness = the time the checkpoint's
    commit returned (the row is visible) - the newest event time in the row.
@@ -58,6 +59,13 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         gc.freeze()
         raw_s = _consume(settings, throughput_topic, produced)
         events_per_s = _engine_throughput(settings, throughput_topic, produced, tag)
+        # What the engine's Prometheus metrics cost (target: under 5%): runs without and with them,
+        # interleaved, the better of each pair (the least disturbed by this shared machine).
+        with_metrics, bare = [events_per_s], []
+        for i in (1, 2):
+            bare.append(_engine_throughput(settings, throughput_topic, produced, f"{tag}-bare{i}", prometheus=False))
+            if i == 1:
+                with_metrics.append(_engine_throughput(settings, throughput_topic, produced, f"{tag}-m{i}"))
         seconds = FRESHNESS_SECONDS * min(1.0, max(scale, 0.2))
         fresh = _freshness(settings, live_topic, rate, seconds, tag)
         # Freshness when the engine is not overloaded: half the throughput it just measured.
@@ -73,6 +81,8 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         "events_per_s": events_per_s,
         "raw_consume_per_s": raw,
         "throughput_ratio": events_per_s / raw,
+        "events_per_s_without_metrics": max(bare),
+        "metrics_overhead": 1 - max(with_metrics) / max(bare),
         "rate": fresh["rate"],
         "achieved_rate": fresh["achieved"],
         "freshness_p50_ms": fresh["p50"],
@@ -112,7 +122,7 @@ def _produce(p, topic, key, value, headers) -> None:  # type: ignore[no-untyped-
             p.poll(0.05)
 
 
-def _engine_throughput(settings: Settings, topic: str, count: int, tag: str) -> float:
+def _engine_throughput(settings: Settings, topic: str, count: int, tag: str, prometheus: bool = True) -> float:
     """Events/s from the first record the engine consumed to the commit that made the last one durable
     online: the span the raw baseline is timed over too (first fetch to last record), with group join
     before and the caught-up check and shut-down after left out of both."""
@@ -125,6 +135,7 @@ def _engine_throughput(settings: Settings, topic: str, count: int, tag: str) -> 
         topic_map={TRANSACTIONS: topic},
         write_offline=False,
         dead_letter_topic=f"livectx.bench.dlq.{tag}",
+        prometheus=prometheus,
     )
     if stats.events != count or stats.busy_s <= 0:
         raise RuntimeError(f"the engine processed {stats.events} of {count} benchmark events")

@@ -115,6 +115,13 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
     show_default=True,
     help="Seconds between freshness/lag exports to <state dir>/metrics/<group>-<worker>.json.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: none).",
+)
 @UNTIL_CAUGHT_UP
 @click.pass_context
 def features(
@@ -131,6 +138,7 @@ def features(
     no_offline: bool,
     columnar_min: int | None,
     metrics_interval: float,
+    metrics_port: int,
     until_caught_up: bool,
 ) -> None:
     """Windowed streaming features into Feast's online store (exactly-once checkpoints in Redis)."""
@@ -159,6 +167,7 @@ def features(
             max_batch=max_batch,
             write_offline=not no_offline,
             metrics_interval_s=metrics_interval,
+            metrics_port=metrics_port,
             on_progress=on_progress,
             **({} if columnar_min is None else {"columnar_min": columnar_min}),
         )

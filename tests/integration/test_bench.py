@@ -48,8 +48,10 @@ def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, tm
         "freshness_p50_ms",
         "freshness_p99_ms",
         "rate",
+        "events_per_s_without_metrics",
     ):
         assert figures[name] > 0, name
+    assert figures["metrics_overhead"] < 1
     ratio = figures["events_per_s"] / figures["raw_consume_per_s"]
     assert abs(figures["throughput_ratio"] - ratio) <= 1e-4 + 1e-3 * ratio
     assert figures["freshness_p99_ms"] >= figures["freshness_p50_ms"]

@@ -68,7 +68,9 @@ def test_a_small_budget_returns_on_time_and_names_the_part_left_out() -> None:
         context = client.get_context(["u1"], SERVICE, query_text="declined", budget_ms=30)
         assert not answered.is_set()  # returned on its budget while the store was still stuck
         # what was left of the 30 ms once the features were read
-        assert context.similar == [] and re.fullmatch(r"vectors: timed out after (29|30) ms", *context.degraded)
+        (degraded,) = context.degraded
+        left = re.fullmatch(r"vectors: timed out after (\d+) ms", degraded)
+        assert context.similar == [] and left is not None and int(left.group(1)) <= 30
         assert context.features["u1"]  # the fast part was still served
     finally:
         release.set()

@@ -11,7 +11,7 @@ def _row(newest_ms: int) -> Row:
 
 def test_reporter_exports_interval_freshness_and_lag(tmp_path: Path) -> None:
     stats = FreshnessStats()
-    stats.record([_row(900), _row(950), _row(990)], visible_ms=1000)
+    stats.record({"v": [_row(900), _row(950), _row(990)]}, visible_ms=1000)
     path = tmp_path / "metrics" / "g-0.json"
     snapshot = MetricsReporter(stats, lambda: 7, path).report()
     assert snapshot["rows_written"] == 3 and snapshot["rows_in_interval"] == 3

@@ -49,6 +49,13 @@ def build_server(tools: ContextTools) -> Any:
     def feature_service(name: str) -> dict[str, Any]:
         return tools.feature_service_schema(name)
 
+    @server.custom_route("/metrics", methods=["GET"], include_in_schema=False)
+    async def metrics(_request: Any) -> Any:  # over HTTP: the same Prometheus metrics as the other servers
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from starlette.responses import Response
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return server
 
 

@@ -113,9 +113,10 @@ def _times_plausible(event_type: type[Event], table: pa.Table, batch: list[Any])
 
 
 class FeatureEngine:
-    """One worker process of a consumer group. ``on_written(rows, visible_ms)`` sees every online row, with
-    the wall-clock time its commit returned (when readers can see it; the rows' own ``written`` field holds
-    the checkpoint's start, as the values must be encoded before they are sent)."""
+    """One worker process of a consumer group. ``on_written(rows_by_view, visible_ms, seconds)`` sees every
+    online row a checkpoint wrote, by view, with the wall-clock time its commit returned (when readers can
+    see it; the rows' own ``written`` field holds the checkpoint's start, as the values must be encoded
+    before they are sent) and how long the checkpoint took."""
 
     def __init__(
         self,
@@ -132,7 +133,7 @@ class FeatureEngine:
         exactly_once: bool = True,
         commit_interval_s: float = 0.01,
         max_batch: int = BATCH,
-        on_written: Callable[[list[WindowRow], int], None] | None = None,
+        on_written: Callable[[dict[str, list[WindowRow]], int, float], None] | None = None,
         columnar: bool = True,
         columnar_min: int = COLUMNAR_MIN,
     ) -> None:
@@ -435,24 +436,26 @@ class FeatureEngine:
         if not todo:
             self._mirror(final)
             return
+        began = time.perf_counter()
         written_ms = int(time.time() * 1000)
         self._dead_letters.flush()
         self._late.flush()
         if self._offline is not None:
             self._offline.flush(written_ms)
-        rows: list[WindowRow] = []
+        rows: dict[str, list[WindowRow]] = {}  # by view
         hashes: dict[bytes, list[bytes]] = {}  # Feast key -> field/value pairs of every view written
         ttls: dict[bytes, int] = {}
         state: dict[TopicPartition, dict[str, bytes]] = {}
         for tp, part in todo.items():
             fields: dict[str, bytes] = {}
             for name, entities in part.dirty.items():
+                view_rows = rows.setdefault(name, [])
                 group_state = part.states[name]
                 writer = self._writers[name]
                 redis_key = writer.layout.redis_key
                 for entity in entities:
                     row = group_state.row(entity)
-                    rows.append(row)
+                    view_rows.append(row)
                     key = redis_key(entity)
                     pairs = hashes.get(key)
                     if pairs is None:
@@ -483,7 +486,7 @@ class FeatureEngine:
         self._mirror_due.update(todo)
         self._mirror(final)
         if self._on_written is not None and rows:
-            self._on_written(rows, visible_ms)
+            self._on_written(rows, visible_ms, time.perf_counter() - began)
 
     def _mirror(self, final: bool = False) -> None:
         """Copy committed offsets to Kafka at most every ``MIRROR_INTERVAL_S`` (always when ``final``)."""

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from livectx.dead_letter import SideOutput, source_headers
+from livectx.prometheus import LATE_EVENTS
 
 LATE_GROUP = "livectx.late.group"
 LATE_WINDOW = "livectx.late.window"
@@ -24,6 +25,7 @@ class LateEvents(SideOutput):
 
     def publish(self, message: Any, group: str, window: tuple[int, int], late_by_ms: int) -> None:
         self.counts[group] += 1
+        LATE_EVENTS.labels(group).inc()
         headers = [
             (LATE_GROUP, group.encode()),
             (LATE_WINDOW, f"{window[0]}-{window[1]}".encode()),

@@ -27,10 +27,12 @@ from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.offsets import committed_reached, end_offsets, group_lag
+from livectx.prometheus import serve_metrics
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
 from livectx_ingest.streaming.engine import COLUMNAR_MIN, FeatureEngine
+from livectx_ingest.streaming.engine_metrics import EngineMetrics
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
 
@@ -51,9 +53,9 @@ class FreshnessStats:
     events_columnar: int = 0  # of which applied as columns (see FeatureEngine)
     busy_s: float = 0.0
 
-    def record(self, rows: list[WindowRow], visible_ms: int) -> None:
-        self.rows_written += len(rows)
-        ages = [visible_ms - r.newest_event_ms for r in rows]
+    def record(self, rows_by_view: dict[str, list[WindowRow]], visible_ms: int) -> None:
+        ages = [visible_ms - r.newest_event_ms for rows in rows_by_view.values() for r in rows]
+        self.rows_written += len(ages)
         self.recent_ms.extend(ages)
         if len(self.freshness_ms) < 1_000_000:
             self.freshness_ms.extend(ages)
@@ -122,10 +124,14 @@ def run_features_worker(
     stop: threading.Event | None = None,
     metrics_interval_s: float = 10.0,
     columnar_min: int = COLUMNAR_MIN,
+    metrics_port: int = 0,
+    prometheus: bool = True,
 ) -> tuple[FreshnessStats, dict[str, int]]:
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
-    and late-event counts per group."""
+    and late-event counts per group. With ``metrics_port``, ``/metrics`` is served there
+    (:mod:`livectx.prometheus`); ``prometheus=False`` leaves the engine's metrics out (the benchmark's
+    baseline for what they cost)."""
     from livectx.dead_letter import DeadLetterPublisher
     from livectx.kafka import consumer
     from livectx.redis_client import redis_client
@@ -148,12 +154,18 @@ def run_features_worker(
         side_outputs, dead_letter_topic or settings.kafka.dead_letter_topic, f"streaming-features/{consumer_group}"
     )
 
-    def on_written(rows: list[WindowRow], visible_ms: int) -> None:
-        stats.record(rows, visible_ms)
+    metrics = EngineMetrics(consumer_group, lambda: engine.events_processed)
+
+    def on_written(rows_by_view: dict[str, list[WindowRow]], visible_ms: int, seconds: float) -> None:
+        stats.record(rows_by_view, visible_ms)
+        if prometheus:
+            metrics.written(rows_by_view, visible_ms, seconds)
         if on_progress is not None:
             on_progress(stats)
 
-    def make_engine(source: Any, written: Callable[[list[WindowRow], int], None] | None = None) -> FeatureEngine:
+    def make_engine(
+        source: Any, written: Callable[[dict[str, list[WindowRow]], int, float], None] | None = None
+    ) -> FeatureEngine:
         """The worker's engine over ``source`` (its Kafka consumer, or a rebuild's cold-tier replay)."""
         return FeatureEngine(
             consumer=source,
@@ -196,9 +208,10 @@ def run_features_worker(
         on_written,
     )
     repartitioners.on_failure = engine.stop
+    metrics_server = serve_metrics(metrics_port)
     reporter = MetricsReporter(
         stats,
-        lambda: _total_lag(settings, consumer_group),
+        lambda: _total_lag(settings, consumer_group, metrics),
         settings.stack.state_dir / "metrics" / f"{consumer_group}-{worker_id}.json",
         metrics_interval_s,
     )
@@ -217,7 +230,10 @@ def run_features_worker(
         if engine.first_consumed_at is not None and engine.last_committed_at is not None:
             stats.busy_s = engine.last_committed_at - engine.first_consumed_at
     finally:
+        metrics.count_events()
         reporter.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         if watcher is not None:
             watcher.stop()
         repartitioners.stop()
@@ -261,9 +277,9 @@ class CaughtUpWatcher(threading.Thread):
         self._done.set()
 
 
-def _total_lag(settings: Settings, group: str) -> int | None:
+def _total_lag(settings: Settings, group: str, metrics: EngineMetrics) -> int | None:
     try:
-        return sum(end - committed for _, _, committed, end in group_lag(settings, group))
+        return metrics.lag(group_lag(settings, group))
     except Exception as exc:  # the group may not have committed yet
         log.debug("lag of %s unavailable: %s", group, exc)
         return None
