@@ -18,8 +18,10 @@ that made it, e.g. ``fraud:v2``), and falls back to the rules when the name is r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from livectx.errors import LivectxError, SchemaError
 from livectx.events import Decision, Event
 from livectx.models import ModelVersion, RegistryView, load_artifact, rows
 from livectx.models.version import check_name
+from livectx.prometheus import MODEL_IN_USE
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.idempotency import idempotency_key
@@ -174,6 +177,12 @@ class FraudStats:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
 
 
+def _model_labels(scorer: str) -> tuple[str, str, str]:
+    """(agent, model, version) of a scorer name such as ``fraud:v3`` (rules and files: no version)."""
+    model, _, version = scorer.partition(":")
+    return "fraud", model, version or "-"
+
+
 class FraudAgent:
     def __init__(
         self,
@@ -186,6 +195,7 @@ class FraudAgent:
     ) -> None:
         self.context = context
         self._scorer: Scorer = scorer or CardTestingRules()
+        MODEL_IN_USE.labels(*_model_labels(self._scorer.name)).set(1)
         self._swapped = threading.Condition()
         self.threshold = threshold
         self.decisions_topic = decisions_topic
@@ -201,8 +211,14 @@ class FraudAgent:
         """Swap the scorer (from any thread). One reference assignment: a decision in flight finishes with
         the scorer it started with, and the next one uses the new scorer."""
         with self._swapped:
-            self._scorer = scorer
+            previous, self._scorer = self._scorer, scorer
             self._swapped.notify_all()
+        with contextlib.suppress(KeyError), warnings.catch_warnings():
+            # KeyError: another agent of this process dropped it already. The warning: Feast's import turns
+            # on prometheus_client's multi-process mode, where removed labels stay in its files (harmless).
+            warnings.simplefilter("ignore", UserWarning)
+            MODEL_IN_USE.remove(*_model_labels(previous.name))
+        MODEL_IN_USE.labels(*_model_labels(scorer.name)).set(1)
         log.info("fraud agent: %s (deciding with %s)", why, scorer.name)
 
     def wait_for_scorer(self, name: str, timeout_s: float) -> bool:

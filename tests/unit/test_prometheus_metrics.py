@@ -115,3 +115,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_the_fraud_agent_exports_the_model_version_it_decides_with() -> None:
+    from dataclasses import dataclass
+
+    from livectx_agents.example_fraud import FraudAgent
+
+    @dataclass
+    class Named:
+        name: str
+        feature_service: str = SERVICE
+        threshold: float | None = None
+
+        def score(self, _features, _amount):  # type: ignore[no-untyped-def]
+            return 0.0, []
+
+    def in_use(version: str) -> float | None:
+        return REGISTRY.get_sample_value(
+            "livectx_model_version_info", {"agent": "fraud", "model": "fraud-unit", "version": version}
+        )
+
+    agent = FraudAgent(None, Named("fraud-unit:v1"))  # type: ignore[arg-type]
+    assert in_use("v1") == 1
+    agent.use(Named("fraud-unit:v2"), "switched")
+    assert in_use("v2") == 1 and in_use("v1") is None

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from livectx import prometheus as prom
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError, SchemaError, VectorStoreError
 from livectx.kafka import admin_client, consumer, producer, require_reachable
@@ -139,6 +140,7 @@ class EmbeddingWorker:
         max_wait_s = (max_wait_ms or settings.embedding.max_wait_ms) / 1000
         self.max_chars = settings.embedding.max_text_chars
         self.watermark = IndexWatermark(redis_client(settings), settings.vector.index)
+        self._lag_gauge = prom.VECTOR_LAG.labels(settings.vector.index)
         # The open batch, shared by the consumer thread (adds) and the embed thread (takes).
         self._batch_lock = threading.Condition()
         self._batcher: MicroBatcher[Consumed] = MicroBatcher(self.batch_size, max_wait_s)
@@ -299,7 +301,10 @@ class EmbeddingWorker:
         self._committed.update(positions)
         newest = max((job.newest_event_ms for job in jobs if job.newest_event_ms is not None), default=None)
         self._newest_event_ms = max(newest or 0, self._newest_event_ms or 0) or None
-        self.watermark.publish_status(self._lag(), self._newest_event_ms, int(time.time() * 1000))
+        lag = self._lag()
+        self.watermark.publish_status(lag, self._newest_event_ms, int(time.time() * 1000))
+        if lag is not None:
+            self._lag_gauge.set(lag)
         if self._on_progress is not None:
             self._on_progress(self.stats)
 
@@ -386,7 +391,11 @@ class EmbeddingWorker:
                 latest[item.change.id] = (item, item.change)
         upserts = [(item, change) for item, change in latest.values() if isinstance(change, Upsert)]
         deletes = [change.id for _item, change in latest.values() if isinstance(change, Delete)]
+        began = time.perf_counter()
         vectors = self.embedder.embed([change.text for _item, change in upserts], batch_size=self.batch_size)
+        if upserts:
+            prom.EMBED_BATCH.observe(len(upserts))
+            prom.EMBED_SECONDS.observe(time.perf_counter() - began)
         records = [
             VectorRecord(
                 id=change.id,
