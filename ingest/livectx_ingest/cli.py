@@ -11,6 +11,13 @@ UNTIL_CAUGHT_UP = click.option(
     is_flag=True,
     help="Stop once the group committed the end offsets present at start (demos, backfills, tests).",
 )
+METRICS_PORT = click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: none).",
+)
 
 
 @click.group()
@@ -115,13 +122,7 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
     show_default=True,
     help="Seconds between freshness/lag exports to <state dir>/metrics/<group>-<worker>.json.",
 )
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: none).",
-)
+@METRICS_PORT
 @UNTIL_CAUGHT_UP
 @click.pass_context
 def features(
@@ -235,6 +236,7 @@ def _parse_text_topics(_ctx: click.Context, _param: click.Parameter, values: tup
     help="Embedded batches that may wait for the vector store before consumption pauses.",
 )
 @click.option("--dead-letter-topic", default=None, help="[default: livectx.dead-letter]")
+@METRICS_PORT
 @UNTIL_CAUGHT_UP
 @click.pass_context
 def embeddings(
@@ -247,14 +249,17 @@ def embeddings(
     max_wait_ms: int | None,
     max_pending: int,
     dead_letter_topic: str | None,
+    metrics_port: int,
     until_caught_up: bool,
 ) -> None:
     """Embed the texts of the repo's memory views into the vector store, with a searchable watermark."""
+    from livectx.prometheus import serve_metrics
     from livectx.repo import current_repo
     from livectx_ingest.embeddings.worker import run_embeddings_worker
 
     settings = settings_from(ctx)
     out = console(stderr=True)
+    serve_metrics(metrics_port)  # a daemon thread: it ends with the worker's process
     with out.status("loading the embedding model...") as status:
 
         def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
