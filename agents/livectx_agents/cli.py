@@ -26,8 +26,12 @@ def serve(ctx: click.Context, host: str, port: int, budget_ms: float, openapi: b
         return
     import uvicorn
 
+    from livectx.prometheus_targets import registered_target
+
     client = AsyncContextClient.from_settings(settings, ContextConfig(budget_ms=budget_ms))
-    uvicorn.run(create_app(client), host=host, port=port, log_level="info")
+    labels = {"job": "livectx-serve", "worker_id": str(port)}
+    with registered_target(settings, f"serve-{port}", port, labels, host):  # its /metrics, for Prometheus
+        uvicorn.run(create_app(client), host=host, port=port, log_level="info")
 
 
 @click.command()
@@ -45,13 +49,18 @@ def serve(ctx: click.Context, host: str, port: int, budget_ms: float, openapi: b
 def mcp(ctx: click.Context, transport: str, host: str, port: int, budget_ms: float) -> None:
     """Serve the context tools over MCP: get_context, search_memory, get_features, list_feature_services,
     wait_until_fresh, and each feature service's schema as a resource."""
+    from livectx.prometheus_targets import registered_target
     from livectx_agents.context import ContextClient, ContextConfig
     from livectx_agents.tools.context_tools import ContextTools
     from livectx_agents.tools.mcp_server import serve as serve_mcp
 
-    client = ContextClient.from_settings(settings_from(ctx), ContextConfig(budget_ms=budget_ms))
+    settings = settings_from(ctx)
+    client = ContextClient.from_settings(settings, ContextConfig(budget_ms=budget_ms))
     client.warm_up()  # before the first call: the model's first pass is paid here
+    http_port = port if transport == "http" else None  # the HTTP app serves /metrics; stdio has no port
+    labels = {"job": "livectx-mcp", "worker_id": str(port)}
     try:
-        serve_mcp(ContextTools.from_repo(client), transport, host, port)
+        with registered_target(settings, f"mcp-{port}", http_port, labels, host):
+            serve_mcp(ContextTools.from_repo(client), transport, host, port)
     finally:
         client.close()

@@ -254,13 +254,18 @@ def embeddings(
 ) -> None:
     """Embed the texts of the repo's memory views into the vector store, with a searchable watermark."""
     from livectx.prometheus import serve_metrics
+    from livectx.prometheus_targets import registered_target
     from livectx.repo import current_repo
     from livectx_ingest.embeddings.worker import run_embeddings_worker
 
     settings = settings_from(ctx)
     out = console(stderr=True)
-    serve_metrics(metrics_port)  # a daemon thread: it ends with the worker's process
-    with out.status("loading the embedding model...") as status:
+    server = serve_metrics(metrics_port)  # a daemon thread: it ends with the worker's process
+    labels = {"job": "livectx-embeddings", "consumer_group": consumer_group, "worker_id": worker_id}
+    with (
+        registered_target(settings, f"embeddings-{consumer_group}-{worker_id}", server and server.server_port, labels),
+        out.status("loading the embedding model...") as status,
+    ):
 
         def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
             status.update(

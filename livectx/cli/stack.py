@@ -10,28 +10,42 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from, styled
 
-SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry"])
+SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry", "prometheus"])
+EXTRAS = click.Choice(["monitoring"])
+
+
+def _monitoring(services: tuple[str, ...], extras: tuple[str, ...] = ()) -> bool | None:
+    """Prometheus is in the stack when asked for (``--with monitoring`` or by name), else per the settings."""
+    return True if "monitoring" in extras or "prometheus" in services else None
 
 
 @click.group()
 def stack() -> None:
     """Run the local stack: a real Apache Kafka (KRaft) broker, Redis, Postgres + pgvector and an Apicurio schema
-    registry, on 127.0.0.1."""
+    registry, on 127.0.0.1; optionally Prometheus (--with monitoring)."""
 
 
 @stack.command()
 @click.argument("services", nargs=-1, type=SERVICES)
+@click.option(
+    "--with",
+    "extras",
+    multiple=True,
+    type=EXTRAS,
+    help="Also start optional services: monitoring = Prometheus scraping the workers (LIVECTX_STACK_MONITORING=1).",
+)
 @click.pass_context
-def up(ctx: click.Context, services: tuple[str, ...]) -> None:
+def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...]) -> None:
     """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
     from livectx.stack.manager import Stack
 
     settings = settings_from(ctx)
+    monitoring = _monitoring(services, extras)
     with console().status("starting the stack (first run fetches Kafka and Apicurio Registry from Maven Central)..."):
-        actions = Stack(settings).up(list(services) or None)
+        actions = Stack(settings, monitoring=monitoring).up(list(services) or None)
     for name, action in actions:
         click.echo(f"{name}: {action}")
-    _print_rows(Stack(settings).status())
+    _print_rows(Stack(settings, monitoring=monitoring).status())
 
 
 @stack.command()
@@ -39,7 +53,7 @@ def up(ctx: click.Context, services: tuple[str, ...]) -> None:
 @click.option(
     "--purge",
     is_flag=True,
-    help="Also delete the stack's data (Kafka log, Redis snapshot, Postgres data, registry schemas).",
+    help="Also delete the stack's data (Kafka log, Redis snapshot, Postgres data, registry schemas, Prometheus TSDB).",
 )
 @click.pass_context
 def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
@@ -49,7 +63,7 @@ def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
     from livectx.stack.manager import Stack
 
     settings = settings_from(ctx)
-    the_stack = Stack(settings)
+    the_stack = Stack(settings, monitoring=_monitoring(services))
     for name, action in the_stack.down(list(services) or None):
         click.echo(f"{name}: {action}")
     if purge:
@@ -84,7 +98,7 @@ def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
     """Show a service's log."""
     from livectx.stack.manager import Stack
 
-    log_file = Stack(settings_from(ctx)).service(service).process.log_file
+    log_file = Stack(settings_from(ctx), monitoring=_monitoring((service,))).service(service).process.log_file
     if not log_file.exists():
         raise click.ClickException(f"no log yet at {log_file}: run `livectx stack up`")
     cmd = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log_file)]

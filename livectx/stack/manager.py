@@ -9,6 +9,7 @@ from livectx.settings import Settings
 from livectx.stack.kafka import KafkaBroker
 from livectx.stack.postgres import PostgresServer
 from livectx.stack.process import ManagedProcess
+from livectx.stack.prometheus import PrometheusServer
 from livectx.stack.redis import RedisServer
 from livectx.stack.registry import SchemaRegistry
 
@@ -44,7 +45,9 @@ class ServiceStatus:
 class Stack:
     """The local services in start order. ``up`` is idempotent; ``down`` stops only what we started."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, monitoring: bool | None = None) -> None:
+        """``monitoring`` (default: the ``LIVECTX_STACK_MONITORING`` setting) adds Prometheus. A Prometheus
+        that is running is always part of the stack, so ``down`` and ``status`` see it without the flag."""
         self.settings = settings
         self.services: list[Service] = [
             KafkaBroker(settings),
@@ -52,6 +55,10 @@ class Stack:
             PostgresServer(settings),
             SchemaRegistry(settings),
         ]
+        prometheus = PrometheusServer(settings)
+        wanted = settings.stack.monitoring if monitoring is None else monitoring
+        if wanted or prometheus.process.recorded_pid() is not None:
+            self.services.append(prometheus)
 
     def service(self, name: str) -> Service:
         for service in self.services:

@@ -28,6 +28,7 @@ from livectx.features.spec import FeatureGroup
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.offsets import committed_reached, end_offsets, group_lag
 from livectx.prometheus import serve_metrics
+from livectx.prometheus_targets import register_target, unregister_target
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
@@ -209,6 +210,9 @@ def run_features_worker(
     )
     repartitioners.on_failure = engine.stop
     metrics_server = serve_metrics(metrics_port)
+    target = None
+    if metrics_server is not None:  # the stack's Prometheus scrapes what registers (livectx.prometheus_targets)
+        target = _register(settings, consumer_group, worker_id, metrics_server.server_port)
     reporter = MetricsReporter(
         stats,
         lambda: _total_lag(settings, consumer_group, metrics),
@@ -233,12 +237,23 @@ def run_features_worker(
         metrics.count_events()
         reporter.stop()
         if metrics_server is not None:
+            unregister_target(target)
             metrics_server.shutdown()
         if watcher is not None:
             watcher.stop()
         repartitioners.stop()
     repartitioners.raise_failure()
     return stats, dict(late.counts)
+
+
+def _register(settings: Settings, consumer_group: str, worker_id: str, port: int) -> Any:
+    """Tell the stack's Prometheus about this worker's ``/metrics``; a failure only costs the scrape."""
+    labels = {"job": "livectx-features", "consumer_group": consumer_group, "worker_id": worker_id}
+    try:
+        return register_target(settings, f"features-{consumer_group}-{worker_id}", port, labels)
+    except OSError as exc:
+        log.warning("could not register the metrics endpoint for Prometheus: %s", exc)
+        return None
 
 
 class CaughtUpWatcher(threading.Thread):
