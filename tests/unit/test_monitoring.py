@@ -183,3 +183,38 @@ def test_target_labels_never_shadow_metric_labels(state_settings: Settings, monk
     monkeypatch.setattr(worker, "register_target", lambda _s, _name, _port, labels: written.append(labels))
     worker._register(state_settings, "livectx-features", "0", 1234)
     assert written and not (set(written[0]) - {"job"}) & metric_labels
+
+
+def test_the_embedding_worker_cli_registers_its_metrics_port(
+    state_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ingest run embeddings --metrics-port N``: registered while the worker runs, removed after."""
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+    from livectx_ingest.embeddings import worker as embeddings_worker
+
+    import livectx.prometheus
+    from livectx.cli import cli
+
+    seen: list[Any] = []
+
+    def fake_worker(settings: Settings, **kwargs: Any) -> Any:
+        seen.append(
+            json.loads(target_file(settings, f"embeddings-livectx-embeddings-{kwargs['worker_id']}").read_text())
+        )
+        return SimpleNamespace(summary=lambda: {"embedded": 0})
+
+    monkeypatch.setattr(livectx.prometheus, "serve_metrics", lambda port: SimpleNamespace(server_port=port))
+    monkeypatch.setattr(embeddings_worker, "run_embeddings_worker", fake_worker)
+    result = CliRunner().invoke(cli, ["ingest", "run", "embeddings", "--metrics-port", "19465", "--worker-id", "7"])
+    assert result.exit_code == 0, result.output
+    assert seen == [
+        [
+            {
+                "targets": ["127.0.0.1:19465"],
+                "labels": {"job": "livectx-embeddings", "consumer_group": "livectx-embeddings", "worker_id": "7"},
+            }
+        ]
+    ]
+    assert not list(targets_dir(state_settings).glob("*.json"))
