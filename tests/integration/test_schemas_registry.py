@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,14 @@ class Repo:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema_registry: str) -> Repo:
-    return Repo(tmp_path, monkeypatch)
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema_registry: str) -> Iterator[Repo]:
+    from livectx.settings import get_settings
+
+    yield Repo(tmp_path, monkeypatch)
+    # Each in-process CLI run reloaded the process-wide settings with this test's repo: put them back,
+    # or later tests would read an empty repo.
+    monkeypatch.undo()
+    get_settings(reload=True)
 
 
 def _versions(settings: Settings, subject: str) -> list[int]:
