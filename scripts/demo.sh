@@ -13,6 +13,9 @@ step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
 step "livectx doctor";                      livectx doctor || true
 step "livectx stack up";                    livectx stack up
 step "livectx topics apply";                livectx topics apply
+step "livectx schemas plan / apply (each source's schema under <topic>-value, BACKWARD_TRANSITIVE)"
+livectx schemas plan
+livectx schemas apply
 step "livectx feast apply";                 livectx feast apply
 step "livectx produce --generator fraud";    livectx produce --generator fraud --count 20000 --seed 7 --rate 5000
 step "a poison record (not JSON) in the middle of the stream"
