@@ -30,6 +30,7 @@ from livectx.offsets import committed_reached, end_offsets, group_lag
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
+from livectx.wire import SchemaCache
 from livectx_ingest.streaming.engine import COLUMNAR_MIN, FeatureEngine
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
@@ -148,6 +149,9 @@ def run_features_worker(
         side_outputs, dead_letter_topic or settings.kafka.dead_letter_topic, f"streaming-features/{consumer_group}"
     )
 
+    # One writer-schema cache per worker: framed records' ids are looked up once, whatever engine reads them.
+    schemas = SchemaCache.from_settings(settings)
+
     def on_written(rows: list[WindowRow], visible_ms: int) -> None:
         stats.record(rows, visible_ms)
         if on_progress is not None:
@@ -172,6 +176,7 @@ def run_features_worker(
             max_batch=max_batch,
             on_written=written,
             columnar_min=columnar_min,
+            schemas=schemas,
         )
 
     prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project, make_engine)
