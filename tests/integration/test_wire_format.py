@@ -112,7 +112,7 @@ def make_repo(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """``make_repo(json=False)``: a scaffolded repo whose source is written through the registry the
     settings name, its topics and schemas applied."""
 
-    def make(json_source: bool = False) -> Wired:
+    def make(json_source: bool = False, apply_schemas: bool = True) -> Wired:
         unique = uuid.uuid4().hex[:8]
         project = f"wire_{unique}"
         folder = tmp_path / project
@@ -126,7 +126,8 @@ def make_repo(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.setenv("LIVECTX_FEATURE_REPO", str(folder))
         settings = get_settings(reload=True)
         _run("topics", "apply")
-        assert "registered" in _run("schemas", "apply")
+        if apply_schemas:
+            assert "registered" in _run("schemas", "apply")
         return Wired(folder, project, create_topic(settings, f"test.{unique}.dlq"))
 
     yield make
@@ -222,6 +223,18 @@ def test_plain_confluent_kafka_clients_read_what_livectx_writes_and_write_what_i
     assert stats.events == 400
     no_dead_letters(settings, wired)
     assert_online_equals_recomputation(wired.repo, [*ours, *theirs])
+
+
+def test_a_producer_refuses_to_write_a_schema_that_is_not_registered(make_repo) -> None:  # type: ignore[no-untyped-def]
+    wired = make_repo(apply_schemas=False)
+    args = ["produce", "--generator", "messages", "--count", "10", "--start", START.isoformat()]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not registered under" in lines[0] and "run `livectx schemas apply`" in lines[0]
+    assert read_all(get_settings(), wired.topic, expected=1, timeout_s=2.0) == []  # nothing produced
+    _run("schemas", "apply")
+    assert wired.produce(10, START, seed=42)  # and once applied, it does
 
 
 def test_an_unregistered_schema_id_is_dead_lettered_and_the_features_keep_updating(make_repo) -> None:  # type: ignore[no-untyped-def]
