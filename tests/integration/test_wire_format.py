@@ -9,6 +9,9 @@ recomputation (:func:`livectx.features.recompute.recompute_online`), read straig
   nothing from livectx) reads what livectx writes, and livectx reads what it writes;
 - an unregistered schema id, and undecodable bytes behind a real one, go to the dead-letter topic with
   the reason while the entity's features keep updating (a JSON source: framed records on the columnar path);
+- a producer whose declared schema is not registered refuses in one line, before producing anything;
+- a topic of header-tagged JSON moves to the registry's format by switching the producers alone: one
+  worker run reads both;
 - after a compatible change applied with ``livectx schemas apply``, records of both versions decode in
   one run;
 - the registry stopped mid-run (a private instance on ports of its own, so the shared one is untouched):
@@ -59,7 +62,7 @@ messages = stream_source(
     timestamp_field="ts",
     key="customer_id",
     grace=timedelta(seconds=30),
-    wire="confluent",
+    wire="{wire}",
 )
 """
 REGION = '        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},\n'
@@ -112,14 +115,14 @@ def make_repo(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """``make_repo(json=False)``: a scaffolded repo whose source is written through the registry the
     settings name, its topics and schemas applied."""
 
-    def make(json_source: bool = False, apply_schemas: bool = True) -> Wired:
+    def make(json_source: bool = False, apply_schemas: bool = True, wire_format: str = "confluent") -> Wired:
         unique = uuid.uuid4().hex[:8]
         project = f"wire_{unique}"
         folder = tmp_path / project
         _run("init", str(folder), "--project", project)
         sources = folder / "sources.py"
         if json_source:
-            sources.write_text(JSON_SOURCES.format(project=project))
+            sources.write_text(JSON_SOURCES.format(project=project, wire=wire_format))
         else:
             assert WIRE_LINE in sources.read_text()
             sources.write_text(sources.read_text().replace(WIRE_LINE, WIRE_LINE + '    wire="confluent",\n'))
@@ -263,6 +266,23 @@ def test_an_unregistered_schema_id_is_dead_lettered_and_the_features_keep_updati
     events = [*first, *second]
     assert any(e.key == victim.key for e in second)  # the victim's features went on after the poison
     assert_online_equals_recomputation(wired.repo, events)
+
+
+def test_a_topic_of_header_tagged_json_moves_to_the_registry_format_without_downtime(make_repo) -> None:  # type: ignore[no-untyped-def]
+    wired = make_repo(json_source=True, wire_format="plain")
+    settings = get_settings()
+    before = wired.produce(600, START, seed=42)  # today's records: JSON with a livectx-schema header
+    sources = wired.folder / "sources.py"
+    sources.write_text(sources.read_text().replace('wire="plain"', 'wire="confluent"'))
+    wired.reload()
+    after = wired.produce(600, LATER, seed=7)  # the producers switched; the workers were not touched
+    values = [m.value() for m in read_all(settings, wired.topic, 1200)]
+    assert {v[:1] for v in values} == {b"{", b"\0"}  # the topic holds both formats
+
+    stats = run_worker(wired, f"wire-{wired.project}", columnar_min=50)
+    assert stats.events == 1200 and stats.events_columnar > 0
+    no_dead_letters(settings, wired)
+    assert_online_equals_recomputation(wired.repo, [*before, *after])
 
 
 def test_old_and_new_records_decode_in_one_run_after_a_compatible_change(make_repo) -> None:  # type: ignore[no-untyped-def]
