@@ -14,6 +14,8 @@ recomputation (:func:`livectx.features.recompute.recompute_online`), read straig
   worker run reads both;
 - after a compatible change applied with ``livectx schemas apply``, records of both versions decode in
   one run;
+- the transactional loop (agents, the repartitioner) aborts, rewinds and retries a batch the registry
+  could not decode;
 - the registry stopped mid-run (a private instance on ports of its own, so the shared one is untouched):
   the worker pauses, resumes when it is back, and nothing is lost, dead-lettered or counted twice.
 """
@@ -441,3 +443,54 @@ def _wait(condition: Any, timeout_s: float) -> bool:
             return True
         time.sleep(0.2)  # polling a condition with a deadline
     return False
+
+
+def test_the_transactional_loop_retries_a_batch_the_registry_could_not_decode(stack) -> None:  # type: ignore[no-untyped-def]
+    """Agents and the repartitioner: the batch's transaction is aborted and rewound, then retried."""
+    from types import SimpleNamespace
+
+    from confluent_kafka import Message, Producer
+
+    from livectx import serde
+    from livectx.kafka import producer as make_producer
+    from livectx.transactional import TransactionalLoop
+    from tests.integration.engine_helpers import START as T0
+    from tests.integration.engine_helpers import payment
+
+    settings = get_settings()
+    unique = uuid.uuid4().hex[:8]
+    source, out, dlq = (create_topic(settings, f"test.{unique}.{n}", 2) for n in ("in", "out", "dlq"))
+    model = type(payment("u", T0, 0))
+
+    class FlakyRegistry:
+        """Down for its first three requests."""
+
+        calls = 0
+
+        def get_schema(self, _schema_id: int) -> Any:
+            FlakyRegistry.calls += 1
+            if FlakyRegistry.calls <= 3:
+                raise ConnectionError("registry restarting")
+            return SimpleNamespace(schema_type="JSON", schema_str="{}")
+
+    cache = wire.SchemaCache(FlakyRegistry())
+    p = make_producer(settings)
+    sent = [payment(f"u{i % 3}", T0 + timedelta(seconds=i), i) for i in range(20)]
+    for event in sent:
+        key, value, _ = serde.encode(event)
+        p.produce(source, key=key, value=wire.frame(41, value))
+    assert p.flush(30) == 0
+
+    def handle(message: Message, producer: Producer) -> None:
+        event = serde.decode(model, message.value(), cache)  # RegistryUnavailable: the loop retries
+        producer.produce(out, key=message.key(), value=event.model_dump_json().encode())
+
+    loop = TransactionalLoop(
+        settings, name=f"wire-{unique}", topics=[source], consumer_group=f"wire-{unique}", worker_id="0",
+        handle=handle, dead_letter_topic=dlq, batch_size=5,
+    )  # fmt: skip
+    stats = loop.run(until_caught_up=True)
+    assert FlakyRegistry.calls == 4 and stats.consumed == 20 and stats.dead_lettered == 0
+    copied = read_all(settings, out, expected=21, timeout_s=5.0)
+    assert sorted(m.value() for m in copied) == sorted(e.model_dump_json().encode() for e in sent)
+    assert read_all(settings, dlq, expected=1, timeout_s=2.0) == []
