@@ -27,6 +27,11 @@ class NotReachableError(LivectxError):
     """A configured service (Kafka, Redis) does not answer at its address."""
 
 
+class RegistryUnavailable(NotReachableError):
+    """The schema registry did not answer (or refused the credentials, or failed): a record framed with a
+    schema id could not be read *for that reason*. Never a dead-letter reason: workers pause and retry."""
+
+
 class SchemaError(LivectxError):
     """An event does not match its schema. The message names the field and the problem."""
 

@@ -2,7 +2,9 @@
 
 Generators are declared in the feature repo (:func:`livectx.repo.declare.generator`) and yield
 ``(source, record)``; each record is validated against its source's model before it is produced, so a
-generator cannot put what the workers would dead-letter on the log."""
+generator cannot put what the workers would dead-letter on the log. A source declared ``wire="confluent"``
+is written in the Confluent wire format through the registry (:mod:`livectx.schemas.serializers`), which
+must hold its declared schema (``livectx schemas apply``): that is checked before anything is produced."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectx import serde
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
 from livectx.kafka import producer as make_producer
@@ -55,12 +56,17 @@ def produce_scenario(
 
     Raises:
         LivectxError: the broker is unreachable or rejected records (the first error is reported).
+        SchemaNotRegistered: a source produces through the registry and its schema is not registered.
     """
     from livectx.repo import current_repo
 
     repo = current_repo(settings)
     repo.generator(scenario)  # an unknown name fails before anything is produced
     events = generated_events(repo, scenario, seed, start, rate)
+    from livectx.schemas.serializers import RegistryEncoder
+
+    encoder = RegistryEncoder.from_settings(settings, repo.sources.values())
+    encoder.check()  # a framed source's schema must be registered: one line, before anything is produced
     require_reachable(settings)
     producer = make_producer(settings)
     errors: list[str] = []
@@ -80,8 +86,9 @@ def produce_scenario(
                 f"event time is now over an hour ahead of the clock ({event.event_time.isoformat()}): records "
                 "that far ahead are dead-lettered by a source's default max_ahead; pass an earlier --start or a --rate"
             )
-        topic = (topic_map or {}).get(topic, topic)
-        key, value, headers = serde.encode(event)
+        produced_to = (topic_map or {}).get(topic, topic)
+        key, value, headers = encoder.encode(event, produced_to)
+        topic = produced_to
         _produce(producer, topic, key, value, headers, on_delivery)
         per_topic[topic] += 1
         first = first or event.event_time

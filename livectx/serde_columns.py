@@ -10,6 +10,12 @@ an unusual byte), and the caller then decodes that batch record by record with :
 which gives each bad record its dead-letter reason. So a batch it accepts is one pydantic would accept with
 the same values; ``tests/unit/test_serde_columns.py`` pins that on a corpus of tricky records.
 
+Records in the Confluent wire format (:mod:`livectx.wire`) are read the same way once their 5-byte header
+is stripped, provided every schema id in the batch is a JSON schema the registry knows (looked up once per
+id in the worker's cache; an unknown id, another type or a registry that does not answer sends the batch
+to the per-record path, which dead-letters the record or pauses at it). Plain and framed records may be
+mixed in one batch (a topic migrating).
+
 Only models made of ``str``, ``float``, ``bool`` and ``AwareDatetime`` fields, constrained at most by
 ``ge``/``gt``/``le``/``lt``/``min_length``/``max_length``, get a decoder (``column_decoder`` returns
 ``None`` otherwise); event times become ``event_time_ms`` computed exactly as ``Event.event_time_ms``.
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import io
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import annotated_types as at
 import pyarrow as pa
@@ -27,7 +33,12 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 from pydantic import AwareDatetime
 
+from livectx import wire
+from livectx.errors import RegistryUnavailable, SchemaError
 from livectx.events import Event
+
+if TYPE_CHECKING:
+    from livectx.wire import SchemaCache
 
 #: Strict RFC 3339 with an explicit offset and at most microseconds: what both parsers read identically.
 _RFC3339 = (
@@ -57,12 +68,18 @@ class ColumnDecoder:
         self._parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
         self._read = pj.ReadOptions(use_threads=True, block_size=1 << 20)
 
-    def decode(self, values: list[bytes | None]) -> pa.Table | None:
+    def decode(self, values: list[bytes | None], schemas: SchemaCache | None = None) -> pa.Table | None:
         """The batch as columns (model fields, ``event_time`` replaced by ``event_time_ms``), or ``None``
-        when any record needs the per-record path."""
+        when any record needs the per-record path. ``schemas``: the cache framed records' ids are looked
+        up in (``None``: a framed record sends the batch to the per-record path)."""
         if not values or None in values:
             return None
         joined = b"\n".join(values)  # type: ignore[arg-type]
+        if b"\0" in joined:  # JSON never holds a raw NUL: some record is framed (a C-speed scan)
+            unframed = _unframed(values, schemas)  # type: ignore[arg-type]
+            if unframed is None:
+                return None
+            joined = b"\n".join(unframed)
         n = len(values)
         # One record per line, each a compact object: the joins are exactly the n-1 "}\n{" sequences.
         if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"}\n{") != n - 1:
@@ -92,6 +109,31 @@ class ColumnDecoder:
         millis = pc.cast(pc.trunc(pc.multiply(seconds, 1000.0)), pa.int64())
         index = table.schema.get_field_index("event_time")
         return table.set_column(index, EVENT_TIME_MS, millis)
+
+
+def _unframed(values: list[bytes], schemas: SchemaCache | None) -> list[bytes] | None:
+    """The JSON payloads of a batch (framed records' headers stripped), or ``None`` if a framed record's
+    schema id is not a JSON schema the cache already holds (the per-record path then decides)."""
+    if schemas is None:
+        return None
+    ids: set[bytes] = set()
+    out = []
+    for value in values:
+        if value[:1] == b"\0":
+            ids.add(value[1 : wire.HEADER_SIZE])
+            out.append(value[wire.HEADER_SIZE :])
+        else:
+            out.append(value)
+    for raw in ids:
+        if len(raw) != 4:
+            return None
+        try:
+            writer = schemas.get(int.from_bytes(raw, "big"))
+        except (SchemaError, RegistryUnavailable):
+            return None  # the per-record path dead-letters the record or pauses at it
+        if writer.schema_type != "JSON":
+            return None
+    return out
 
 
 def _holds(column: pa.ChunkedArray, check: str, bound: Any) -> bool:

@@ -6,6 +6,11 @@ and the input offsets committed atomically (``send_offsets_to_transaction``). A 
 transaction; the records are redelivered and decided again, and no decision of theirs was ever visible
 to ``read_committed`` readers. Side effects outside Kafka are made idempotent by the handler (see
 :mod:`livectx_agents.idempotency`).
+
+A handler that cannot decode a framed record because the schema registry does not answer raises
+:class:`~livectx.errors.RegistryUnavailable`: the batch's transaction is aborted and its partitions are
+rewound as after a crash, and the loop retries it after a growing, bounded wait
+(:class:`~livectx.wire.RegistryPause`) instead of dead-lettering good records or dying.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livectx.dead_letter import DeadLetterPublisher
-from livectx.errors import LivectxError
+from livectx.errors import LivectxError, RegistryUnavailable
 from livectx.kafka import admin_client, consumer, producer, require_reachable
 from livectx.offsets import committed_reached, end_offsets
 from livectx.settings import Settings
+from livectx.wire import RegistryPause
 
 if TYPE_CHECKING:
     from confluent_kafka import Message, Producer
@@ -64,6 +70,7 @@ class TransactionalLoop:
             self._producer, dead_letter_topic or settings.kafka.dead_letter_topic, name
         )
         self._stopping = False
+        self._registry_pause = RegistryPause(log)
         self.stats = LoopStats()
 
     def stop(self) -> None:
@@ -80,7 +87,16 @@ class TransactionalLoop:
             while not self._stopping:
                 messages = [m for m in self._consumer.consume(self._batch_size, 0.1) if self._usable(m)]
                 if messages:
-                    self._transaction(messages)
+                    counted = self.stats.consumed, self.stats.dead_lettered
+                    try:
+                        self._transaction(messages)
+                    except RegistryUnavailable as exc:  # aborted and rewound: nothing of the batch happened
+                        self.stats.consumed, self.stats.dead_lettered = counted
+                        first = messages[0]
+                        where = f"{first.topic()}[{first.partition()}]@{first.offset()}"
+                        self._sleep(self._registry_pause.wait_s(str(exc), where))
+                        continue
+                    self._registry_pause.resumed()
                 if targets is not None and time.monotonic() >= next_probe:
                     next_probe = time.monotonic() + 0.1  # an admin round trip: not once per batch
                     if committed_reached(admin, self.group, targets):
@@ -88,6 +104,11 @@ class TransactionalLoop:
         finally:
             self._consumer.close()
         return self.stats
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # a stop ends the wait early
 
     def _usable(self, message: Message) -> bool:
         error = message.error()

@@ -72,11 +72,12 @@ def check(ctx: click.Context) -> None:
 @schemas.command(name="list")
 @click.pass_context
 def list_schemas(ctx: click.Context) -> None:
-    """The declared subjects, their schema type and compatibility level (no registry needed)."""
+    """The declared subjects, their schema type and compatibility level, and how livectx's producers write
+    the records (``plain``, or ``confluent``: the wire format through the registry). No registry needed."""
     print_table(
         "declared schemas",
-        ["subject", "source", "type", "compatibility"],
-        [(d.subject, d.source, d.schema_type, d.compatibility) for d in _declared(ctx)],
+        ["subject", "source", "type", "compatibility", "producers write"],
+        [(d.subject, d.source, d.schema_type, d.compatibility, d.wire) for d in _declared(ctx)],
     )
 
 

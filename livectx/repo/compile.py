@@ -22,7 +22,7 @@ from livectx.errors import LivectxError
 from livectx.features.spec import Feature, FeatureGroup, Window
 from livectx.repo.declare import FUNCTIONS, PREFIX, RESERVED_SUFFIXES
 from livectx.repo.schema import SchemaDeclarationError, columns_of, event_model
-from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS, SourceSpec
+from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS, WIRE_FORMATS, SourceSpec
 from livectx.vectors.sources import TextSource
 
 _AGGREGATION = {"count_distinct": "distinct_count"}
@@ -87,6 +87,7 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         retention_ms=_optional_ms(tags, "retention_ms", DEFAULTS.retention) or -1,
         description=source.description or "",
         compatibility=compatibility_of(name, tags),
+        wire=wire_of(name, tags),
     )
 
 
@@ -99,6 +100,14 @@ def compatibility_of(source: str, tags: dict[str, str]) -> str:
             f"{', '.join(COMPATIBILITY_LEVELS)}"
         )
     return level
+
+
+def wire_of(source: str, tags: dict[str, str]) -> str:
+    """The source's ``livectx.wire`` tag, checked (default ``plain``)."""
+    wire = tags.get(PREFIX + "wire") or "plain"
+    if wire not in WIRE_FORMATS:
+        raise RepoError(f"source {source}: wire {wire!r} (tag {PREFIX}wire) is not one of {', '.join(WIRE_FORMATS)}")
+    return wire
 
 
 def compile_view(view: Any, source: SourceSpec) -> FeatureGroup:

@@ -37,7 +37,7 @@ from feast.types import Array, Float32, Float64, Int64, String
 
 from livectx.repo.decisions import DEFAULT_ACTION, check_fields, decision_tags
 from livectx.repo.schema import CHECKS, SchemaDeclarationError, columns_of
-from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS
+from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS, WIRE_FORMATS
 
 PREFIX = "livectx."
 #: Feast's aggregation functions, plus livectx's ``last`` (the newest event's value).
@@ -119,6 +119,7 @@ def stream_source(
     description: str = "",
     owner: str = "",
     compatibility: str = DEFAULT_COMPATIBILITY,
+    wire: Literal["plain", "confluent"] = "plain",
 ) -> KafkaSource:
     """A ``KafkaSource`` whose topic livectx creates and whose records it validates.
 
@@ -131,6 +132,11 @@ def stream_source(
         allow_non_finite: accept ``Infinity``/``NaN`` (they go to the dead-letter topic by default).
         max_ahead / max_behind: how far an event time may be ahead of / behind the record's Kafka
             timestamp before the record is dead-lettered as implausible (``None``: no bound).
+        compatibility: the registry's compatibility level for the source's subject.
+        wire: how livectx's producers write the records: ``plain`` (the JSON or Avro payload alone, with a
+            ``livectx-schema`` header) or ``confluent`` (the Confluent wire format: magic byte and the
+            registered schema's id before the payload, through the registry; ``livectx schemas apply``
+            must have registered the schema). Workers read both, per record, whatever this says.
     """
     columns = source_columns(schema, name)
     names = {c.name for c in columns}
@@ -146,6 +152,8 @@ def stream_source(
         raise SchemaDeclarationError(
             f"source {name}: compatibility {compatibility!r} is not one of {', '.join(COMPATIBILITY_LEVELS)}"
         )
+    if wire not in WIRE_FORMATS:
+        raise SchemaDeclarationError(f"source {name}: wire {wire!r} is not one of {', '.join(WIRE_FORMATS)}")
     tags = {
         PREFIX + "key": key,
         PREFIX + "partitions": str(partitions),
@@ -154,6 +162,7 @@ def stream_source(
         PREFIX + "max_ahead_ms": "" if max_ahead is None else str(_ms(max_ahead)),
         PREFIX + "max_behind_ms": "" if max_behind is None else str(_ms(max_behind)),
         PREFIX + "compatibility": compatibility,
+        PREFIX + "wire": wire,
     }
     if checks:
         tags[PREFIX + "checks"] = json.dumps(checks, sort_keys=True)

@@ -41,6 +41,9 @@ COMPATIBILITY_LEVELS = (
 #: Consumers may read every version ever registered with the newest schema: what a replay of the
 #: whole topic (the cold tier, a rebuild) needs, not just the last version.
 DEFAULT_COMPATIBILITY = "BACKWARD_TRANSITIVE"
+#: How livectx's producers write a source's records (``livectx.wire``): the payload alone, or in the
+#: Confluent wire format through the registry. Readers detect the format per record either way.
+WIRE_FORMATS = ("plain", "confluent")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class SourceSpec:
     description: str = ""
     #: The registry's compatibility level for this source's subject (``livectx.compatibility``).
     compatibility: str = DEFAULT_COMPATIBILITY
+    #: How livectx's producers write the records (``livectx.wire``): ``plain`` or ``confluent``.
+    wire: str = "plain"
 
     @property
     def subject(self) -> str:

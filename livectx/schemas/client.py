@@ -60,6 +60,18 @@ class ConfluentRegistry:
         self.url = settings.schema_registry_url
         self.client = client or SchemaRegistryClient(settings.schema_registry_config())
 
+    @classmethod
+    def over(cls, client: Any, url: str) -> ConfluentRegistry:
+        """Over an existing client (a producer's), ``url`` naming it in messages."""
+        registry = cls.__new__(cls)
+        registry.url, registry.client = url, client
+        return registry
+
+    def schema_id(self, subject: str, schema_type: str, schema_str: str) -> int | None:
+        """The id of this schema under the subject, ``None`` if it is not registered there."""
+        registered = self._call(lambda: self.client.lookup_schema(subject, _schema(schema_type, schema_str)), None)
+        return None if registered is None else registered.schema_id
+
     def compatibility(self, subject: str) -> str | None:
         return self._call(lambda: self.client.get_compatibility(subject), missing=None)
 

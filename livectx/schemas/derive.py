@@ -44,6 +44,8 @@ class DeclaredSchema:
     schema_type: str  # "AVRO" | "JSON" (the registry's names)
     schema: dict[str, Any]
     compatibility: str
+    #: How livectx's producers write the source's records (``plain`` or ``confluent``, the wire format).
+    wire: str = "plain"
 
     @property
     def schema_str(self) -> str:
@@ -61,7 +63,7 @@ def declared_schema(spec: SourceSpec) -> DeclaredSchema:
         schema_type, schema = "AVRO", dict(model.avro_schema)
     else:
         schema_type, schema = "JSON", json_schema(spec)
-    return DeclaredSchema(spec.name, spec.subject, schema_type, schema, spec.compatibility)
+    return DeclaredSchema(spec.name, spec.subject, schema_type, schema, spec.compatibility, spec.wire)
 
 
 def json_schema(spec: SourceSpec) -> dict[str, Any]:

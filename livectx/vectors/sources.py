@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from livectx import serde
+from livectx import serde, wire
 from livectx.errors import SchemaError
 from livectx.events import Event
+
+if TYPE_CHECKING:
+    from livectx.wire import SchemaCache
 
 
 @dataclass(frozen=True)
@@ -96,15 +99,19 @@ class Delete:
     id: str
 
 
-def to_change(source: TextSource, key: bytes | None, value: bytes | None, max_chars: int) -> Upsert | Delete:
-    """Classify one record. Raises :class:`SchemaError` (the dead-letter reason) for bad input."""
+def to_change(
+    source: TextSource, key: bytes | None, value: bytes | None, max_chars: int, schemas: SchemaCache | None = None
+) -> Upsert | Delete:
+    """Classify one record. Raises :class:`SchemaError` (the dead-letter reason) for bad input, and
+    :class:`~livectx.errors.RegistryUnavailable` for a framed record the registry must be asked about and
+    does not answer (not the record's fault: the caller retries it)."""
     if value is None:
         if not key:
             raise SchemaError("tombstone without a key: nothing to delete")
         return Delete(vector_id(source.schema, _utf8(key, "key")))
     if getattr(source.event_type, "wire_format", "json") == "json":
-        _utf8(value, "value")
-    event = serde.decode(source.event_type, value)
+        _utf8(value[wire.HEADER_SIZE :] if value[:1] == b"\0" else value, "value")  # a framed one: its JSON
+    event = serde.decode(source.event_type, value, schemas)
     entity_id = event.key.strip()
     if not entity_id:
         raise SchemaError(f"missing id: {source.event_type.key_field} is empty")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from livectx import prometheus as prom
 from livectx.dead_letter import DeadLetterPublisher
-from livectx.errors import LivectxError, SchemaError, VectorStoreError
+from livectx.errors import LivectxError, RegistryUnavailable, SchemaError, VectorStoreError
 from livectx.kafka import admin_client, consumer, producer, require_reachable
 from livectx.metrics import percentile
 from livectx.offsets import committed_reached, end_offsets
@@ -44,6 +44,7 @@ from livectx.vectors.records import VectorRecord
 from livectx.vectors.sources import Delete, TextSource, Upsert, to_change
 from livectx.vectors.store import VectorStore, open_vector_store
 from livectx.vectors.watermark import IndexWatermark
+from livectx.wire import RegistryPause, SchemaCache
 from livectx_ingest.embeddings.batcher import MicroBatcher
 
 if TYPE_CHECKING:
@@ -164,6 +165,8 @@ class EmbeddingWorker:
         self._dlq = DeadLetterPublisher(
             producer(settings), dead_letter_topic or settings.kafka.dead_letter_topic, f"embeddings-{worker_id}"
         )
+        self._schemas = SchemaCache.from_settings(settings)
+        self._registry_pause = RegistryPause(log)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -233,10 +236,29 @@ class EmbeddingWorker:
         first = self._consumer.poll(timeout_s)
         if first is None:
             return
-        self._accept(first)
-        if room > 1:
-            for message in self._consumer.consume(room - 1, 0):
+        messages = [first, *(self._consumer.consume(room - 1, 0) if room > 1 else ())]
+        # A record the registry must be asked about while it does not answer is not dead-lettered: its
+        # partition is sought back to it (nothing after it is taken) and read again after a wait.
+        held: dict[tuple[str, int], int] = {}
+        reason = ""
+        for message in messages:
+            tp = (message.topic(), message.partition())
+            if tp in held:
+                continue
+            try:
                 self._accept(message)
+            except RegistryUnavailable as exc:
+                held[tp] = message.offset()
+                reason = str(exc)
+        if not held:
+            self._registry_pause.resumed()
+            return
+        from confluent_kafka import TopicPartition
+
+        for (topic, partition), offset in held.items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+        where = ", ".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(held.items()))
+        self._stopping.wait(self._registry_pause.wait_s(reason, where))
 
     def _accept(self, message: Message) -> None:
         error = message.error()
@@ -245,17 +267,19 @@ class EmbeddingWorker:
                 raise LivectxError(f"Kafka consumer failed: {error}")
             log.warning("consumer error (retriable): %s", error)
             return
-        self.stats.consumed += 1
-        if self.stats.first_record is None:
-            self.stats.first_record = time.monotonic()
         source = self.sources[message.topic()]
         try:
-            change: Upsert | Delete | None = to_change(source, message.key(), message.value(), self.max_chars)
+            change: Upsert | Delete | None = to_change(
+                source, message.key(), message.value(), self.max_chars, self._schemas
+            )  # RegistryUnavailable: not taken (nor counted); the caller reads it again
         except SchemaError as exc:
             log.warning("dead-lettering %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
             self._dlq.publish(message, str(exc))
             self.stats.dead_lettered += 1
             change = None
+        self.stats.consumed += 1
+        if self.stats.first_record is None:
+            self.stats.first_record = time.monotonic()
         _kind, timestamp_ms = message.timestamp()
         consumed = Consumed(message.topic(), message.partition(), message.offset(), timestamp_ms, change)
         with self._batch_lock:

@@ -32,6 +32,7 @@ from livectx.prometheus_targets import register_target, unregister_target
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
+from livectx.wire import SchemaCache
 from livectx_ingest.streaming.engine import COLUMNAR_MIN, FeatureEngine
 from livectx_ingest.streaming.engine_metrics import EngineMetrics
 from livectx_ingest.streaming.late import LateEvents
@@ -156,6 +157,8 @@ def run_features_worker(
     )
 
     metrics = EngineMetrics(consumer_group, lambda: engine.events_processed)
+    # One writer-schema cache per worker: framed records' ids are looked up once, whatever engine reads them.
+    schemas = SchemaCache.from_settings(settings)
 
     def on_written(rows_by_view: dict[str, list[WindowRow]], visible_ms: int, seconds: float) -> None:
         stats.record(rows_by_view, visible_ms)
@@ -185,6 +188,7 @@ def run_features_worker(
             max_batch=max_batch,
             on_written=written,
             columnar_min=columnar_min,
+            schemas=schemas,
         )
 
     prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project, make_engine)
