@@ -130,5 +130,7 @@ def test_prometheus_scrapes_a_registered_worker(monitored: Settings, feature_sto
         stop.set()
         worker.join(60)
     assert not worker.is_alive()
-    assert seen[p99] is not None and 0 < seen[p99] < 1800  # a quantile of the engine's freshness, in seconds
+    # A quantile of the engine's freshness, in seconds. The histogram is the process's: in a test session it
+    # also holds earlier tests' rows (months-old scenario events, past the top bucket), so no upper bound.
+    assert seen[p99] is not None and seen[p99] > 0
     assert not target.exists()  # unregistered on exit: Prometheus stops scraping it
