@@ -85,13 +85,21 @@ def decode(event_type: type[Event], value: bytes | None, schemas: SchemaCache | 
     return _validated(event_type, _read_avro(event_type, value))
 
 
-def _decode_framed_json(event_type: type[Event], value: bytes, schemas: SchemaCache) -> Event:
+def _writer(
+    event_type: type[Event], value: bytes, schemas: SchemaCache, kind: str, label: str
+) -> tuple[Any, int, bytes]:
+    """The framed record's writer schema (checked to be of ``kind``), its id and the payload after the header."""
     writer_id, payload = wire.split(value)
     writer = schemas.get(writer_id)
-    if writer.schema_type != "JSON":
+    if writer.schema_type != kind:
         raise SchemaError(
-            f"schema id {writer_id} is a {writer.schema_type} schema, but source {event_type.schema_name} is JSON"
+            f"schema id {writer_id} is a {writer.schema_type} schema, but source {event_type.schema_name} is {label}"
         )
+    return writer, writer_id, payload
+
+
+def _decode_framed_json(event_type: type[Event], value: bytes, schemas: SchemaCache) -> Event:
+    _schema, _schema_id, payload = _writer(event_type, value, schemas, "JSON", "JSON")
     # The declared model is the reader: it validates exactly what a plain record's reader validates.
     try:
         return event_type.model_validate_json(payload)
@@ -100,12 +108,7 @@ def _decode_framed_json(event_type: type[Event], value: bytes, schemas: SchemaCa
 
 
 def _decode_framed_avro(event_type: type[Event], value: bytes, schemas: SchemaCache) -> Event:
-    writer_id, payload = wire.split(value)
-    writer = schemas.get(writer_id)
-    if writer.schema_type != "AVRO":
-        raise SchemaError(
-            f"schema id {writer_id} is a {writer.schema_type} schema, but source {event_type.schema_name} is Avro"
-        )
+    writer, writer_id, payload = _writer(event_type, value, schemas, "AVRO", "Avro")
     return _validated(event_type, _read_avro(event_type, payload, writer.parsed, f"schema id {writer_id}"))
 
 
