@@ -137,3 +137,22 @@ def late_user_story(user: str) -> tuple[list[Transaction], Transaction, Transact
     in_order2 = payment(user, t + timedelta(minutes=6), 4)
     beyond = payment(user, t + timedelta(minutes=4, seconds=58), 5)  # t+5m <= t+6m - 30 s: too late
     return [*in_order, within, in_order2], within, beyond
+
+
+def start_metrics_worker(settings: Settings, topic: str, dlq: str, group: str, worker_id: str, port: int, stop):  # type: ignore[no-untyped-def]
+    """A feature worker in a thread of this process, serving ``/metrics`` on ``port`` until ``stop`` is set."""
+    import threading
+
+    from livectx_ingest.streaming.worker import run_features_worker
+
+    worker = threading.Thread(
+        target=run_features_worker,
+        kwargs={
+            "settings": settings, "groups": TXN_GROUPS, "consumer_group": group, "worker_id": worker_id,
+            "topic_map": {TRANSACTIONS: topic}, "write_offline": False, "dead_letter_topic": dlq,
+            "stop": stop, "metrics_port": port, "metrics_interval_s": 0.2,
+        },
+        daemon=True,
+    )  # fmt: skip
+    worker.start()
+    return worker

@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livectx_ingest.streaming.worker import run_features_worker
 
 from livectx.prometheus_targets import targets_dir
 from livectx.settings import Settings
 from livectx.stack.manager import Stack
 from livectx.stack.process import port_is_open
-from tests.example import TRANSACTIONS
 
-from .engine_helpers import TXN_GROUPS, payment, produce
+from .engine_helpers import payment, produce, start_metrics_worker
 from .kafka_helpers import create_topic
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="apt-get install -y prometheus")
@@ -95,16 +93,7 @@ def test_prometheus_scrapes_a_registered_worker(monitored: Settings, feature_sto
     produce(monitored, topic, [*good[:15], b"\xff not json", *good[15:]], key=user.encode())
     group, port = f"promscrape-{unique}", _free_port()
     stop = threading.Event()
-    worker = threading.Thread(
-        target=run_features_worker,
-        kwargs={
-            "settings": monitored, "groups": TXN_GROUPS, "consumer_group": group, "worker_id": unique,
-            "topic_map": {TRANSACTIONS: topic}, "write_offline": False, "dead_letter_topic": dlq,
-            "stop": stop, "metrics_port": port, "metrics_interval_s": 0.2,
-        },
-        daemon=True,
-    )  # fmt: skip
-    worker.start()
+    worker = start_metrics_worker(monitored, topic, dlq, group, unique, port, stop)
     freshness = f'sum(livectx_feature_freshness_seconds_count{{view="user_txn_5m", consumer_group="{group}"}})'
     dead = f'livectx_dead_letters_total{{reason="malformed", worker="streaming-features/{group}"}}'
     events = f'livectx_events_processed_total{{group="{group}", job="livectx-features", worker_id="{unique}"}}'

@@ -9,12 +9,9 @@ import threading
 import time
 import urllib.request
 
-from livectx_ingest.streaming.worker import run_features_worker
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.example import TRANSACTIONS
-
-from .engine_helpers import TXN_GROUPS, payment, produce
+from .engine_helpers import payment, produce, start_metrics_worker
 from .kafka_helpers import create_topic
 from .test_engine_sane_values import _raw
 
@@ -46,16 +43,7 @@ def test_a_running_worker_exports_its_metrics(settings, feature_store, unique: s
     produce(settings, topic, [*good[:15], *poison, *good[15:]], key=user.encode())
     group, port = f"prom-{unique}", _free_port()
     stop = threading.Event()
-    worker = threading.Thread(
-        target=run_features_worker,
-        kwargs={
-            "settings": settings, "groups": TXN_GROUPS, "consumer_group": group, "worker_id": unique,
-            "topic_map": {TRANSACTIONS: topic}, "write_offline": False, "dead_letter_topic": dlq,
-            "stop": stop, "metrics_port": port, "metrics_interval_s": 0.2,
-        },
-        daemon=True,
-    )  # fmt: skip
-    worker.start()
+    worker = start_metrics_worker(settings, topic, dlq, group, unique, port, stop)
     lag = ("livectx_consumer_lag_records", (("group", group), ("partition", "0"), ("topic", topic)))
     events = ("livectx_events_processed_total", (("group", group),))
     try:
