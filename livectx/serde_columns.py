@@ -16,6 +16,9 @@ id in the worker's cache; an unknown id, another type or a registry that does no
 to the per-record path, which dead-letters the record or pauses at it). Plain and framed records may be
 mixed in one batch (a topic migrating).
 
+Avro sources get :class:`~livectx.serde_avro_columns.AvroColumnDecoder` from :func:`column_decoder`, with
+the same output and the same conservatism.
+
 Only models made of ``str``, ``float``, ``bool`` and ``AwareDatetime`` fields, constrained at most by
 ``ge``/``gt``/``le``/``lt``/``min_length``/``max_length``, get a decoder (``column_decoder`` returns
 ``None`` otherwise); event times become ``event_time_ms`` computed exactly as ``Event.event_time_ms``.
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import io
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import annotated_types as at
 import pyarrow as pa
@@ -96,7 +99,7 @@ class ColumnDecoder:
         if table.num_rows != n or any(column.null_count for column in table.columns):
             return None
         for name, check, bound in self._checks:
-            if not _holds(table.column(name), check, bound):
+            if not holds(table.column(name), check, bound):
                 return None
         if self._names is not None:
             table = table.rename_columns(self._names)
@@ -104,11 +107,16 @@ class ColumnDecoder:
             stamps = pc.cast(table.column("event_time"), pa.timestamp("us", tz="UTC"))
         except pa.ArrowInvalid:
             return None
-        # Event.event_time_ms is int(datetime.timestamp() * 1000): float seconds, times 1000, truncated.
-        seconds = pc.divide(pc.cast(pc.cast(stamps, pa.int64()), pa.float64()), 1e6)
-        millis = pc.cast(pc.trunc(pc.multiply(seconds, 1000.0)), pa.int64())
+        millis = millis_of_micros(pc.cast(stamps, pa.int64()))
         index = table.schema.get_field_index("event_time")
         return table.set_column(index, EVENT_TIME_MS, millis)
+
+
+def millis_of_micros(micros: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``Event.event_time_ms`` of event times given in microseconds since the epoch, computed exactly as it
+    does: ``int(datetime.timestamp() * 1000)``, float seconds times 1000, truncated."""
+    seconds = pc.divide(pc.cast(micros, pa.float64()), 1e6)
+    return pc.cast(pc.trunc(pc.multiply(seconds, 1000.0)), pa.int64())
 
 
 def _unframed(values: list[bytes], schemas: SchemaCache | None) -> list[bytes] | None:
@@ -136,7 +144,7 @@ def _unframed(values: list[bytes], schemas: SchemaCache | None) -> list[bytes] |
     return out
 
 
-def _holds(column: pa.ChunkedArray, check: str, bound: Any) -> bool:
+def holds(column: pa.ChunkedArray, check: str, bound: Any) -> bool:
     match check:
         case "finite":
             return bool(pc.all(pc.is_finite(column)).as_py())
@@ -157,14 +165,25 @@ def _holds(column: pa.ChunkedArray, check: str, bound: Any) -> bool:
     raise ValueError(check)
 
 
-_CONSTRAINTS = {at.Ge: "ge", at.Gt: "gt", at.Le: "le", at.Lt: "lt", at.MinLen: "min_length", at.MaxLen: "max_length"}
+CONSTRAINTS = {at.Ge: "ge", at.Gt: "gt", at.Le: "le", at.Lt: "lt", at.MinLen: "min_length", at.MaxLen: "max_length"}
+
+
+class BatchDecoder(Protocol):
+    """What the engine needs of a batch decoder: :class:`ColumnDecoder` (JSON) or
+    :class:`~livectx.serde_avro_columns.AvroColumnDecoder`."""
+
+    event_type: type[Event]
+
+    def decode(self, values: list[bytes | None], schemas: SchemaCache | None = None) -> pa.Table | None: ...
 
 
 @cache
-def column_decoder(event_type: type[Event]) -> ColumnDecoder | None:
+def column_decoder(event_type: type[Event]) -> BatchDecoder | None:
     """The batch decoder for ``event_type``, or ``None`` if its fields are outside what it can check."""
-    if getattr(event_type, "wire_format", "json") != "json":
-        return None  # Avro records are decoded record by record
+    if getattr(event_type, "wire_format", "json") == "avro":
+        from livectx.serde_avro_columns import avro_column_decoder
+
+        return avro_column_decoder(event_type)
     fields: list[pa.Field] = []
     checks: list[tuple[str, str, Any]] = []
     names: list[str] = []
@@ -184,7 +203,7 @@ def column_decoder(event_type: type[Event]) -> ColumnDecoder | None:
         if annotation is float:
             checks.append((wire, "finite", None))
         for meta in info.metadata:
-            kind = _CONSTRAINTS.get(type(meta))
+            kind = CONSTRAINTS.get(type(meta))
             if kind is None:
                 return None
             checks.append((wire, kind, getattr(meta, kind)))

@@ -57,11 +57,13 @@ step "livectx backtest run (the archive + Kafka tail replayed; both versions on 
 livectx backtest run --model "fraud:$run-a" --model "fraud:$run-b" \
   --from "$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ)" --to "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" \
   --out "backtest-results/$run"
-step "bring your own stream: livectx init a new domain's repo, then the same commands serve it"
+step "bring your own stream: livectx init a new domain's repo (Avro through the schema registry), then the same commands serve it"
 desk="$(mktemp -d)/desk"
-livectx init "$desk" --project "desk_$(date -u +%Y%m%d%H%M%S)"
+livectx init "$desk" --project "desk_$(date -u +%Y%m%d%H%M%S)" --wire confluent
 livectx --repo "$desk" feast apply
 livectx --repo "$desk" topics apply
+livectx --repo "$desk" schemas apply   # registered once; producers never auto-register
+livectx --repo "$desk" schemas list
 livectx --repo "$desk" produce --generator messages --count 2000 --rate 2000
 livectx --repo "$desk" ingest run features --until-caught-up
 livectx --repo "$desk" features get c00001 c00002 --service customer_features

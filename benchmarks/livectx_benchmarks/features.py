@@ -5,6 +5,11 @@
    exactly-once, without the offline copy, until its group has committed the end (events/s from the
    first record consumed to the commit that made the last one durable online). Then runs without and with
    the engine's Prometheus metrics, in ABBA order: ``metrics_overhead`` (the better run of each).
+   The Avro run: the same payments as Avro in the Confluent wire format (the payments source's Avro twin,
+   :func:`livectx.repo.schema.avro_twin`, registered in the schema registry under a bench subject; plain
+   schemaless Avro when no registry answers), with its own raw-consume baseline; its runs interleave with
+   the JSON runs with metrics (J A ... A J), and ``avro_vs_json`` is the ratio of the two ratios, the
+   better run of each.
 2. Freshness: with the engine running, payments stamped with the wall clock are produced at a sustained
    ``rate`` by another process; for every row written online, freshness = the time the checkpoint's
    commit returned (the row is visible) - the newest event time in the row.
@@ -12,20 +17,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
+import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from livectx_ingest.streaming.worker import run_features_worker
 
-from livectx import serde
+from livectx import serde, wire
+from livectx.errors import LivectxError
+from livectx.events import Event
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.metrics import percentile
 from livectx.offsets import end_offsets, wait_for_caught_up
+from livectx.repo.schema import avro_twin
+from livectx.schemas.client import ConfluentRegistry
 from livectx.settings import Settings
 from livectx.topics import TopicSpec, apply
 from livectx_benchmarks import example
@@ -49,21 +61,28 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
     admin = admin_client(settings)
     throughput_topic, live_topic = f"livectx.bench.features.{tag}", f"livectx.bench.features-live.{tag}"
     easy_topic = f"livectx.bench.features-easy.{tag}"
-    apply(admin, [TopicSpec(t, 3, {"retention.ms": "3600000"}) for t in (throughput_topic, live_topic, easy_topic)])
+    avro_topic = f"livectx.bench.features-avro.{tag}"
+    topics = (throughput_topic, live_topic, easy_topic, avro_topic)
+    apply(admin, [TopicSpec(t, 3, {"retention.ms": "3600000"}) for t in topics])
+    avro = AvroRun(settings, avro_topic)
     try:
         count = max(2000, int(EVENTS * scale))
         produced = _produce_scenario(settings, throughput_topic, count, tag)
+        avro_produced = _produce_scenario(settings, avro_topic, count, tag, avro.encode)
         # The engine runs with the cyclic collector frozen (FeatureEngine.run): so does its baseline, or the
         # ratio would measure how many objects this process happens to hold (measured: 1.7x on raw consume
         # with Feast's ~300k imported objects tracked).
         gc.freeze()
         raw_s = _consume(settings, throughput_topic, produced)
+        avro_raw_s = _consume(settings, avro_topic, avro_produced)
         events_per_s = _engine_throughput(settings, throughput_topic, produced, tag)
+        avro_runs = [_engine_throughput(settings, avro_topic, avro_produced, f"{tag}-a1", groups=avro.groups)]
         # What the engine's Prometheus metrics cost (target: under 5%): runs without and with them, the
         # better of each pair (the least disturbed by this shared machine).
         # In ABBA order (with, without, without, with), so a drift over the runs (caches warming) favours
         # neither side.
         bare = [_engine_throughput(settings, throughput_topic, produced, f"{tag}-bare{i}", False) for i in (1, 2)]
+        avro_runs.append(_engine_throughput(settings, avro_topic, avro_produced, f"{tag}-a2", groups=avro.groups))
         with_metrics = [events_per_s, _engine_throughput(settings, throughput_topic, produced, f"{tag}-m1")]
         seconds = FRESHNESS_SECONDS * min(1.0, max(scale, 0.2))
         fresh = _freshness(settings, live_topic, rate, seconds, tag)
@@ -71,10 +90,12 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         sustainable = max(50.0, round(events_per_s / 2, -1))
         easy = _freshness(settings, easy_topic, sustainable, seconds, tag + "e")
     finally:
-        for future in admin.delete_topics([throughput_topic, live_topic, easy_topic]).values():
+        for future in admin.delete_topics(list(topics)).values():
             future.result(30)
+        avro.close()
     result = BenchResult("features")
     raw = produced / raw_s
+    json_ratio, avro_ratio = max(with_metrics) / raw, max(avro_runs) / (avro_produced / avro_raw_s)
     result.figures = {
         "events": produced,
         "events_per_s": events_per_s,
@@ -82,6 +103,11 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         "throughput_ratio": events_per_s / raw,
         "events_per_s_without_metrics": max(bare),
         "metrics_overhead": 1 - max(with_metrics) / max(bare),
+        "avro_events_per_s": max(avro_runs),
+        "avro_raw_consume_per_s": avro_produced / avro_raw_s,
+        "avro_throughput_ratio": avro_ratio,
+        "json_throughput_ratio_best": json_ratio,
+        "avro_vs_json": avro_ratio / json_ratio,
         "rate": fresh["rate"],
         "achieved_rate": fresh["achieved"],
         "freshness_p50_ms": fresh["p50"],
@@ -95,17 +121,49 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         f"{len(payment_groups())} feature groups on payments ({', '.join(g.name for g in payment_groups())}), "
         "exactly-once, default checkpoint cadence (10 ms while keeping up), one worker process"
     )
+    result.notes.append(f"Avro run: {avro.described} (target: avro_vs_json >= 0.9)")
     return result
 
 
-def _produce_scenario(settings: Settings, topic: str, count: int, tag: str) -> int:
+class AvroRun:
+    """The payments as Avro: the source's Avro twin, its records framed with the id the registry gave
+    the twin's schema under a bench subject (deleted at the end), or plain when no registry answers."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.event_type = avro_twin(example.model(TRANSACTIONS))
+        self.groups = tuple(dataclasses.replace(g, event_type=self.event_type) for g in payment_groups())
+        self.subject = f"{topic}-value"
+        self._registry: ConfluentRegistry | None = None
+        self._schema_id: int | None = None
+        try:
+            registry = ConfluentRegistry(settings)
+            schema_str = json.dumps(self.event_type.avro_schema)
+            self._schema_id, _version = registry.register(self.subject, "AVRO", schema_str)
+            self._registry = registry
+            self.described = f"the Confluent wire format, schema id {self._schema_id} from {registry.url}"
+        except LivectxError as exc:
+            self.described = f"plain schemaless Avro (no schema registry: {exc})"
+
+    def encode(self, event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        key, value, headers = serde.encode(self.event_type.model_construct(**event.model_dump()))
+        return key, value if self._schema_id is None else wire.frame(self._schema_id, value), headers
+
+    def close(self) -> None:
+        if self._registry is not None:
+            for permanent in (False, True):
+                self._registry.client.delete_subject(self.subject, permanent=permanent)
+
+
+def _produce_scenario(
+    settings: Settings, topic: str, count: int, tag: str, encode: Callable[[Event], Any] = serde.encode
+) -> int:
     p = producer(settings)
     events = itertools.islice(example.events("fraud", 7, datetime(2026, 3, 10, tzinfo=UTC), 200.0), count)
     n = 0
     for source, event in events:
         if source != TRANSACTIONS:
             continue
-        key, value, headers = serde.encode(event.model_copy(update={"user_id": f"{tag}-{event.user_id}"}))
+        key, value, headers = encode(event.model_copy(update={"user_id": f"{tag}-{event.user_id}"}))
         _produce(p, topic, key, value, headers)
         n += 1
     assert p.flush(60) == 0
@@ -121,13 +179,15 @@ def _produce(p, topic, key, value, headers) -> None:  # type: ignore[no-untyped-
             p.poll(0.05)
 
 
-def _engine_throughput(settings: Settings, topic: str, count: int, tag: str, prometheus: bool = True) -> float:
+def _engine_throughput(
+    settings: Settings, topic: str, count: int, tag: str, prometheus: bool = True, groups: Any = None
+) -> float:
     """Events/s from the first record the engine consumed to the commit that made the last one durable
     online: the span the raw baseline is timed over too (first fetch to last record), with group join
     before and the caught-up check and shut-down after left out of both."""
     stats, _late = run_features_worker(
         settings,
-        groups=payment_groups(),
+        groups=groups or payment_groups(),
         consumer_group=f"bench-{tag}",
         worker_id="t",
         until_caught_up=True,

@@ -12,17 +12,25 @@ from livectx.cli.common import print_table, settings_from
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--project", default=None, help="Feast project name [default: the folder's name].")
-def init(folder: Path, project: str | None) -> None:
+@click.option(
+    "--wire",
+    type=click.Choice(["plain", "confluent"]),
+    default="plain",
+    show_default=True,
+    help="How livectx's producers write the source: plain Avro, or the Confluent wire format via the registry.",
+)
+def init(folder: Path, project: str | None, wire: str) -> None:
     """Scaffold a working feature repo in FOLDER: a source with its schema, a stream view, a memory view
     and a generator of synthetic events (like `feast init`)."""
     from livectx.repo.scaffold import scaffold
 
-    written = scaffold(folder, project)
+    written = scaffold(folder, project, wire)
     click.echo(f"created {folder} ({', '.join(p.name for p in written)}). Next:")
     repo = f"livectx --repo {folder}"
     for step in (
         f"{repo} feast apply",
         f"{repo} topics apply",
+        *([f"{repo} schemas apply"] if wire == "confluent" else []),
         f"{repo} produce --generator messages --count 1000",
         f"{repo} ingest run features --until-caught-up",
         f"{repo} ingest run embeddings --until-caught-up",

@@ -43,8 +43,8 @@ customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueTy
 SOURCES = '''\
 """The streams: a Feast KafkaSource per topic, with the schema its records follow.
 
-Records are schemaless Avro of the schema below (any producer can write them); `stream_source` adds the
-topic's partitions and retention, the Kafka key and value checks, which Feast has no words for.
+{wire_doc} `stream_source` adds the topic's partitions and retention, the Kafka key and
+value checks, which Feast has no words for.
 """
 
 import json
@@ -77,7 +77,7 @@ messages = stream_source(
     partitions=3,
     retention=timedelta(days=7),
     checks={{"amount": {{"ge": 0, "le": 10_000}}}},
-    description="What customers send us, keyed by customer_id.",
+    description="What customers send us, keyed by customer_id.",{wire_arg}
 )
 '''
 
@@ -153,8 +153,19 @@ FILES = {
 }
 
 
-def scaffold(folder: Path, project: str | None = None) -> list[Path]:
-    """Write the scaffold into ``folder`` (created; must be empty). Returns the files written.
+_WIRE = {
+    "plain": ("Records are schemaless Avro of the schema below (any producer can write them).", ""),
+    "confluent": (
+        "Records are Avro of the schema below in the Confluent wire format: `livectx schemas apply`\n"
+        "registers it under `<topic>-value`, and `livectx produce` writes through the registry.",
+        '\n    wire="confluent",',
+    ),
+}
+
+
+def scaffold(folder: Path, project: str | None = None, wire: str = "plain") -> list[Path]:
+    """Write the scaffold into ``folder`` (created; must be empty). Returns the files written. ``wire``:
+    how livectx's producers write the source's records (``stream_source(wire=...)``).
 
     Raises:
         LivectxError: the folder holds files already, or the project name is not a Feast name.
@@ -168,6 +179,7 @@ def scaffold(folder: Path, project: str | None = None) -> list[Path]:
     written = []
     for name, template in FILES.items():
         path = folder / name
-        path.write_text(template.format(project=project, folder=folder))
+        wire_doc, wire_arg = _WIRE[wire]
+        path.write_text(template.format(project=project, folder=folder, wire_doc=wire_doc, wire_arg=wire_arg))
         written.append(path)
     return written

@@ -245,6 +245,16 @@ def test_the_scaffold_is_a_repo_that_compiles(tmp_path: Path) -> None:
 
     topic, event = next(generated_events(repo, "messages", 1, T0))
     assert topic == "fresh_shop.messages" and event.amount >= 0
+    assert repo.source("messages").wire == "plain"
+
+
+def test_the_scaffold_can_write_through_the_registry(tmp_path: Path) -> None:
+    from livectx.repo.scaffold import scaffold
+
+    scaffold(tmp_path / "reg", "reg_shop", wire="confluent")
+    repo = load_repo(tmp_path / "reg")
+    assert repo.source("messages").wire == "confluent" and repo.source("messages").wire_format == "avro"
+    assert "livectx schemas apply" in (tmp_path / "reg" / "sources.py").read_text()
 
 
 BAD_TAG = 'watermark_delay_threshold=timedelta(seconds=45), tags={"livectx.partitions": "x"},'

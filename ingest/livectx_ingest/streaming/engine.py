@@ -41,7 +41,7 @@ from livectx.events import Event
 from livectx.features.batch_apply import SEQ, BatchApplier, EntityOrder
 from livectx.features.incremental import GroupState, WindowRow
 from livectx.features.spec import FeatureGroup
-from livectx.serde_columns import EVENT_TIME_MS, ColumnDecoder, column_decoder
+from livectx.serde_columns import EVENT_TIME_MS, BatchDecoder, column_decoder
 from livectx.wire import RegistryPause, SchemaCache
 from livectx_ingest.streaming.checkpoint import FencedError, RedisCheckpoints, TopicPartition
 from livectx_ingest.streaming.late import LateEvents
@@ -94,7 +94,7 @@ class _Source:
     groups: list[FeatureGroup]
     #: The columnar fast path (None where a group or the event type is outside it): batch decoder, and a
     #: batch applier per group.
-    decoder: ColumnDecoder | None = None
+    decoder: BatchDecoder | None = None
     appliers: dict[str, BatchApplier] = field(default_factory=dict)
 
     def enable_columnar(self) -> None:
