@@ -354,28 +354,43 @@ def private_registry(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         registry.process.stop()
 
 
-def test_the_worker_pauses_while_the_registry_is_down_and_loses_nothing(  # type: ignore[no-untyped-def]
-    private_registry, make_repo, caplog: pytest.LogCaptureFixture
+def test_the_workers_pause_while_the_registry_is_down_and_lose_nothing(  # type: ignore[no-untyped-def]
+    private_registry, make_repo, embedder, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The feature engine and the embedding worker through one outage: both pause, neither dead-letters,
+    both resume; every record is applied once and every message is in the vector index once."""
     import logging
 
+    from livectx_ingest.embeddings.worker import EmbeddingWorker
     from livectx_ingest.streaming.worker import run_features_worker
 
     from livectx.kafka import admin_client
     from livectx.kafka import producer as make_producer
     from livectx.offsets import committed_reached, end_offsets
     from livectx.schemas.serializers import RegistryEncoder
+    from livectx.vectors.pgvector_store import PgVectorStore
+    from livectx.vectors.sources import vector_id
 
     wired = make_repo()
+    monkeypatch.setenv("LIVECTX_VECTOR_INDEX", f"test_{wired.project}")
     settings = get_settings(reload=True)
     assert f":{private_registry.settings.stack.schema_registry_port}/" in settings.schema_registry_url
-    group = f"wire-{wired.project}"
+    group, memory_group = f"wire-{wired.project}", f"wire-emb-{wired.project}"
     admin = admin_client(settings)
     first = wired.produce(300, START, seed=42)
     targets = end_offsets(settings, [wired.topic])
 
     stop = threading.Event()
     result: dict[str, Any] = {}
+    embeddings = EmbeddingWorker(
+        settings, consumer_group=memory_group, embedder=embedder, dead_letter_topic=wired.dlq, max_wait_ms=5
+    )
+
+    def embed() -> None:
+        try:
+            result["embedded"] = embeddings.run()
+        except BaseException as exc:
+            result["embedding error"] = exc
 
     def work() -> None:
         try:
@@ -391,10 +406,14 @@ def test_the_worker_pauses_while_the_registry_is_down_and_loses_nothing(  # type
             result["error"] = exc
 
     worker = threading.Thread(target=work, daemon=True)
+    embedding_thread = threading.Thread(target=embed, daemon=True)
     caplog.set_level(logging.WARNING, logger="livectx_ingest.streaming.engine")
+    caplog.set_level(logging.WARNING, logger="livectx_ingest.embeddings.worker")
     worker.start()
+    embedding_thread.start()
     try:
         assert _wait(lambda: committed_reached(admin, group, targets), 120), result
+        assert _wait(lambda: committed_reached(admin, memory_group, targets), 120), result
 
         # A new writer version while the worker runs: its id is one the worker has never seen.
         sources = wired.folder / "sources.py"
@@ -418,22 +437,39 @@ def test_the_worker_pauses_while_the_registry_is_down_and_loses_nothing(  # type
         assert producer.flush(30) == 0
         targets = end_offsets(settings, [wired.topic])
 
-        assert _wait(lambda: "pausing at" in caplog.text, 60), caplog.text
+        def paused(logger: str) -> bool:
+            return any(r.name == logger and "pausing at" in r.getMessage() for r in caplog.records)
+
+        assert _wait(lambda: paused("livectx_ingest.streaming.engine"), 60), caplog.text
+        assert _wait(lambda: paused("livectx_ingest.embeddings.worker"), 60), caplog.text
         time.sleep(3)  # paused: the records wait in Kafka
         assert worker.is_alive() and not committed_reached(admin, group, targets)
+        assert embedding_thread.is_alive() and not committed_reached(admin, memory_group, targets)
         no_dead_letters(settings, wired)
 
         private_registry.start()
         private_registry.wait_ready(180)
         assert _wait(lambda: committed_reached(admin, group, targets), 120), caplog.text
-        assert "schema registry answers again" in caplog.text
+        assert _wait(lambda: committed_reached(admin, memory_group, targets), 120), caplog.text
+        assert caplog.text.count("schema registry answers again") >= 2
     finally:
         stop.set()
+        embeddings.stop()
         worker.join(60)
-    assert "error" not in result, result
+        embedding_thread.join(60)
+    assert "error" not in result and "embedding error" not in result, result
     assert result["stats"].events == 600  # each record applied once: nothing lost, nothing twice
+    assert result["embedded"].dead_lettered == 0
     no_dead_letters(settings, wired)
     assert_online_equals_recomputation(repo, [*first, *second])
+    store = PgVectorStore.from_settings(settings)
+    try:
+        rows = dict(store._run(lambda c: c.execute(f"SELECT id, text FROM {store.index}").fetchall()))
+        latest = {vector_id(e.schema_name, e.key): e.text for e in [*first, *second]}  # per customer, in order
+        assert rows == latest
+    finally:
+        store.drop()
+        store.close()
 
 
 def _wait(condition: Any, timeout_s: float) -> bool:
