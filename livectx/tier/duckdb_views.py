@@ -2,8 +2,9 @@
 
 Each view has the raw columns (``partition``, ``offset``, ``timestamp``, ``event_time``, ``key``,
 ``value``, ``headers``) and, when the topic's event model is known, every field of that model decoded
-from the JSON value with the DuckDB type of the pydantic field. A value that is not valid UTF-8 JSON
-(kept raw by the archive) gives NULL fields; the raw bytes stay in ``value``.
+from the JSON value with the DuckDB type of the pydantic field (a record in the Confluent wire format is read
+past its 5-byte header). A value that is not valid UTF-8 JSON (kept raw by the archive; Avro, too) gives
+NULL fields; the raw bytes stay in ``value``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ def attach_archive(
         if event_type is not None:
             fields = event_columns(event_type)
             structure = _quote(json.dumps(fields))
-            decoded = f"CASE WHEN json_valid(try(decode(value))) THEN json_transform(decode(value), {structure}) END"
+            # A record in the Confluent wire format carries a 5-byte header (magic byte, schema id) before
+            # its JSON: skipped, so a topic that moved to the registry reads on (plain JSON never starts 0x00).
+            payload = "CASE WHEN octet_length(value) >= 5 AND value[1:1] = '\\x00'::BLOB THEN value[6:] ELSE value END"
+            decoded = (
+                f"CASE WHEN json_valid(try(decode({payload}))) THEN json_transform(decode({payload}), {structure}) END"
+            )
             reserved = {f.name for f in archive_schema()} | {"topic"}
             picks = ", ".join(f'__e."{name}" AS "{"event_" + name if name in reserved else name}"' for name in fields)
             select = f"{raw}, {picks} FROM (SELECT *, {decoded} AS __e FROM {source})"
