@@ -124,6 +124,9 @@ class SchemaRegistrySettings(_Section):
     url: SecretStr | None = None
     user: str | None = None
     password: SecretStr | None = None
+    #: How the agents write ``livectx.decisions``: ``plain`` JSON, or ``confluent`` (the wire format through
+    #: the registry, schema registered by ``livectx schemas apply``; :mod:`livectx.schemas.platform`).
+    platform_wire: Literal["plain", "confluent"] = "plain"
 
 
 class VectorSettings(_Section):

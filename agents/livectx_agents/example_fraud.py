@@ -33,6 +33,8 @@ from livectx.events import Decision, Event
 from livectx.models import ModelVersion, RegistryView, load_artifact, rows
 from livectx.models.version import check_name
 from livectx.prometheus import MODEL_IN_USE
+from livectx.schemas.platform import decision_encoder
+from livectx.schemas.serializers import RegistryEncoder
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
 from livectx_agents.idempotency import idempotency_key
@@ -192,8 +194,11 @@ class FraudAgent:
         threshold: float = 0.5,
         decisions_topic: str = topics.DECISIONS,
         budget_ms: float = 30.0,
+        decision_encoder: RegistryEncoder | None = None,
     ) -> None:
         self.context = context
+        #: Writes decisions plain, or framed through the registry (``decision_encoder(settings)``).
+        self._encoder = decision_encoder
         self._scorer: Scorer = scorer or CardTestingRules()
         MODEL_IN_USE.labels(*_model_labels(self._scorer.name)).set(1)
         self._swapped = threading.Condition()
@@ -251,7 +256,10 @@ class FraudAgent:
         except SchemaError as exc:
             raise DeadLetter(str(exc)) from None
         decision = self.decide(txn, idempotency_key(message.topic(), message.partition(), message.offset()))
-        key, value, headers = serde.encode(decision)
+        if self._encoder is None:
+            key, value, headers = serde.encode(decision)
+        else:
+            key, value, headers = self._encoder.encode(decision, self.decisions_topic)
         producer.produce(self.decisions_topic, key=key, value=value, headers=headers)
 
     def _count(self, declined: bool, is_fraud: bool, degraded: bool) -> None:
@@ -326,7 +334,9 @@ def open_fraud_agent(
         settings, ContextConfig(budget_ms=30.0, features_timeout_ms=25.0), vectors=False
     )
     scorer: Scorer = ModelScorer.load(model) if model is not None else CardTestingRules()
-    agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic)
+    encoder = decision_encoder(settings)
+    encoder.check()  # an unregistered decisions schema fails here, in one line, before any decision
+    agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic, decision_encoder=encoder)
     if model_name is None:
         return agent, context.close
     try:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from livectx import serde, topics
 from livectx.errors import SchemaError
 from livectx.events import Decision
+from livectx.schemas.platform import decision_encoder
 from livectx.settings import Settings
 from livectx.vectors.records import VectorFilter
 from livectx_agents.context import ContextClient, ContextConfig
@@ -94,6 +95,8 @@ class TicketRouter:
         self.actions = actions
         self.notifier = notifier
         self.decisions_topic = decisions_topic
+        self._encoder = decision_encoder(settings)  # plain, or through the registry (settings)
+        self._encoder.check()
         from livectx.repo import current_repo
 
         self.ticket_model = current_repo(settings).model(TICKET_SOURCE)
@@ -138,7 +141,7 @@ class TicketRouter:
             degraded=context.degraded,
             source=key,
         )
-        k, v, headers = serde.encode(decision)
+        k, v, headers = self._encoder.encode(decision, self.decisions_topic)
         producer.produce(self.decisions_topic, key=k, value=v, headers=headers)
 
 

@@ -22,8 +22,8 @@ _COLOUR = {
 def schemas() -> None:
     """Each source's schema under its registry subject (<topic>-value): planned, checked, applied.
 
-    Registration happens only through `schemas apply`. Records on the wire are still header-tagged
-    JSON/Avro; the registry is the contract checked before a change ships."""
+    Registration happens only through `schemas apply`; producers never register. Besides the repo's
+    sources, the platform's decisions topic has its subject (livectx.decisions-value)."""
 
 
 @schemas.command()
@@ -89,15 +89,21 @@ def show(ctx: click.Context, source: str) -> None:
     from livectx.repo import current_repo
     from livectx.schemas.derive import declared_schema
     from livectx.schemas.plan import schema_json
+    from livectx.schemas.platform import platform_schemas
 
-    click.echo(schema_json(declared_schema(current_repo(settings_from(ctx)).source(source))))
+    settings = settings_from(ctx)
+    platform = {d.source: d for _model, d in platform_schemas(settings)}
+    declared = platform.get(source) or declared_schema(current_repo(settings).source(source))
+    click.echo(schema_json(declared))
 
 
 def _declared(ctx: click.Context) -> list[Any]:
     from livectx.repo import current_repo
     from livectx.schemas.derive import declared_schemas
+    from livectx.schemas.platform import platform_schemas
 
-    return declared_schemas(current_repo(settings_from(ctx)).sources)
+    settings = settings_from(ctx)
+    return [*declared_schemas(current_repo(settings).sources), *(d for _model, d in platform_schemas(settings))]
 
 
 def _registry(ctx: click.Context) -> Any:

@@ -33,23 +33,33 @@ class RegistryEncoder:
     source says ``wire="confluent"``. ``client`` is a ``SchemaRegistryClient`` (or a fake in tests),
     created by ``make_client`` only if some source needs one."""
 
-    def __init__(self, sources: Iterable[SourceSpec], make_client: Callable[[], Any], url: str = "the registry"):
+    def __init__(
+        self,
+        sources: Iterable[SourceSpec],
+        make_client: Callable[[], Any],
+        url: str = "the registry",
+        platform: Iterable[tuple[type[Event], DeclaredSchema]] = (),
+    ):
         self._declared: dict[type[Event], DeclaredSchema] = {
             spec.model: declared_schema(spec) for spec in sources if spec.wire == "confluent"
         }
+        # The platform's own events (decisions, :mod:`livectx.schemas.platform`), framed where they say so.
+        self._declared.update({model: d for model, d in platform if d.wire == "confluent"})
         self._make_client = make_client
         self._client: Any = None
         self._url = url
         self._serializers: dict[type[Event], Any] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any, sources: Iterable[SourceSpec]) -> RegistryEncoder:
+    def from_settings(
+        cls, settings: Any, sources: Iterable[SourceSpec], platform: Iterable[tuple[type[Event], DeclaredSchema]] = ()
+    ) -> RegistryEncoder:
         def make_client() -> Any:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
             return SchemaRegistryClient(settings.schema_registry_config())
 
-        return cls(sources, make_client, settings.schema_registry_url)
+        return cls(sources, make_client, settings.schema_registry_url, platform)
 
     @property
     def framed_sources(self) -> list[str]:

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from livectx import dead_letter, wire
+from livectx import dead_letter, serde, wire
 from livectx.cli import cli
 from livectx.events import Event
 from livectx.features.recompute import recompute_online
@@ -530,3 +530,34 @@ def test_the_transactional_loop_retries_a_batch_the_registry_could_not_decode(st
     copied = read_all(settings, out, expected=21, timeout_s=5.0)
     assert sorted(m.value() for m in copied) == sorted(e.model_dump_json().encode() for e in sent)
     assert read_all(settings, dlq, expected=1, timeout_s=2.0) == []
+
+
+def test_decisions_go_through_the_registry_and_plain_clients_read_them(  # type: ignore[no-untyped-def]
+    make_repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE=confluent`` the agents' decision records are framed with
+    the id ``schemas apply`` registered under ``livectx.decisions-value``: livectx's readers and a plain
+    confluent-kafka ``JSONDeserializer`` read them."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from livectx.events import Decision
+    from livectx.schemas.platform import decision_encoder
+
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE", "confluent")
+    make_repo()  # `schemas apply` registers the repo's sources and the decisions subject
+    settings = get_settings(reload=True)
+    encoder = decision_encoder(settings)
+    schema_id = encoder.check()["decision"]
+    decision = Decision(
+        event_time=START, decision_id="d1", agent="fraud", entity_id="t1", action="decline", score=0.9,
+        reasons=["card testing"], source="livectx.transactions-0-7", model="fraud:v2",
+    )  # fmt: skip
+    key, value, _headers = encoder.encode(decision, "livectx.decisions.renamed-for-a-test")
+    assert key == b"t1" and wire.split(value)[0] == schema_id
+    assert serde.decode(Decision, value) == decision  # what shadow mode, backtests and the archive read
+    client = SchemaRegistryClient({"url": settings.schema_registry_url})
+    plain = JSONDeserializer(None, schema_registry_client=client)
+    read = plain(value, SerializationContext("livectx.decisions", MessageField.VALUE))
+    assert read == decision.model_dump(mode="json")

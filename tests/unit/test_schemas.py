@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -240,3 +241,53 @@ def test_a_level_change_is_judged_under_the_declared_level_and_reverted_if_the_r
     assert refused.action == REFUSED
     assert registry.levels["shop.payments-value"] == "BACKWARD"  # put back
     assert ("register", "shop.payments-value") not in registry.writes
+
+
+def test_the_decisions_topic_has_a_closed_json_schema_generated_from_the_decision_model() -> None:
+    import jsonschema
+
+    from livectx.events import Decision
+    from livectx.schemas.platform import platform_schemas
+    from livectx.settings import Settings
+
+    ((model, declared),) = platform_schemas(Settings())
+    assert model is Decision and declared.subject == "livectx.decisions-value" and declared.schema_type == "JSON"
+    assert declared.compatibility == "BACKWARD_TRANSITIVE" and declared.wire == "plain"  # the default
+    assert declared.schema["additionalProperties"] is False
+    decision = Decision(
+        event_time=datetime(2026, 3, 10, tzinfo=UTC), decision_id="d", agent="router", entity_id="t",
+        action="route:billing", source="livectx.tickets-0-1",
+    )  # fmt: skip
+    jsonschema.validate(decision.model_dump(mode="json"), declared.schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**decision.model_dump(mode="json"), "extra": 1}, declared.schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**decision.model_dump(mode="json"), "score": "high"}, declared.schema)
+
+
+def test_decisions_are_plain_by_default_and_framed_only_when_the_settings_say_so(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from livectx import serde
+    from livectx.events import Decision
+    from livectx.schemas.platform import decision_encoder
+    from livectx.schemas.serializers import SchemaNotRegistered
+    from livectx.settings import Settings
+
+    decision = Decision(
+        event_time=datetime(2026, 3, 10, tzinfo=UTC), decision_id="d", agent="fraud", entity_id="t1",
+        action="approve", source="s",
+    )  # fmt: skip
+    plain = decision_encoder(Settings())
+    assert plain.check() == {} and plain.encode(decision, "livectx.decisions") == serde.encode(decision)
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE", "confluent")
+    framed = decision_encoder(Settings())
+    assert framed.framed_sources == ["decision"]
+
+    class Empty:  # a registry without the subject: the encoder refuses before writing anything
+        def lookup_schema(self, subject: str, schema: Any) -> Any:
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+            raise SchemaRegistryError(404, 40401, f"subject {subject} not found")
+
+    framed._client = Empty()
+    with pytest.raises(SchemaNotRegistered, match=r"livectx\.decisions-value.*run `livectx schemas apply`"):
+        framed.check()
