@@ -85,6 +85,13 @@ class StackSettings(_Section):
     #: Short for a local stack: a test or a demo sees a worker's numbers within seconds.
     prometheus_scrape_interval_s: float = Field(default=2.0, gt=0, le=300)
     prometheus_retention: str = "2d"
+    #: ``stack up`` also starts Kafka Connect with Debezium's Postgres connector (like ``--with cdc``).
+    cdc: bool = False
+    connect_port: int = Field(default=18083, ge=1, le=65535)
+    #: Connect 4.3.x: Debezium 3.6 fails on a 4.4 worker (it is built against Kafka 4.3).
+    connect_version: str = "4.3.1"
+    connect_heap: str = "512m"
+    debezium_version: str = "3.6.1.Final"
 
 
 class KafkaSettings(_Section):
