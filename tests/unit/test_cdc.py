@@ -1,0 +1,121 @@
+"""Change data capture without services: Debezium envelopes, the cdc_source declaration, the connector config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from livectx import serde
+from livectx.cdc.connector import connector_config, shown
+from livectx.cdc.envelope import flatten
+from livectx.errors import SchemaError
+from livectx.repo.loader import load_repo
+from livectx.repo.schema import SchemaDeclarationError
+from livectx.settings import Settings
+from livectx.vectors.sources import Delete, Upsert, to_change
+
+REPO = Path(__file__).resolve().parents[2] / "feature_repo"
+COMMIT_MS = 1_796_136_819_701
+
+
+def _event(op: str, before: dict | None, after: dict | None) -> bytes:
+    source = {"ts_ms": COMMIT_MS, "lsn": 33352352, "table": "reviews", "snapshot": "false"}
+    return json.dumps({"before": before, "after": after, "source": source, "op": op, "ts_ms": COMMIT_MS + 40}).encode()
+
+
+ROW = {"review_id": "r1", "product_id": "p1", "rating": 5, "body": "boils fast"}
+NEW = {**ROW, "rating": 1, "body": "broke after a week"}
+
+
+@pytest.fixture(scope="module")
+def repo():  # type: ignore[no-untyped-def]
+    return load_repo(REPO)
+
+
+def test_each_operation_flattens_to_its_row_image_with_the_commit_time() -> None:
+    assert flatten(_event("c", None, ROW)) == {**ROW, "cdc_op": "c", "cdc_ts": COMMIT_MS, "cdc_lsn": 33352352}
+    assert flatten(_event("r", None, ROW))["cdc_op"] == "r"
+    assert flatten(_event("u", ROW, NEW))["body"] == "broke after a week"
+    assert flatten(_event("d", ROW, None))["body"] == "boils fast"  # the old row, to retract it
+
+
+def test_an_envelope_with_schemas_is_unwrapped() -> None:
+    value = json.dumps({"schema": {"type": "struct"}, "payload": json.loads(_event("c", None, ROW))}).encode()
+    assert flatten(value)["review_id"] == "r1"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "not JSON"),
+        (b'{"after": {}}', "no 'op' field"),
+        (_event("t", None, None), "'t' is not one of"),
+        (_event("u", ROW, None), "without its 'after' row image"),
+        (json.dumps({"op": "c", "after": ROW, "source": {}}).encode(), "commit timestamp"),
+    ],
+)
+def test_bad_envelopes_name_the_dead_letter_reason(value: bytes, reason: str) -> None:
+    with pytest.raises(SchemaError, match=reason):
+        flatten(value)
+
+
+def test_the_declared_model_reads_envelopes_with_the_commit_time_as_event_time(repo) -> None:  # type: ignore[no-untyped-def]
+    event = serde.decode(repo.sources["app_review"].model, _event("u", ROW, NEW))
+    assert event.key == "r1"
+    assert event.event_time_ms == COMMIT_MS
+    assert (event.body, event.cdc_op) == ("broke after a week", "u")
+
+
+def test_upserts_deletes_and_tombstones_of_a_captured_table(repo) -> None:  # type: ignore[no-untyped-def]
+    memory = repo.memory["app_reviews_memory"]
+    upsert = to_change(memory, b"r1", _event("u", ROW, NEW), max_chars=1000)
+    assert isinstance(upsert, Upsert)
+    assert (upsert.id, upsert.text, upsert.category, upsert.event_ms) == (
+        "app_review:r1",
+        "broke after a week",
+        "p1",
+        COMMIT_MS,
+    )
+    assert to_change(memory, b"r1", _event("d", ROW, None), max_chars=1000) == Delete("app_review:r1")
+    assert to_change(memory, b"r1", None, max_chars=1000) == Delete("app_review:r1")
+
+
+def test_the_source_carries_the_table_for_the_connector(repo) -> None:  # type: ignore[no-untyped-def]
+    table = repo.sources["app_review"].cdc
+    assert (table.database, table.qualified, table.key, table.topic) == (
+        "livectx_app",
+        "public.reviews",
+        "review_id",
+        "livectx.app.reviews",
+    )
+    assert table.columns == ("review_id", "product_id", "rating", "body")
+    assert repo.sources["transaction"].cdc is None
+
+
+def test_the_connector_config_routes_keys_topic_and_latency(repo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LIVECTX_CDC_DATABASE_PASSWORD", "s3cret")
+    monkeypatch.setenv("LIVECTX_CDC_POLL_INTERVAL_MS", "5")
+    config = connector_config(repo.sources["app_review"].cdc, Settings())
+    assert config["transforms.route.replacement"] == "livectx.app.reviews"
+    assert config["transforms.key.field"] == "review_id"
+    assert config["key.converter"].endswith("StringConverter")
+    assert config["slot.name"] == config["publication.name"] == "livectx_app_review"
+    assert config["column.include.list"].split(",")[0] == "public.reviews.review_id"
+    assert (config["poll.interval.ms"], config["producer.override.linger.ms"]) == ("5", "0")
+    assert config["database.password"] == "s3cret"
+    assert shown(config)["database.password"] == "****"
+
+
+def test_a_bad_cdc_declaration_fails_at_once() -> None:
+    from feast.data_format import JsonFormat
+
+    from livectx.repo.cdc import cdc_source
+
+    with pytest.raises(SchemaDeclarationError, match="reserved for the envelope"):
+        cdc_source(name="s", table="t", topic="x.t", schema=JsonFormat("id STRING, cdc_op STRING"), key="id")
+    with pytest.raises(SchemaDeclarationError, match="not a plain lower-case SQL identifier"):
+        cdc_source(name="s", table="T; drop", topic="x.t", schema=JsonFormat("id STRING"), key="id")
+    with pytest.raises(SchemaDeclarationError, match="key 'nope'"):
+        cdc_source(name="s", table="t", topic="x.t", schema=JsonFormat("id STRING"), key="nope")
