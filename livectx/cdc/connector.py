@@ -10,6 +10,7 @@ the producer sends without lingering (``LIVECTX_CDC_LINGER_MS``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -43,6 +44,9 @@ def connector_config(table: CdcTable, settings: Settings) -> dict[str, str]:
         "slot.name": table.connector,
         "snapshot.mode": "initial",
         "tombstones.on.delete": "true",
+        # A quiet table in a busy database: heartbeats let the slot confirm WAL it has no changes in, so
+        # retained WAL stays flat instead of growing with every other database's writes.
+        "heartbeat.interval.ms": str(settings.cdc.heartbeat_interval_ms),
         "decimal.handling.mode": "double",
         "time.precision.mode": "connect",
         "poll.interval.ms": str(settings.cdc.poll_interval_ms),
@@ -52,10 +56,15 @@ def connector_config(table: CdcTable, settings: Settings) -> dict[str, str]:
         "value.converter.schemas.enable": "false",
         "transforms": "route,key",
         "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
-        "transforms.route.regex": ".*",
+        # Only the table's topic: Debezium's heartbeats keep their own topic.
+        "transforms.route.regex": re.escape(f"{table.connector}.{table.qualified}"),
         "transforms.route.replacement": table.topic,
         "transforms.key.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
         "transforms.key.field": table.key,
+        "transforms.key.predicate": "table",  # heartbeats' keys have no such field
+        "predicates": "table",
+        "predicates.table.type": "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+        "predicates.table.pattern": re.escape(table.topic),
         "topic.creation.default.replication.factor": "-1",
         "topic.creation.default.partitions": str(table.partitions),
     }
@@ -112,7 +121,8 @@ class ConnectClient:
         return self._call("DELETE", f"/connectors/{name}").status_code != 404
 
     def restart(self, name: str) -> None:
-        self._call("POST", f"/connectors/{name}/restart", params={"includeTasks": "true"})
+        """Restart the connector's failed instances (the connector itself and its tasks)."""
+        self._call("POST", f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"})
 
     def close(self) -> None:
         self._http.close()

@@ -105,20 +105,28 @@ def apply(settings: Settings, tables: list[CdcTable], timeout_s: float = 60.0) -
             if current != wanted:
                 client.put_config(table.connector, wanted)
                 done.append(f"connector {table.connector} {'created' if current is None else 'updated'}")
+            tasks = (client.status(table.connector) or {}).get("tasks") or []
+            if any(t.get("state") == "FAILED" for t in tasks):
+                client.restart(table.connector)  # a new config does not restart a failed task by itself
+                done.append(f"connector {table.connector}: failed task restarted")
             _wait_running(client, table.connector, timeout_s)
     finally:
         client.close()
     return done
 
 
-def _wait_running(client: ConnectClient, name: str, timeout_s: float) -> None:
+def _wait_running(client: ConnectClient, name: str, timeout_s: float, settle_s: float = 5.0) -> None:
+    """Until the connector and every task run. A FAILED task ends the wait only after ``settle_s``: right
+    after a restart Connect may still report the failure it is restarting from."""
     last: dict[str, Any] = {}
+    settled = time.monotonic() + settle_s
 
     def running() -> bool:
+        last.clear()
         last.update(client.status(name) or {})
         tasks = last.get("tasks") or []
         if any(t.get("state") == "FAILED" for t in tasks):
-            return True
+            return time.monotonic() > settled
         return (
             last.get("connector", {}).get("state") == "RUNNING"
             and bool(tasks)
@@ -176,26 +184,30 @@ def _wal_warning(settings: Settings, table: CdcTable, retained: int | None) -> s
     )
 
 
-def newest_change_age_s(settings: Settings, topic: str) -> float | None:
+def newest_change_age_s(settings: Settings, topic: str, timeout_s: float = 10.0) -> float | None:
     """Seconds since the newest record on ``topic`` was written (its Kafka timestamp); ``None`` if empty."""
     from confluent_kafka import Consumer, TopicPartition
 
     probe = Consumer(settings.kafka_config(**{"group.id": "livectx-cdc-probe", "enable.auto.commit": False}))
     try:
-        metadata = probe.list_topics(topic, timeout=10).topics.get(topic)
+        metadata = probe.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if metadata is None or metadata.error is not None:
             return None
-        newest = None
+        last = []
         for partition in metadata.partitions:
-            low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
-            if high <= low:
-                continue
-            probe.assign([TopicPartition(topic, partition, high - 1)])
-            message = probe.poll(5.0)
-            if message is not None and message.error() is None:
-                stamp = message.timestamp()[1]
-                newest = stamp if newest is None else max(newest, stamp)
-        return None if newest is None else max(0.0, time.time() - newest / 1000)
+            low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s, cached=False)
+            if high > low:
+                last.append(TopicPartition(topic, partition, high - 1))
+        if not last:
+            return None
+        probe.assign(last)  # every partition's last record at once
+        stamps: dict[int, int] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(stamps) < len(last) and time.monotonic() < deadline:
+            for message in probe.consume(len(last), 0.5):
+                if message.error() is None:
+                    stamps[message.partition()] = max(stamps.get(message.partition(), 0), message.timestamp()[1])
+        return None if not stamps else max(0.0, time.time() - max(stamps.values()) / 1000)
     finally:
         probe.close()
 

@@ -119,3 +119,16 @@ def test_a_bad_cdc_declaration_fails_at_once() -> None:
         cdc_source(name="s", table="T; drop", topic="x.t", schema=JsonFormat("id STRING"), key="id")
     with pytest.raises(SchemaDeclarationError, match="key 'nope'"):
         cdc_source(name="s", table="t", topic="x.t", schema=JsonFormat("id STRING"), key="nope")
+
+
+def test_retained_wal_that_keeps_growing_warns(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from livectx.cdc.manage import _wal_warning
+
+    monkeypatch.setenv("LIVECTX_STACK_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LIVECTX_CDC_WAL_WARN_BYTES", "1000")
+    settings, table = Settings(), repo.sources["app_review"].cdc
+    assert _wal_warning(settings, table, 5_000) == ""  # a first look has nothing to compare with
+    assert "retains 9000 bytes of WAL and growing (was 5000)" in _wal_warning(settings, table, 9_000)
+    assert _wal_warning(settings, table, 9_000) == ""  # confirmed again: not growing
+    assert _wal_warning(settings, table, 900) == ""  # under the threshold
+    assert _wal_warning(settings, table, 950) == ""
