@@ -151,7 +151,8 @@ class CdcSettings(_Section):
     poll_interval_ms: int = Field(default=10, ge=1, le=60_000)
     #: The connector's producer linger (``producer.override.linger.ms``): 0 sends each change at once.
     linger_ms: int = Field(default=0, ge=0, le=60_000)
-    #: Debezium's heartbeats (on ``__debezium-heartbeat.<connector>``) let an idle table's slot advance.
+    #: Debezium's heartbeats (a logical message in the database's WAL, a record on
+    #: ``__debezium-heartbeat.<connector>``) let an idle table's slot confirm WAL, so it is not retained.
     heartbeat_interval_ms: int = Field(default=10_000, ge=0)
     #: ``cdc status`` warns when a slot retains more WAL than this and it grew since the last look.
     wal_warn_bytes: int = Field(default=64 * 1024 * 1024, ge=0)

@@ -104,6 +104,9 @@ def test_the_connector_config_routes_keys_topic_and_latency(repo, monkeypatch: p
     assert config["slot.name"] == config["publication.name"] == "livectx_app_review"
     assert config["column.include.list"].split(",")[0] == "public.reviews.review_id"
     assert (config["poll.interval.ms"], config["producer.override.linger.ms"]) == ("5", "0")
+    assert config["transforms.key.predicate"] == "table"  # heartbeat records keep their own keys and topic
+    assert config["predicates.table.pattern"] == r"livectx\.app\.reviews"
+    assert "pg_logical_emit_message" in config["heartbeat.action.query"]
     assert config["database.password"] == "s3cret"
     assert shown(config)["database.password"] == "****"
 
