@@ -2,8 +2,9 @@
 
 Two tables, created by ``feature_repo/app_tables.sql`` (``livectx cdc sql feature_repo/app_tables.sql``):
 ``reviews`` (a review of a product: its text and a 1-5 rating) and ``products``. Each row change reaches
-Kafka as a Debezium change event (``livectx cdc apply``), the memory views keep the vector index equal to the
-tables, and ``product_reviews`` is the feature view over the reviews' changelog.
+Kafka as a Debezium change event (``livectx cdc apply``), and the memory views keep the vector index equal to
+the tables. (A feature view over the reviews' changelog, review count and mean rating per product, needs the
+engine to run ``livectx.cdc.changelog``'s retracting state: not yet.)
 """
 
 import entities
