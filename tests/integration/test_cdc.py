@@ -144,3 +144,27 @@ def test_the_index_equals_the_table_through_restarts_and_kill_9(
     [row] = manage.status(settings, [table.table])
     assert (row.connector_state, row.task_states, row.slot_active) == ("RUNNING", ("RUNNING",), True)
     assert row.newest_change_age_s is not None and row.retained_wal_bytes is not None
+
+
+def test_the_cli_plans_the_example_tables_and_the_bench_reports_every_stage(
+    connect_worker: Stack, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from livectx.cli import cli
+
+    plan = CliRunner().invoke(cli, ["cdc", "plan", "--json"])
+    assert plan.exit_code == 0, plan.output
+    planned = {p["source"]: p for p in json.loads(plan.output)}
+    assert set(planned) == {"app_review", "app_product"}
+    assert planned["app_review"]["config"]["table.include.list"] == "public.reviews"
+    assert planned["app_review"]["config"]["database.password"] in ("", "****")  # never shown
+
+    target = tmp_path / "cdc.json"
+    result = CliRunner().invoke(cli, ["bench", "cdc", "--scale", "0.05", "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(target.read_text())
+    assert figures["rows"] == 20
+    for stage in ("cdc", "kafka", "embedding", "index", "searchable"):
+        assert figures[f"{stage}_p50_ms"] <= figures[f"{stage}_p99_ms"]
+    assert figures["searchable_p50_ms"] >= figures["cdc_p50_ms"]  # the end-to-end figure contains the stages
