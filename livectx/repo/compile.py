@@ -117,6 +117,11 @@ def compile_view(view: Any, source: SourceSpec) -> FeatureGroup:
     """A ``StreamFeatureView`` as a :class:`FeatureGroup` (one window, one entity)."""
     name = view.name
     tags = view.tags or {}
+    if source.cdc is not None:  # a window over a changelog would count changes, not the table's rows
+        raise RepoError(
+            f"view {name}: source {source.name} is a table's changelog (cdc_source); windowed views over it "
+            "would count changes, not rows: use a memory view (feature views over changelogs are not supported yet)"
+        )
     if not view.aggregations:
         raise RepoError(f"view {name}: a stream feature view needs aggregations")
     windows = {(a.time_window, a.slide_interval) for a in view.aggregations}

@@ -172,3 +172,25 @@ def test_a_changelog_aggregate_equals_the_recomputation_despite_re_sends() -> No
         assert aggregate.values(item) == pytest.approx(
             {"count": len(ratings), "mean_rating": sum(ratings) / len(ratings)}
         )
+
+
+def test_a_windowed_view_over_a_changelog_is_refused() -> None:
+    from datetime import timedelta
+
+    from feast import Entity, ValueType
+    from feast.data_format import JsonFormat
+
+    from livectx.repo.cdc import cdc_source
+    from livectx.repo.compile import RepoError, compile_source, compile_view
+    from livectx.repo.declare import count, stream_view, tumbling
+
+    source = cdc_source(
+        name="rows", table="rows", topic="x.rows", schema=JsonFormat("id STRING, item STRING"), key="id"
+    )
+    item = Entity(name="item", join_keys=["item"], value_type=ValueType.STRING)
+    view = stream_view(
+        name="rows_per_item", source=source, entity=item, window=tumbling(timedelta(hours=1)),
+        features=[count("rows")],
+    )  # fmt: skip
+    with pytest.raises(RepoError, match="is a table's changelog"):
+        compile_view(view, compile_source(source, "item"))
