@@ -50,3 +50,7 @@ class IndexMismatchError(VectorStoreError):
 
 class WatermarkTimeout(LivectxError):
     """The vector index did not reach the requested source offset before the deadline."""
+
+
+class CdcError(LivectxError):
+    """Change data capture could not be set up or inspected (Connect's or Postgres' answer says why)."""

@@ -19,6 +19,7 @@ a record's fault: the caller pauses and retries).
 from __future__ import annotations
 
 import io
+import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -65,6 +66,10 @@ def decode(event_type: type[Event], value: bytes | None, schemas: SchemaCache | 
     if value is None:
         wire_name = "an Avro" if avro else "a JSON"
         raise SchemaError(f"empty value (null record) where {wire_name} event was expected")
+    if getattr(event_type, "envelope", None) == "debezium":  # a change event: validate its row
+        from livectx.cdc.envelope import flatten
+
+        value = json.dumps(flatten(value)).encode()
     if not avro:
         if value[:1] == b"\0":  # never the first byte of JSON
             return _decode_framed_json(event_type, value, schemas or wire.default_cache())

@@ -85,6 +85,13 @@ class StackSettings(_Section):
     #: Short for a local stack: a test or a demo sees a worker's numbers within seconds.
     prometheus_scrape_interval_s: float = Field(default=2.0, gt=0, le=300)
     prometheus_retention: str = "2d"
+    #: ``stack up`` also starts Kafka Connect with Debezium's Postgres connector (like ``--with cdc``).
+    cdc: bool = False
+    connect_port: int = Field(default=18083, ge=1, le=65535)
+    #: Connect 4.3.x: Debezium 3.6 fails on a 4.4 worker (it is built against Kafka 4.3).
+    connect_version: str = "4.3.1"
+    connect_heap: str = "512m"
+    debezium_version: str = "3.6.1.Final"
 
 
 class KafkaSettings(_Section):
@@ -127,6 +134,31 @@ class SchemaRegistrySettings(_Section):
     #: How the agents write ``livectx.decisions``: ``plain`` JSON, or ``confluent`` (the wire format through
     #: the registry, schema registered by ``livectx schemas apply``; :mod:`livectx.schemas.platform`).
     platform_wire: Literal["plain", "confluent"] = "plain"
+
+
+class CdcSettings(_Section):
+    """Change data capture: the Kafka Connect worker ``livectx cdc`` drives and the database it reads.
+
+    Unset values mean the local stack (its Connect worker, its Postgres). The password is sent to Connect in
+    the connector's config and never printed by livectx; production should give Connect a config provider
+    (``${file:...}``) instead, which livectx passes through unchanged."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_CDC_", frozen=True, extra="forbid")
+
+    connect_url: str | None = None
+    database_host: str | None = None
+    database_port: int | None = Field(default=None, ge=1, le=65535)
+    database_user: str = "livectx"
+    database_password: SecretStr | None = None
+    #: Debezium's wait between polls of its queue (its default, 500 ms, dominates commit-to-topic latency).
+    poll_interval_ms: int = Field(default=10, ge=1, le=60_000)
+    #: The connector's producer linger (``producer.override.linger.ms``): 0 sends each change at once.
+    linger_ms: int = Field(default=0, ge=0, le=60_000)
+    #: Debezium's heartbeats (a logical message in the database's WAL, a record on
+    #: ``__debezium-heartbeat.<connector>``) let an idle table's slot confirm WAL, so it is not retained.
+    heartbeat_interval_ms: int = Field(default=10_000, ge=0)
+    #: ``cdc status`` warns when a slot retains more WAL than this and it grew since the last look.
+    wal_warn_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
 
 class VectorSettings(_Section):
@@ -192,7 +224,7 @@ class Settings:
     def __init__(self, config_file: Path | None = None) -> None:
         self.config_file = _find_config_file(config_file)
         table = _read_toml(self.config_file) if self.config_file else {}
-        sections = {"stack", "kafka", "redis", "schema_registry", "vector", "embedding", "tier"}
+        sections = {"stack", "kafka", "redis", "schema_registry", "vector", "embedding", "tier", "cdc"}
         top = {k: v for k, v in table.items() if k not in sections}
         try:
             self.stack = StackSettings(**table.get("stack", {}))
@@ -202,6 +234,7 @@ class Settings:
             self.vector = VectorSettings(**table.get("vector", {}))
             self.embedding = EmbeddingSettings(**table.get("embedding", {}))
             self.tier = TierSettings(**table.get("tier", {}))
+            self.cdc = CdcSettings(**table.get("cdc", {}))
             self.core = CoreSettings(**top)
         except ValidationError as exc:
             raise ConfigError(_describe_validation_error(exc, self.config_file)) from None
@@ -209,6 +242,22 @@ class Settings:
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka.bootstrap_servers or f"{self.stack.host}:{self.stack.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        """The Kafka Connect REST API ``livectx cdc`` drives (default: the local stack's worker)."""
+        return (self.cdc.connect_url or f"http://{self.stack.host}:{self.stack.connect_port}").rstrip("/")
+
+    def cdc_database(self, database: str) -> dict[str, str | int]:
+        """Where Connect (and ``livectx cdc`` itself) reaches ``database``: host, port, user, password."""
+        password = self.cdc.database_password
+        return {
+            "host": self.cdc.database_host or self.stack.host,
+            "port": self.cdc.database_port or self.stack.postgres_port,
+            "user": self.cdc.database_user,
+            "password": "" if password is None else password.get_secret_value(),
+            "dbname": database,
+        }
 
     @property
     def redis_url(self) -> str:

@@ -37,6 +37,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "livectx_benchmarks.backtest:run",
         "livectx backtest run over 1M archived fraud events, two versions: seconds and events/s vs raw replay",
     ),
+    "cdc": (
+        "livectx_benchmarks.cdc:run",
+        "a committed Postgres row to searchable memory through Debezium, Kafka, the model and pgvector: "
+        "p50/p99 per stage (needs `livectx stack up --with cdc`)",
+    ),
     "online-read": (
         "livectx_benchmarks.online_read:run",
         "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",

@@ -33,6 +33,7 @@ CORE_COMMANDS = {
     "models": "livectx.cli.models:models",
     "init": "livectx.cli.repo:init",
     "plan": "livectx.cli.repo:plan",
+    "cdc": "livectx.cli.cdc:cdc",
 }
 
 

@@ -10,13 +10,18 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from, styled
 
-SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry", "prometheus"])
-EXTRAS = click.Choice(["monitoring"])
+SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry", "prometheus", "connect"])
+EXTRAS = click.Choice(["monitoring", "cdc"])
 
 
 def _monitoring(services: tuple[str, ...], extras: tuple[str, ...] = ()) -> bool | None:
     """Prometheus is in the stack when asked for (``--with monitoring`` or by name), else per the settings."""
     return True if "monitoring" in extras or "prometheus" in services else None
+
+
+def _cdc(services: tuple[str, ...], extras: tuple[str, ...] = ()) -> bool | None:
+    """Kafka Connect is in the stack when asked for (``--with cdc`` or by name), else per the settings."""
+    return True if "cdc" in extras or "connect" in services else None
 
 
 @click.group()
@@ -32,7 +37,8 @@ def stack() -> None:
     "extras",
     multiple=True,
     type=EXTRAS,
-    help="Also start optional services: monitoring = Prometheus scraping the workers (LIVECTX_STACK_MONITORING=1).",
+    help="Also start optional services: monitoring = Prometheus scraping the workers (LIVECTX_STACK_MONITORING=1); "
+    "cdc = Kafka Connect with Debezium's Postgres connector (LIVECTX_STACK_CDC=1).",
 )
 @click.pass_context
 def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...]) -> None:
@@ -40,12 +46,12 @@ def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...]) -
     from livectx.stack.manager import Stack
 
     settings = settings_from(ctx)
-    monitoring = _monitoring(services, extras)
+    monitoring, cdc = _monitoring(services, extras), _cdc(services, extras)
     with console().status("starting the stack (first run fetches Kafka and Apicurio Registry from Maven Central)..."):
-        actions = Stack(settings, monitoring=monitoring).up(list(services) or None)
+        actions = Stack(settings, monitoring=monitoring, cdc=cdc).up(list(services) or None)
     for name, action in actions:
         click.echo(f"{name}: {action}")
-    _print_rows(Stack(settings, monitoring=monitoring).status())
+    _print_rows(Stack(settings, monitoring=monitoring, cdc=cdc).status())
 
 
 @stack.command()
@@ -63,7 +69,7 @@ def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
     from livectx.stack.manager import Stack
 
     settings = settings_from(ctx)
-    the_stack = Stack(settings, monitoring=_monitoring(services))
+    the_stack = Stack(settings, monitoring=_monitoring(services), cdc=_cdc(services))
     for name, action in the_stack.down(list(services) or None):
         click.echo(f"{name}: {action}")
     if purge:
@@ -98,7 +104,8 @@ def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
     """Show a service's log."""
     from livectx.stack.manager import Stack
 
-    log_file = Stack(settings_from(ctx), monitoring=_monitoring((service,))).service(service).process.log_file
+    the_stack = Stack(settings_from(ctx), monitoring=_monitoring((service,)), cdc=_cdc((service,)))
+    log_file = the_stack.service(service).process.log_file
     if not log_file.exists():
         raise click.ClickException(f"no log yet at {log_file}: run `livectx stack up`")
     cmd = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log_file)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from livectx.errors import LivectxError
 from livectx.features.spec import Feature, FeatureGroup, Window
+from livectx.repo.cdc import DEBEZIUM, ENVELOPE_TAG, CdcTable
 from livectx.repo.declare import FUNCTIONS, PREFIX, RESERVED_SUFFIXES
 from livectx.repo.schema import SchemaDeclarationError, columns_of, event_model
 from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS, WIRE_FORMATS, SourceSpec
@@ -74,6 +75,7 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         avro_schema=avro,
         max_ahead_ms=_optional_ms(tags, "max_ahead_ms", DEFAULTS.max_ahead),
         max_behind_ms=_optional_ms(tags, "max_behind_ms", DEFAULTS.max_behind),
+        envelope=tags.get(ENVELOPE_TAG) or None,
     )
     return SourceSpec(
         name=name,
@@ -88,6 +90,7 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         description=source.description or "",
         compatibility=compatibility_of(name, tags),
         wire=wire_of(name, tags),
+        cdc=CdcTable.from_tags(name, topic, tags),
     )
 
 
@@ -114,6 +117,11 @@ def compile_view(view: Any, source: SourceSpec) -> FeatureGroup:
     """A ``StreamFeatureView`` as a :class:`FeatureGroup` (one window, one entity)."""
     name = view.name
     tags = view.tags or {}
+    if source.cdc is not None:  # a window over a changelog would count changes, not the table's rows
+        raise RepoError(
+            f"view {name}: source {source.name} is a table's changelog (cdc_source); windowed views over it "
+            "would count changes, not rows: use a memory view (feature views over changelogs are not supported yet)"
+        )
     if not view.aggregations:
         raise RepoError(f"view {name}: a stream feature view needs aggregations")
     windows = {(a.time_window, a.slide_interval) for a in view.aggregations}
@@ -208,6 +216,8 @@ def compile_memory(view: Any, source: SourceSpec) -> TextSource:
             "metadata": [],
             "delete_when": None,
         }
+    if not config["delete_when"] and getattr(source.model, "envelope", None) == DEBEZIUM:
+        config["delete_when"] = ["cdc_op", "d"]  # a captured row's delete (its tombstone follows)
     if not config["text"]:
         raise RepoError(f"memory view {view.name}: no text fields (declare them with livectx's memory_view)")
     for field in [*config["text"], config["id"], config["tenant"], config["category"], *config["metadata"]]:

@@ -174,6 +174,7 @@ def event_model(
     avro_schema: dict[str, Any] | None = None,
     max_ahead_ms: int | None = None,
     max_behind_ms: int | None = None,
+    envelope: str | None = None,
 ) -> type[Event]:
     """A strict :class:`Event` model of the columns. The event time is the model's ``event_time`` (read
     from ``timestamp_field``, under that name on the wire); ``key_field`` is the Kafka key."""
@@ -236,6 +237,7 @@ def event_model(
             "declared_columns": columns,
             "max_ahead_ms": max_ahead_ms,
             "max_behind_ms": max_behind_ms,
+            "envelope": envelope,
         },
     )
     model: type[Event] = create_model(_class_name(source), __base__=base, __module__=__name__, **fields)
@@ -249,6 +251,8 @@ class _DeclaredEvent(Event):
     wire_timestamp_field: ClassVar[str] = "event_time"
     avro_schema: ClassVar[dict[str, Any] | None] = None
     declared_columns: ClassVar[tuple[Column, ...]] = ()
+    #: ``"debezium"``: records are change events, flattened by :mod:`livectx.cdc.envelope` before validation.
+    envelope: ClassVar[str | None] = None
 
 
 def _from_epoch_ms(value: Any) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from livectx.events import Event
+from livectx.repo.cdc import CdcTable
 from livectx.topics import TopicSpec
 
 
@@ -62,6 +63,8 @@ class SourceSpec:
     compatibility: str = DEFAULT_COMPATIBILITY
     #: How livectx's producers write the records (``livectx.wire``): ``plain`` or ``confluent``.
     wire: str = "plain"
+    #: The captured table when Debezium feeds the topic (:func:`livectx.repo.cdc.cdc_source`), else ``None``.
+    cdc: CdcTable | None = None
 
     @property
     def subject(self) -> str:

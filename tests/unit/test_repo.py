@@ -123,7 +123,13 @@ def test_the_example_repo_compiles_to_what_the_engine_runs() -> None:
     assert REPO.group("user_login_5m").features[0].where == ("success", False)
     assert REPO.service_views("fraud_features")[0] == "user_txn_5m"
     assert REPO.services["fraud_features"].model_columns == FRAUD_MODEL_FEATURES
-    assert set(REPO.memory) == {"tickets_memory", "reviews_memory", "documents_memory"}
+    assert set(REPO.memory) == {
+        "tickets_memory",
+        "reviews_memory",
+        "documents_memory",
+        "app_reviews_memory",
+        "app_products_memory",
+    }
     assert set(REPO.generators) == {"fraud", "support", "shop"}
 
 
