@@ -45,6 +45,30 @@ livectx memory status
 step "livectx memory search (semantic search over the tickets)"
 livectx memory search "my parcel arrived broken" --top-k 3
 livectx memory search "I was billed two times" --top-k 3 --category billing
+step "change data capture: a review typed into the application database, searchable moments later"
+livectx stack up --with cdc            # adds Kafka Connect with Debezium's Postgres connector
+livectx cdc sql feature_repo/app_tables.sql
+livectx cdc apply                      # publication, replication slot, connector (snapshot of existing rows)
+review="rv-demo-$(date -u +%s)"
+livectx cdc sql -c "INSERT INTO reviews VALUES ('$review', 'p-kettle', 2, 'The kettle started leaking after two days')"
+python - "$review" <<'PY'  # the change is on the topic (Debezium polls every 10 ms): then embed what is there
+import sys, time, uuid
+from livectx.kafka import consumer
+from livectx.settings import get_settings
+c = consumer(get_settings(), f"demo-cdc-{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "earliest"})
+c.subscribe(["livectx.app.reviews"])
+began, deadline = time.monotonic(), time.monotonic() + 120
+while time.monotonic() < deadline:
+    if any(m.error() is None and m.key() == sys.argv[1].encode() for m in c.consume(500, 0.5)):
+        print(f"review {sys.argv[1]} reached livectx.app.reviews {time.monotonic() - began:.2f} s after the wait began")
+        break
+else:
+    sys.exit(f"review {sys.argv[1]} did not reach livectx.app.reviews in 120 s: see `livectx cdc status`")
+c.close()
+PY
+livectx ingest run embeddings --view app_reviews_memory --until-caught-up
+livectx memory search "my kettle leaks water" --view app_reviews_memory --top-k 3
+livectx cdc status
 step "livectx agents run router (routes each ticket by similar past ones; notifies once per ticket)"
 livectx agents run router --until-caught-up
 models="${LIVECTX_DATA_DIR:-$HOME/.local/state/livectx/data}/models"
