@@ -204,9 +204,15 @@ def _publish(settings: Settings, topic: str, records: list[tuple[bytes, ModelVer
         if err is not None:
             failures.append(str(err))
 
+    from livectx.schemas.platform import platform_encoder
+
+    encoder = platform_encoder(settings)
+    encoder.check()  # framed through the registry: its schema must be registered (`livectx schemas apply`)
     p = producer(settings, **{"linger.ms": 0})
     for key, record in records:
         value, headers = encode(record) if record is not None else (None, [])
+        if record is not None:
+            value = encoder.encode_value(record, topic)
         p.produce(topic, key=key, value=value, headers=headers, on_delivery=delivered)
     remaining = p.flush(DEFAULT_TIMEOUT_S)
     if failures or remaining:

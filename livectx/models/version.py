@@ -152,11 +152,15 @@ def encode(record: ModelVersion) -> tuple[bytes, list[tuple[str, bytes]]]:
 
 
 def decode(value: bytes) -> ModelVersion:
-    """Parse and validate a record value.
+    """Parse and validate a record value: JSON, plain or in the Confluent wire format (written with
+    ``LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE=confluent``; JSON never starts with the magic byte 0). The
+    strict model is the reader either way, so a framed record needs no registry lookup to be read.
 
     Raises:
         ModelRegistryError: not JSON or not the schema; the message names the field.
     """
+    if value[:1] == b"\0":
+        value = value[5:]  # the magic byte and the writer schema's id (livectx.wire)
     try:
         return ModelVersion.model_validate_json(value)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The platform's own topic in the registry: the agents' decisions.
+"""The platform's own topics in the registry: the agents' decisions and the model registry's versions.
 
 A repo's sources declare their wire format (``stream_source(wire=...)``); the decisions topic is
 livectx's own. ``livectx.decisions`` carries :class:`~livectx.events.Decision`, whose JSON Schema is
@@ -7,40 +7,52 @@ reader accepts, with no second description to keep equal). It is registered unde
 ``livectx.decisions-value`` by ``livectx schemas apply`` alongside the sources' subjects, at
 ``BACKWARD_TRANSITIVE``, and ``schemas check`` gates a change of the model like a source's.
 
-The agents write decisions in the Confluent wire format when ``LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE`` is
-``confluent``; the default, ``plain``, keeps agents running where no registry is deployed. Readers (shadow
-mode, backtests, the cold tier's views) detect the format per record, so switching needs no reader
-change and a topic holding both reads on. ``livectx.models`` (compacted; its key is the record's identity)
-stays plain JSON for now.
+``livectx.models`` (compacted) carries :class:`~livectx.models.version.ModelVersion` records under
+``livectx.models-value`` the same way.
+
+The agents write decisions, and ``livectx models register|activate`` write versions, in the Confluent wire
+format when ``LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE`` is ``confluent``; the default, ``plain``, keeps them
+running where no registry is deployed. Readers (shadow mode, backtests, the cold tier's views, the agents
+following the model registry) detect the format per record, so switching needs no reader change and a
+topic holding both reads on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from livectx.events import Decision, Event
+from pydantic import BaseModel
+
+from livectx.events import Decision
+from livectx.models.version import ModelVersion
 from livectx.schemas.derive import JSON_SCHEMA_DRAFT, DeclaredSchema
 from livectx.schemas.serializers import RegistryEncoder
-from livectx.topics import DECISIONS
+from livectx.topics import DECISIONS, MODELS
 
 PLATFORM_COMPATIBILITY = "BACKWARD_TRANSITIVE"
 
 
-def platform_schemas(settings: Any) -> list[tuple[type[Event], DeclaredSchema]]:
-    """The platform events' schemas, each with the model its records are."""
-    schema = {"$schema": JSON_SCHEMA_DRAFT, **Decision.model_json_schema()}
+def platform_schemas(settings: Any) -> list[tuple[type[BaseModel], DeclaredSchema]]:
+    """The platform records' schemas, each with the model its records are: decisions and model versions."""
+    return [_declared(Decision, DECISIONS, settings), _declared(ModelVersion, MODELS, settings)]
+
+
+def _declared(model: type[BaseModel], topic: str, settings: Any) -> tuple[type[BaseModel], DeclaredSchema]:
     declared = DeclaredSchema(
-        source=Decision.schema_name,
-        subject=f"{DECISIONS}-value",
+        source=model.schema_name,  # type: ignore[attr-defined]
+        subject=f"{topic}-value",
         schema_type="JSON",
-        schema=schema,
+        schema={"$schema": JSON_SCHEMA_DRAFT, **model.model_json_schema()},
         compatibility=PLATFORM_COMPATIBILITY,
         wire=settings.schema_registry.platform_wire,
     )
-    return [(Decision, declared)]
+    return model, declared
 
 
-def decision_encoder(settings: Any) -> RegistryEncoder:
-    """What the agents write decisions with: framed through the registry, or plain, as the settings say.
-    Call ``check()`` before the first decision, so an unregistered schema fails in one line at start."""
+def platform_encoder(settings: Any) -> RegistryEncoder:
+    """What decisions and model versions are written with: framed through the registry, or plain, as the
+    settings say. Call ``check()`` before the first record, so an unregistered schema fails in one line."""
     return RegistryEncoder.from_settings(settings, (), platform=platform_schemas(settings))
+
+
+decision_encoder = platform_encoder

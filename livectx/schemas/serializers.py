@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic import BaseModel
+
 from livectx import serde
 from livectx.errors import LivectxError
 from livectx.events import Event
@@ -38,9 +40,9 @@ class RegistryEncoder:
         sources: Iterable[SourceSpec],
         make_client: Callable[[], Any],
         url: str = "the registry",
-        platform: Iterable[tuple[type[Event], DeclaredSchema]] = (),
+        platform: Iterable[tuple[type[BaseModel], DeclaredSchema]] = (),
     ):
-        self._declared: dict[type[Event], DeclaredSchema] = {
+        self._declared: dict[type[BaseModel], DeclaredSchema] = {
             spec.model: declared_schema(spec) for spec in sources if spec.wire == "confluent"
         }
         # The platform's own events (decisions, :mod:`livectx.schemas.platform`), framed where they say so.
@@ -48,11 +50,14 @@ class RegistryEncoder:
         self._make_client = make_client
         self._client: Any = None
         self._url = url
-        self._serializers: dict[type[Event], Any] = {}
+        self._serializers: dict[type[BaseModel], Any] = {}
 
     @classmethod
     def from_settings(
-        cls, settings: Any, sources: Iterable[SourceSpec], platform: Iterable[tuple[type[Event], DeclaredSchema]] = ()
+        cls,
+        settings: Any,
+        sources: Iterable[SourceSpec],
+        platform: Iterable[tuple[type[BaseModel], DeclaredSchema]] = (),
     ) -> RegistryEncoder:
         def make_client() -> Any:
             from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -94,21 +99,28 @@ class RegistryEncoder:
 
     def encode(self, event: Event, topic: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """The record for ``event`` on ``topic`` (framed or plain, as its source declares)."""
-        event_type = type(event)
-        declared = self._declared.get(event_type)
-        key, value, headers = serde.encode(event) if declared is None else self._framed(event, declared, topic)
-        return key, value, headers
+        declared = self._declared.get(type(event))
+        if declared is None:
+            return serde.encode(event)
+        value = self._framed_value(event, declared, topic)
+        return event.key.encode(), value, [(serde.SCHEMA_HEADER, serde.schema_id(type(event)).encode())]
 
-    def _framed(
-        self, event: Event, declared: DeclaredSchema, topic: str
-    ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    def encode_value(self, record: BaseModel, topic: str) -> bytes:
+        """The value of a platform record that is not an event (a model version): framed where declared,
+        else its JSON."""
+        declared = self._declared.get(type(record))  # type: ignore[arg-type]
+        if declared is None:
+            return record.model_dump_json().encode()
+        return self._framed_value(record, declared, topic)
+
+    def _framed_value(self, record: BaseModel, declared: DeclaredSchema, topic: str) -> bytes:
         from confluent_kafka.serialization import MessageField, SerializationContext
 
-        serializer = self._serializers.get(type(event))
+        serializer = self._serializers.get(type(record))  # type: ignore[arg-type]
         if serializer is None:
-            serializer = self._serializers[type(event)] = self._serializer(declared)
+            serializer = self._serializers[type(record)] = self._serializer(declared)  # type: ignore[index]
         try:
-            value = serializer(event, SerializationContext(topic, MessageField.VALUE))
+            return serializer(record, SerializationContext(topic, MessageField.VALUE))  # type: ignore[no-any-return]
         except Exception as exc:
             from confluent_kafka.schema_registry.error import SchemaRegistryError
 
@@ -121,7 +133,6 @@ class RegistryEncoder:
                 f"source {declared.source}: cannot serialise through the registry at {self._url}: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        return event.key.encode(), value, [(serde.SCHEMA_HEADER, serde.schema_id(type(event)).encode())]
 
     def _registry(self) -> Any:
         if self._client is None:

@@ -532,7 +532,7 @@ def test_the_transactional_loop_retries_a_batch_the_registry_could_not_decode(st
     assert read_all(settings, dlq, expected=1, timeout_s=2.0) == []
 
 
-def test_decisions_go_through_the_registry_and_plain_clients_read_them(  # type: ignore[no-untyped-def]
+def test_decisions_and_model_versions_go_through_the_registry_and_plain_clients_read_them(  # type: ignore[no-untyped-def]
     make_repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With ``LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE=confluent`` the agents' decision records are framed with
@@ -543,6 +543,8 @@ def test_decisions_go_through_the_registry_and_plain_clients_read_them(  # type:
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     from livectx.events import Decision
+    from livectx.models.version import ModelVersion
+    from livectx.models.version import decode as decode_version
     from livectx.schemas.platform import decision_encoder
 
     monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE", "confluent")
@@ -561,3 +563,15 @@ def test_decisions_go_through_the_registry_and_plain_clients_read_them(  # type:
     plain = JSONDeserializer(None, schema_registry_client=client)
     read = plain(value, SerializationContext("livectx.decisions", MessageField.VALUE))
     assert read == decision.model_dump(mode="json")
+
+    # The model registry's versions too (`livectx models register|activate` write with this encoder).
+    version = ModelVersion(
+        name="fraud", version="v9", artifact_uri="/tmp/m.joblib", artifact_sha256="a" * 64,
+        feature_service="customer_features", feature_columns=("messages_1h",), registered_at=START,
+    )  # fmt: skip
+    framed_version = encoder.encode_value(version, "livectx.models")
+    assert wire.split(framed_version)[0] == encoder.check()["model_version"] != schema_id
+    assert decode_version(framed_version) == version
+    assert plain(framed_version, SerializationContext("livectx.models", MessageField.VALUE)) == version.model_dump(
+        mode="json"
+    )

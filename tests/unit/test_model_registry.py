@@ -288,3 +288,13 @@ def test_agent_takes_a_model_file_or_a_registered_name_not_both(tmp_path: Path) 
         open_fraud_agent(Settings(), model=constant_model(tmp_path / "m.joblib", 0.5), model_name="fraud")
     with pytest.raises(LivectxError, match="bad model name 'Fraud'"):
         open_fraud_agent(Settings(), model_name="Fraud")
+
+
+def test_a_version_record_in_the_confluent_wire_format_reads_like_a_plain_one() -> None:
+    from livectx import wire
+    from livectx.models.version import decode, encode
+
+    value, _headers = encode(record())
+    assert decode(wire.frame(42, value)) == decode(value) == record()
+    with pytest.raises(ModelRegistryError):
+        decode(wire.frame(42, b'{"name": 7}'))

@@ -243,15 +243,17 @@ def test_a_level_change_is_judged_under_the_declared_level_and_reverted_if_the_r
     assert ("register", "shop.payments-value") not in registry.writes
 
 
-def test_the_decisions_topic_has_a_closed_json_schema_generated_from_the_decision_model() -> None:
+def test_the_platform_topics_have_closed_json_schemas_generated_from_their_models() -> None:
     import jsonschema
 
     from livectx.events import Decision
     from livectx.schemas.platform import platform_schemas
     from livectx.settings import Settings
 
-    ((model, declared),) = platform_schemas(Settings())
-    assert model is Decision and declared.subject == "livectx.decisions-value" and declared.schema_type == "JSON"
+    declared_by_model = {model: declared for model, declared in platform_schemas(Settings())}
+    declared = declared_by_model[Decision]
+    assert declared.subject == "livectx.decisions-value" and declared.schema_type == "JSON"
+    assert [d.subject for d in declared_by_model.values()] == ["livectx.decisions-value", "livectx.models-value"]
     assert declared.compatibility == "BACKWARD_TRANSITIVE" and declared.wire == "plain"  # the default
     assert declared.schema["additionalProperties"] is False
     decision = Decision(
@@ -280,7 +282,7 @@ def test_decisions_are_plain_by_default_and_framed_only_when_the_settings_say_so
     assert plain.check() == {} and plain.encode(decision, "livectx.decisions") == serde.encode(decision)
     monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE", "confluent")
     framed = decision_encoder(Settings())
-    assert framed.framed_sources == ["decision"]
+    assert framed.framed_sources == ["decision", "model_version"]
 
     class Empty:  # a registry without the subject: the encoder refuses before writing anything
         def lookup_schema(self, subject: str, schema: Any) -> Any:
