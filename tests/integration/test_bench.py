@@ -57,7 +57,7 @@ def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, tm
         assert figures[name] > 0, name
     assert figures["metrics_overhead"] < 1
     avro_vs_json = figures["avro_throughput_ratio"] / figures["json_throughput_ratio_best"]
-    assert abs(figures["avro_vs_json"] - avro_vs_json) <= 1e-6 * avro_vs_json
+    assert abs(figures["avro_vs_json"] - avro_vs_json) <= 1e-4 + 1e-3 * avro_vs_json  # figures are rounded
     ratio = figures["events_per_s"] / figures["raw_consume_per_s"]
     assert abs(figures["throughput_ratio"] - ratio) <= 1e-4 + 1e-3 * ratio
     assert figures["freshness_p99_ms"] >= figures["freshness_p50_ms"]
