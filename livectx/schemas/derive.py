@@ -53,8 +53,10 @@ class DeclaredSchema:
 
 
 def declared_schemas(sources: dict[str, SourceSpec]) -> list[DeclaredSchema]:
-    """One schema per declared source, in declaration order."""
-    return [declared_schema(spec) for spec in sources.values()]
+    """One schema per declared source, in declaration order. Change-data-capture sources have none: their
+    records are Debezium's envelopes written by Kafka Connect's converter, whose contract is the table's
+    (the declared columns describe the row inside the envelope, not the record on the wire)."""
+    return [declared_schema(spec) for spec in sources.values() if spec.cdc is None]
 
 
 def declared_schema(spec: SourceSpec) -> DeclaredSchema:

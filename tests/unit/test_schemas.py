@@ -293,3 +293,14 @@ def test_decisions_are_plain_by_default_and_framed_only_when_the_settings_say_so
     framed._client = Empty()
     with pytest.raises(SchemaNotRegistered, match=r"livectx\.decisions-value.*run `livectx schemas apply`"):
         framed.check()
+
+
+def test_change_data_capture_sources_register_no_schema() -> None:
+    from livectx.repo.loader import load_repo
+    from livectx.schemas.derive import declared_schemas
+
+    repo = load_repo("feature_repo")
+    subjects = {d.subject for d in declared_schemas(repo.sources)}
+    captured = {spec.subject for spec in repo.sources.values() if spec.cdc is not None}
+    assert captured and not captured & subjects  # Debezium's envelopes are Connect's converter's to describe
+    assert "livectx.transactions-value" in subjects
