@@ -45,7 +45,7 @@ def test_an_agent_serves_metrics_and_registers_its_target(
     monkeypatch.setattr(router_module, "run_router", while_running)
     result = CliRunner().invoke(cli, ["agents", "run", agent, "--metrics-port", str(port), "--worker-id", "3"])
     assert result.exit_code == 0, result.output
-    [(name, body)] = seen["files"].items()
+    [body] = seen["files"].values()
     assert body == [
         {
             "targets": [f"127.0.0.1:{port}"],
