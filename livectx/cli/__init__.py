@@ -33,6 +33,7 @@ CORE_COMMANDS = {
     "models": "livectx.cli.models:models",
     "init": "livectx.cli.repo:init",
     "plan": "livectx.cli.repo:plan",
+    "ui": "livectx.cli.ui:ui",
 }
 
 
