@@ -15,8 +15,11 @@ from livectx.cli.common import settings_from
     help="Seconds between refreshes of every part (metrics scrapes, offsets, dead letters, registry).",
 )  # fmt: skip
 @click.option("--dead-letter-topic", default=None, help="[default: LIVECTX_KAFKA_DEAD_LETTER_TOPIC]")
+@click.option("--models-topic", default="livectx.models", show_default=True, help="The model registry topic.")
 @click.pass_context
-def ui(ctx: click.Context, host: str, port: int, interval_s: float, dead_letter_topic: str | None) -> None:
+def ui(
+    ctx: click.Context, host: str, port: int, interval_s: float, dead_letter_topic: str | None, models_topic: str
+) -> None:
     """Serve the dashboard at http://HOST:PORT/: pipelines and lag, freshness charts, dead letters, the
     vector watermark, an entity inspector, and model versions with the agents using them."""
     import uvicorn
@@ -25,5 +28,5 @@ def ui(ctx: click.Context, host: str, port: int, interval_s: float, dead_letter_
 
     settings = settings_from(ctx)
     click.echo(f"livectx dashboard at http://{host}:{port}/", err=True)
-    uvicorn.run(create_app(settings, interval_s=interval_s, dead_letter_topic=dead_letter_topic),
-                host=host, port=port, log_level="warning")  # fmt: skip
+    app = create_app(settings, interval_s=interval_s, dead_letter_topic=dead_letter_topic, models_topic=models_topic)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -75,13 +75,19 @@ class Refresher:
         self._thread.join(30)
 
 
-def create_app(settings: Settings, *, interval_s: float = 2.0, dead_letter_topic: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    interval_s: float = 2.0,
+    dead_letter_topic: str | None = None,
+    models_topic: str | None = None,
+) -> FastAPI:
     """The dashboard app; its refresher starts and stops with the app's lifespan."""
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
-        reader = PlatformReader(settings, dead_letter_topic)
+        reader = PlatformReader(settings, dead_letter_topic, models_topic)
         state["reader"] = reader
         state["refresher"] = Refresher(reader, MetricsHistory(targets_dir(settings)), interval_s)
         state["refresher"].start()

@@ -22,11 +22,19 @@ _PROBES = ("livectx-offset-probe", "livectx-models-reader", "livectx-ui-")
 class PlatformReader:
     """Reads for the dashboard; remembers the previous end offsets to turn them into topic rates."""
 
-    def __init__(self, settings: Settings, dead_letter_topic: str | None = None, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dead_letter_topic: str | None = None,
+        models_topic: str | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        from livectx import topics
         from livectx.kafka import admin_client
 
         self.settings = settings
         self.dead_letter_topic = dead_letter_topic or settings.kafka.dead_letter_topic
+        self.models_topic = models_topic or topics.MODELS
         self._admin = admin_client(settings)
         self._clock = clock
         self._last_ends: tuple[float, dict[tuple[str, int], int]] | None = None
@@ -139,8 +147,9 @@ class PlatformReader:
         """Every registered version and which one is active, from the compacted registry topic."""
         from livectx.models import snapshot
 
-        state = snapshot(self.settings)
+        state = snapshot(self.settings, self.models_topic)
         return {
+            "topic": self.models_topic,
             "versions": [
                 {
                     "name": v.name,
@@ -151,7 +160,7 @@ class PlatformReader:
                     "active": state.active.get(v.name) == v,
                 }
                 for v in sorted(state.versions.values(), key=lambda v: (v.name, v.registered_at))
-            ]
+            ],
         }
 
     # -- entities ---------------------------------------------------------------------------------------
