@@ -43,7 +43,7 @@ class PlatformReader:
     # -- Kafka ------------------------------------------------------------------------------------------
     def pipelines(self, max_groups: int = 40) -> dict[str, Any]:
         """Topics (partitions, end offsets, records/s since the last call) and each group's lag."""
-        from livectx.offsets import end_offsets, group_lag
+        from livectx.offsets import end_offsets
 
         metadata = self._admin.list_topics(timeout=5)
         names = sorted(t for t in metadata.topics if not t.startswith("__"))
@@ -64,26 +64,33 @@ class PlatformReader:
             }
             for name in names
         ]
-        groups = []
-        listed = self._admin.list_consumer_groups().result(10)
-        for group in sorted(g.group_id for g in listed.valid)[:max_groups]:
-            if group.startswith(_PROBES):
-                continue
-            try:
-                rows = group_lag(self.settings, group)
-            except Exception as exc:  # a group being deleted or rebalancing: show it without lag
-                log.debug("lag of %s not readable: %s", group, exc)
-                rows = []
-            groups.append(
-                {
-                    "group": group,
-                    "lag": sum(end - committed for _t, _p, committed, end in rows),
-                    "partitions": [
-                        {"topic": t, "partition": p, "committed": c, "end": e, "lag": e - c} for t, p, c, e in rows
-                    ],
-                }
-            )
+        groups = [self._group(listing, ends) for listing in self._listed_groups(max_groups)]
         return {"topics": topics, "groups": groups}
+
+    def _listed_groups(self, max_groups: int) -> list[Any]:
+        """Consumer groups, those with live members first (a dev stack keeps many finished ones)."""
+        listed = [g for g in self._admin.list_consumer_groups().result(10).valid if not g.group_id.startswith(_PROBES)]
+        return sorted(listed, key=lambda g: (str(g.state).endswith("EMPTY"), g.group_id))[:max_groups]
+
+    def _group(self, listing: Any, ends: dict[tuple[str, int], int]) -> dict[str, Any]:
+        """One group's committed offsets against the end offsets already read (one admin call, no consumer)."""
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        group = listing.group_id
+        try:
+            request = [ConsumerGroupTopicPartitions(group)]
+            result = self._admin.list_consumer_group_offsets(request)[group].result(10)
+            committed = [(tp.topic, tp.partition, tp.offset) for tp in result.topic_partitions if tp.offset >= 0]
+        except Exception as exc:  # a group being deleted or rebalancing: shown without lag
+            log.debug("offsets of %s not readable: %s", group, exc)
+            committed = []
+        rows = sorted((t, p, c, ends.get((t, p), c)) for t, p, c in committed)
+        return {
+            "group": group,
+            "state": str(listing.state).rpartition(".")[2].lower(),
+            "lag": sum(end - c for _t, _p, c, end in rows),
+            "partitions": [{"topic": t, "partition": p, "committed": c, "end": e, "lag": e - c} for t, p, c, e in rows],
+        }
 
     # -- vector index -----------------------------------------------------------------------------------
     def watermark(self) -> dict[str, Any]:

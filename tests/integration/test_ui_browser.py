@@ -129,6 +129,9 @@ def test_the_dashboard_shows_freshness_dead_letters_and_an_entity(  # type: igno
         [row] = wait.until(dead_lettered)
         assert "not JSON" in row.text and f"{topic}[" in row.get_attribute("data-source")
         assert browser.find_element(By.CSS_SELECTOR, '#dlq-reasons [data-reason="malformed"]')
+        group_row = wait.until(lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#groups tr")
+                                          if r.text.startswith(f"ui-{unique}")])[0]  # fmt: skip
+        assert f"{topic}[0]" in group_row.text  # the worker's group, with its lag per partition
         browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
         status = browser.find_element(By.ID, "status")
         seen = status.get_attribute("data-updated-ms")

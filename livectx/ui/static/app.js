@@ -62,7 +62,7 @@ function renderPipelines(p, metrics) {
   if (failed(p)) { document.getElementById("topics").replaceChildren(failed(p)); return; }
   table("topics", ["topic", "partitions", "end offset", "records/s"],
     p.topics.map((t) => [t.topic, t.partitions, t.end_offset, t.records_per_s === null ? "–" : fmt(t.records_per_s)]));
-  table("groups", ["group", "lag (records)", "partitions"], p.groups.map((g) => [g.group, g.lag,
+  table("groups", ["group", "state", "lag (records)", "partitions"], p.groups.map((g) => [g.group, g.state, g.lag,
     el("span", { class: "mono" }, g.partitions.map((x) => `${x.topic}[${x.partition}] ${x.lag}`).join(", "))]));
   const rates = document.getElementById("rates");
   rates.replaceChildren(...Object.entries(metrics.rates || {}).map(([group, pts]) =>
