@@ -27,6 +27,22 @@ def ui(
     from livectx.ui.app import create_app
 
     settings = settings_from(ctx)
+    _check_free(host, port)
     click.echo(f"livectx dashboard at http://{host}:{port}/", err=True)
     app = create_app(settings, interval_s=interval_s, dead_letter_topic=dead_letter_topic, models_topic=models_topic)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_free(host: str, port: int) -> None:
+    """One readable line for a port already taken (uvicorn would exit 3 after its own log line)."""
+    import socket
+
+    from livectx.errors import LivectxError
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LivectxError(
+                f"cannot serve the dashboard on {host}:{port} ({exc.strerror}): pick another --port"
+            ) from None
