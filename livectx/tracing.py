@@ -127,6 +127,19 @@ def context_of(message: Any) -> Any:
     return _context_of(message) if STATE.enabled and message.error() is None else None
 
 
+def propagated(headers: Sequence[tuple[str, bytes]] | None) -> list[tuple[str, bytes]] | None:
+    """``headers`` plus the current span's ``traceparent`` (an agent's decision record continues the
+    record's trace for whoever consumes the decisions). Returns ``headers`` untouched while tracing is off."""
+    if not STATE.enabled:
+        return headers  # type: ignore[return-value]
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return [*(h for h in headers or () if h[0] not in (TRACEPARENT, TRACESTATE)),
+            *((k, v.encode("latin-1")) for k, v in carrier.items())]  # fmt: skip
+
+
 @contextlib.contextmanager
 def batch_span(
     name: str, messages: Sequence[Any] = (), contexts: Iterable[Any] = (), **attributes: Any

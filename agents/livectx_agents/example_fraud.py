@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from livectx import serde, topics
+from livectx import serde, topics, tracing
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Decision, Event
 from livectx.models import ModelVersion, RegistryView, load_artifact, rows
@@ -252,7 +252,7 @@ class FraudAgent:
             raise DeadLetter(str(exc)) from None
         decision = self.decide(txn, idempotency_key(message.topic(), message.partition(), message.offset()))
         key, value, headers = serde.encode(decision)
-        producer.produce(self.decisions_topic, key=key, value=value, headers=headers)
+        producer.produce(self.decisions_topic, key=key, value=value, headers=tracing.propagated(headers))
 
     def _count(self, declined: bool, is_fraud: bool, degraded: bool) -> None:
         s = self.stats

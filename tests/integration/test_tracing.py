@@ -17,7 +17,7 @@ from livectx.settings import Settings
 from tests.example import LOGINS, TEXT_SOURCES, TICKETS, TRANSACTIONS
 
 from .engine_helpers import TXN_GROUPS
-from .kafka_helpers import create_topic
+from .kafka_helpers import create_topic, read_all
 
 
 @pytest.fixture
@@ -76,6 +76,14 @@ def test_a_payment_is_traced_from_producer_through_the_engine_to_the_decision(  
         assert decision.parent is not None and decision.parent.span_id == send.context.span_id
         assert any(_linked(batch, send) for batch in batches), "no engine batch links to the record"
     assert all(b.attributes["livectx.consumer_group"] == f"trace-{unique}" for b in batches)
+    # The decision records continue the trace: their traceparent is the decision span's.
+    spans_by_id = {d.context.span_id: d for d in decided}
+    records = read_all(settings, decisions, len(decided))
+    assert len(records) == len(decided)
+    for record in records:
+        _version, trace_id, span_id, _flags = dict(record.headers())[tracing.TRACEPARENT].decode().split("-")
+        decision = spans_by_id[int(span_id, 16)]
+        assert decision.context.trace_id == int(trace_id, 16)
 
 
 def test_a_ticket_is_linked_from_its_producer_span_to_the_embedding_batch(  # type: ignore[no-untyped-def]

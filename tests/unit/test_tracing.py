@@ -58,12 +58,16 @@ def test_a_record_s_trace_runs_from_its_send_span_to_a_batch_link_and_a_decision
     with tracing.batch_span("batch", [record, Record(None)], group="g"):
         pass
     with tracing.record_span("decide", record):
-        pass
+        decided = tracing.propagated([("livectx-schema", b"decision.v1")])
     _send, batch, decision = spans.get_finished_spans()
     [link] = batch.links
     assert (link.context.trace_id, link.context.span_id) == (send.context.trace_id, send.context.span_id)
     assert batch.attributes["livectx.traced_records"] == 1 and batch.attributes["messaging.batch.message_count"] == 2
     assert decision.context.trace_id == send.context.trace_id and decision.parent.span_id == send.context.span_id
+    assert dict(decided)[tracing.TRACEPARENT].decode().split("-")[1:3] == [
+        f"{decision.context.trace_id:032x}",
+        f"{decision.context.span_id:016x}",
+    ]  # the decision record continues the trace
 
 
 def test_a_batch_links_at_most_max_links_records(spans) -> None:  # type: ignore[no-untyped-def]
@@ -84,6 +88,7 @@ def test_tracing_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     with tracing.batch_span("b", [object()]) as span:  # never touches the records while off
         assert span is None
     assert tracing.context_of(object()) is None
+    assert tracing.propagated(headers) is headers
 
 
 def test_the_endpoint_is_livectx_s_variable_first() -> None:
