@@ -91,6 +91,7 @@ def dlq(settings: Settings, unique: str) -> str:
 def test_the_dashboard_shows_freshness_dead_letters_and_an_entity(  # type: ignore[no-untyped-def]
     settings: Settings, feature_store, unique: str, dlq: str, dashboard: str, browser
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -105,33 +106,34 @@ def test_the_dashboard_shows_freshness_dead_letters_and_an_entity(  # type: igno
     worker = start_metrics_worker(settings, topic, dlq, f"ui-{unique}", unique, _free_port(), stop)
     try:
         browser.get(dashboard)
-        wait = WebDriverWait(browser, 120, poll_frequency=0.2)
+        # The page redraws every refresh, so an element found may be replaced before it is read: each wait
+        # reads what it needs inside its condition and a stale element just means "look again".
+        wait = WebDriverWait(browser, 120, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
 
         def charted(driver):  # type: ignore[no-untyped-def]
             assert worker.is_alive(), "the feature worker died"
-            boxes = driver.find_elements(By.CSS_SELECTOR, f'#freshness-charts [data-view="{VIEW}"]')
+            boxes = driver.find_elements(By.CSS_SELECTOR, f'#freshness-charts [data-view="{VIEW}"] svg.chart')
             if not boxes:
                 return False
-            svg = boxes[0].find_element(By.CSS_SELECTOR, "svg.chart")
             lines = {p.get_attribute("data-series"): p.get_attribute("points") for p in
-                     svg.find_elements(By.TAG_NAME, "polyline")}  # fmt: skip
-            return int(svg.get_attribute("data-points")) > 0 and all(lines.get(s) for s in ("p50", "p99"))
+                     boxes[0].find_elements(By.TAG_NAME, "polyline")}  # fmt: skip
+            drawn = int(boxes[0].get_attribute("data-points")) > 0 and all(lines.get(s) for s in ("p50", "p99"))
+            return lines["p50"] if drawn else False
 
-        wait.until(charted)
-        p50 = browser.find_element(By.CSS_SELECTOR, f'#freshness-charts [data-view="{VIEW}"] polyline.p50')
-        coordinates = [tuple(map(float, xy.split(","))) for xy in p50.get_attribute("points").split()]
+        p50 = wait.until(charted)
+        coordinates = [tuple(map(float, xy.split(","))) for xy in p50.split()]
         assert coordinates and all(0 <= x <= 360 and 0 <= y <= 140 for x, y in coordinates)
 
         def dead_lettered(driver):  # type: ignore[no-untyped-def]
             rows = driver.find_elements(By.CSS_SELECTOR, "#dlq-samples tr.dlq-sample")
-            return [r for r in rows if unique in r.text]
+            return [(r.text, r.get_attribute("data-source")) for r in rows if unique in r.text]
 
-        [row] = wait.until(dead_lettered)
-        assert "not JSON" in row.text and f"{topic}[" in row.get_attribute("data-source")
-        assert browser.find_element(By.CSS_SELECTOR, '#dlq-reasons [data-reason="malformed"]')
-        group_row = wait.until(lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#groups tr")
+        [(row, source)] = wait.until(dead_lettered)
+        assert "not JSON" in row and source.startswith(f"{topic}[")
+        assert wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#dlq-reasons [data-reason="malformed"]'))
+        group_row = wait.until(lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#groups tr")
                                           if r.text.startswith(f"ui-{unique}")])[0]  # fmt: skip
-        assert f"{topic}[0]" in group_row.text  # the worker's group, with its lag per partition
+        assert f"{topic}[0]" in group_row  # the worker's group, with its lag per partition
         browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
         status = browser.find_element(By.ID, "status")
         seen = status.get_attribute("data-updated-ms")
