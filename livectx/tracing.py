@@ -35,6 +35,7 @@ ENDPOINT_VARS = ("LIVECTX_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDP
 class _State:
     enabled: bool = False
     tracer: Any = None
+    provider: Any = None
 
 
 STATE = _State()
@@ -79,11 +80,17 @@ def configure(service_name: str = "livectx") -> bool:
 def use_provider(provider: Any) -> None:
     """Trace with ``provider`` (an SDK ``TracerProvider``; tests give one with an in-memory exporter)."""
     STATE.tracer = provider.get_tracer("livectx")
+    STATE.provider = provider
     STATE.enabled = True
 
 
+def flush(timeout_s: float = 10.0) -> bool:
+    """Export the spans still buffered (the SDK also does so at exit). True when nothing is left."""
+    return STATE.provider is None or bool(STATE.provider.force_flush(int(timeout_s * 1000)))
+
+
 def disable() -> None:
-    STATE.enabled, STATE.tracer = False, None
+    STATE.enabled, STATE.tracer, STATE.provider = False, None, None
 
 
 def _carrier(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:

@@ -96,3 +96,38 @@ def test_the_endpoint_is_livectx_s_variable_first() -> None:
     assert tracing.otlp_endpoint(both) == "http://l:4318"
     assert tracing.otlp_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://std:4318"}) == "http://std:4318"
     assert tracing.otlp_endpoint({}) is None
+
+
+def test_an_endpoint_turns_on_otlp_export_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real OTLP/HTTP receiver stand-in: the spans arrive as a protobuf POST at <endpoint>/v1/traces."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, str, int]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # the http.server API names it
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], len(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LIVECTX_OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    tracing.disable()
+    try:
+        assert tracing.configure("livectx-test") is True
+        assert tracing.traced_headers("t", []) != []
+        assert tracing.flush()
+    finally:
+        if tracing.STATE.provider is not None:
+            tracing.STATE.provider.shutdown()
+        tracing.disable()
+        server.shutdown()
+    [(path, content_type, size)] = received
+    assert path == "/v1/traces" and content_type == "application/x-protobuf" and size > 0
