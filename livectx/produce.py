@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from livectx import tracing
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
 from livectx.kafka import producer as make_producer
@@ -79,6 +80,7 @@ def produce_scenario(
     first = last = None
     began = time.monotonic()
     warned = False
+    traced = tracing.STATE.enabled  # off: not even a call per record
     for n, (topic, event) in enumerate(itertools.islice(events, count), start=1):
         if not warned and on_warning is not None and event.event_time_ms > time.time() * 1000 + 3_600_000:
             warned = True
@@ -89,6 +91,8 @@ def produce_scenario(
         produced_to = (topic_map or {}).get(topic, topic)
         key, value, headers = encoder.encode(event, produced_to)
         topic = produced_to
+        if traced:
+            headers = tracing.traced_headers(topic, headers)  # a send span, its traceparent in the headers
         _produce(producer, topic, key, value, headers, on_delivery)
         per_topic[topic] += 1
         first = first or event.event_time

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from livectx import tracing
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError, RegistryUnavailable
 from livectx.kafka import admin_client, consumer, producer, require_reachable
@@ -129,7 +130,8 @@ class TransactionalLoop:
                 self.stats.consumed += 1
                 positions[(message.topic(), message.partition())] = message.offset() + 1
                 try:
-                    self._handle(message, self._producer)
+                    with tracing.record_span(f"livectx.{self.name} decide", message):
+                        self._handle(message, self._producer)  # a decision: a child of the record's trace
                 except DeadLetter as exc:
                     self._dead_letters.publish(message, str(exc))  # inside the transaction
                     self.stats.dead_lettered += 1

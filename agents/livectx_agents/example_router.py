@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from livectx import serde, topics
+from livectx import serde, topics, tracing
 from livectx.errors import SchemaError
 from livectx.events import Decision
 from livectx.schemas.platform import decision_encoder
@@ -142,7 +142,7 @@ class TicketRouter:
             source=key,
         )
         k, v, headers = self._encoder.encode(decision, self.decisions_topic)
-        producer.produce(self.decisions_topic, key=k, value=v, headers=headers)
+        producer.produce(self.decisions_topic, key=k, value=v, headers=tracing.propagated(headers))
 
 
 def run_router(

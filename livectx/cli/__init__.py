@@ -34,6 +34,7 @@ CORE_COMMANDS = {
     "init": "livectx.cli.repo:init",
     "plan": "livectx.cli.repo:plan",
     "cdc": "livectx.cli.cdc:cdc",
+    "ui": "livectx.cli.ui:ui",
 }
 
 
@@ -94,6 +95,9 @@ def cli(ctx: click.Context, config_file: Path | None, feature_repo: Path | None)
         # Settings read it from the environment, and so do the processes a command starts (feast, workers).
         os.environ["LIVECTX_FEATURE_REPO"] = str(feature_repo.resolve())
     ctx.obj = {"config_file": config_file}
+    from livectx import tracing
+
+    tracing.configure(f"livectx-{ctx.invoked_subcommand or 'cli'}")  # OTLP when an endpoint is set; else off
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from livectx import prometheus as prom
+from livectx import tracing
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError, RegistryUnavailable, SchemaError, VectorStoreError
 from livectx.kafka import admin_client, consumer, producer, require_reachable
@@ -64,6 +65,7 @@ class Consumed:
     offset: int
     timestamp_ms: int
     change: Upsert | Delete | None
+    trace: Any = None  # the record's trace context, only while tracing is on (livectx.tracing)
 
 
 @dataclass
@@ -281,7 +283,9 @@ class EmbeddingWorker:
         if self.stats.first_record is None:
             self.stats.first_record = time.monotonic()
         _kind, timestamp_ms = message.timestamp()
-        consumed = Consumed(message.topic(), message.partition(), message.offset(), timestamp_ms, change)
+        consumed = Consumed(
+            message.topic(), message.partition(), message.offset(), timestamp_ms, change, tracing.context_of(message)
+        )
         with self._batch_lock:
             # A record fetched before a pause took effect may overflow the batch a little: kept, never dropped.
             self._batcher.add(consumed)
@@ -399,7 +403,8 @@ class EmbeddingWorker:
                 items = self._batcher.take()
                 self._in_flight += 1
                 self._batch_lock.notify_all()  # room again for the consumer thread
-            job = self._embed(items)
+            with tracing.batch_span("livectx.embeddings batch", contexts=(i.trace for i in items), records=len(items)):
+                job = self._embed(items)  # one span per batch, linked to its traced records
             while not self._closed.is_set():
                 with contextlib.suppress(queue.Full):
                     self._jobs.put(job, timeout=0.1)  # blocks while the writer is behind: backpressure

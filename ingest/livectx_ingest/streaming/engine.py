@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from livectx import faults, serde
+from livectx import faults, serde, tracing
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import RegistryUnavailable, SchemaError
 from livectx.events import Event
@@ -154,6 +154,7 @@ class FeatureEngine:
         self._retry_s = 0.0  # > 0: records are held for the registry; wait this long, then retry them
         self._held_tps: set[TopicPartition] = set()  # partitions paused on the consumer meanwhile
         self._checkpoints = RedisCheckpoints(redis_client, consumer_group)
+        self.consumer_group = consumer_group
         self._groups = list(groups)
         self._writers = {g.name: FeastRedisWriter(redis_client, feast_project, g) for g in groups}
         self._sources: dict[str, _Source] = {}
@@ -298,7 +299,12 @@ class FeatureEngine:
                 now = time.monotonic()
                 due = now - last_checkpoint >= wait
                 if pool and (due or not backlog or len(pool) >= POOL or retry):
-                    held = self._process_batch(pool)
+                    if tracing.STATE.enabled:  # one span per batch, linked to its traced records
+                        traced = {"livectx.consumer_group": self.consumer_group}
+                        with tracing.batch_span("livectx.engine batch", pool, **traced):
+                            held = self._process_batch(pool)
+                    else:  # off: one attribute check per batch, nothing per record
+                        held = self._process_batch(pool)
                     pool.clear()
                     pool.extend(held)
                     if due and backlog:  # the rows just applied count in the next checkpoint's cost
