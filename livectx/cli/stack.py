@@ -34,11 +34,23 @@ def stack() -> None:
     type=EXTRAS,
     help="Also start optional services: monitoring = Prometheus scraping the workers (LIVECTX_STACK_MONITORING=1).",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="The secured stack (same as LIVECTX_STACK_SECURE=1, which every later command needs too): Kafka "
+    "SASL_SSL + ACLs, Redis ACL users, Postgres SCRAM. A state dir is either plain or secured.",
+)
 @click.pass_context
-def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...]) -> None:
+def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool) -> None:
     """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
+    import os
+
     from livectx.stack.manager import Stack
 
+    if secure and not settings_from(ctx).stack.secure:
+        os.environ["LIVECTX_STACK_SECURE"] = "1"
+        ctx.find_root().obj.pop("settings", None)
+        click.echo("secured stack: export LIVECTX_STACK_SECURE=1 for the commands that use it", err=True)
     settings = settings_from(ctx)
     monitoring = _monitoring(services, extras)
     with console().status("starting the stack (first run fetches Kafka and Apicurio Registry from Maven Central)..."):
