@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -112,7 +112,12 @@ def create_app(
         return JSONResponse(status_code=400, content={"error": str(exc)})
 
     @app.post("/v1/context", summary="Features + similar items + freshness in one call")
-    async def context(request: ContextRequest, tenant: Annotated[TenantSpec | None, Depends(caller)]) -> dict[str, Any]:
+    # ``Depends`` as a default, FastAPI's idiom: ``Annotated[...]`` would be a string here (postponed
+    # annotations) that FastAPI cannot resolve to the local ``caller``.
+    async def context(
+        request: ContextRequest,
+        tenant: TenantSpec | None = Depends(caller),  # noqa: B008
+    ) -> dict[str, Any]:
         where = VectorFilter(
             request.filters.tenant,
             tuple(request.filters.categories),
@@ -142,7 +147,7 @@ def create_app(
         return result.to_dict()
 
     @app.get("/v1/services", summary="The feature services and memory views the repo declares")
-    async def services(_tenant: Annotated[TenantSpec | None, Depends(caller)]) -> dict[str, Any]:
+    async def services(_tenant: TenantSpec | None = Depends(caller)) -> dict[str, Any]:  # noqa: B008
         sync = state["client"].sync
         return {
             "feature_services": {
