@@ -26,6 +26,8 @@ from confluent_kafka.admin import NewTopic
 from livectx_agents.auth import FORBIDDEN, TenantAuth
 from livectx_agents.context import AsyncContextClient, ContextClient, ContextConfig
 from livectx_agents.server import create_app
+from livectx_agents.tools.context_tools import ContextTools
+from livectx_agents.tools.mcp_server import build_server, require_key
 
 from livectx import tenancy
 from livectx.auth import ApiKeyStore
@@ -237,41 +239,57 @@ def test_wrong_passwords_give_one_clear_line(
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_context_server_authenticates_and_scopes_to_the_key_tenant(secured: dict[str, str]) -> None:
-    settings = Settings()
-    store = PgVectorStore.from_settings(settings)
+@pytest.fixture(scope="module")
+def items(secured: dict[str, str]) -> Iterator[tuple[PgVectorStore, np.ndarray]]:
+    """The same three vectors stored for each tenant, in the secured Postgres."""
+    store = PgVectorStore.from_settings(Settings())
     store.ensure_index("test-model", 8)
-    rng = np.random.default_rng(7)
-    vectors = rng.normal(size=(3, 8)).astype(np.float32)
-    records = [
+    vectors = np.random.default_rng(7).normal(size=(3, 8)).astype(np.float32)
+    store.upsert([
         VectorRecord(
             id=f"item:{tenant}:{i}", vector=v, text=f"{tenant} item {i}", source="notes", tenant=tenant,
             category=None, event_ms=1_700_000_000_000 + i, topic=f"{tenant}.notes", partition=0, offset=i,
         )
         for tenant in ("acme", "globex") for i, v in enumerate(vectors)
-    ]  # fmt: skip
-    store.upsert(records)
-    keys = ApiKeyStore(redis_client(settings))
-    acme_key, globex_key = keys.create("acme"), keys.create("globex")
-    SECRETS.update({acme_key, globex_key})
-    repo = load_repo(secured["LIVECTX_FEATURE_REPO"])
-    client = ContextClient(
+    ])  # fmt: skip
+    yield store, vectors
+    store.drop()
+    store.close()
+
+
+def _context_client(store: PgVectorStore, query: np.ndarray) -> ContextClient:
+    return ContextClient(
         lambda entities, _service: {e: [] for e in entities},
         lambda v, k, where: store.search(v, k, where),
-        lambda _text: np.zeros(8, dtype=np.float32),
+        lambda _text: query,
         None,
         ContextConfig(budget_ms=5000, features_timeout_ms=2000, vectors_timeout_ms=4000),
         services={"svc": []},
         memory_sources={},
     )
-    app = create_app(AsyncContextClient(client), auth=TenantAuth(keys, repo.tenants, repo.project))
+
+
+def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, int]:
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    assert wait_until(lambda: server.started, 30, poll_s=0.02)
+    return server, thread, port
+
+
+def test_context_server_authenticates_and_scopes_to_the_key_tenant(secured: dict[str, str], items) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings()
+    store, vectors = items
+    keys = ApiKeyStore(redis_client(settings))
+    acme_key, globex_key = keys.create("acme"), keys.create("globex")
+    SECRETS.update({acme_key, globex_key})
+    repo = load_repo(secured["LIVECTX_FEATURE_REPO"])
+    client = _context_client(store, vectors[0])
+    app = create_app(AsyncContextClient(client), auth=TenantAuth(keys, repo.tenants, repo.project))
+    server, thread, port = _serve(app)
     query = {"query_vector": vectors[0].tolist(), "top_k": 6}
     try:
-        assert wait_until(lambda: server.started, 30, poll_s=0.02)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             anonymous = http.post("/v1/context", json=query)
             assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
@@ -297,8 +315,55 @@ def test_context_server_authenticates_and_scopes_to_the_key_tenant(secured: dict
     finally:
         server.should_exit = True
         thread.join(10)
-        store.drop()
-        store.close()
+
+
+def test_mcp_over_http_authenticates_each_request_and_scopes_each_tool_call(secured: dict[str, str], items) -> None:  # type: ignore[no-untyped-def]
+    """Raw JSON-RPC over streamable HTTP (the SDK's client sends no custom headers): one session, per-request keys."""
+    settings = Settings()
+    store, vectors = items
+    keys = ApiKeyStore(redis_client(settings))
+    acme_key, globex_key = keys.create("acme"), keys.create("globex")
+    SECRETS.update({acme_key, globex_key})
+    repo = load_repo(secured["LIVECTX_FEATURE_REPO"])
+    auth = TenantAuth(keys, repo.tenants, repo.project)
+    mcp = build_server(ContextTools(_context_client(store, vectors[0])), auth)
+    server, thread, port = _serve(require_key(mcp.streamable_http_app(json_response=True), auth))
+    url = f"http://127.0.0.1:{port}/mcp"
+    plain = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+    try:
+        with httpx.Client(timeout=30) as http:
+            assert http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+                             headers=plain).status_code == 401  # fmt: skip
+            as_acme = {**plain, "Authorization": f"Bearer {acme_key}"}
+            init = http.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}, headers=as_acme
+            )
+            assert init.status_code == 200, init.text
+            session = {"mcp-session-id": init.headers["mcp-session-id"]}
+            http.post(
+                url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**as_acme, **session}
+            )
+
+            def search(headers: dict[str, str], **arguments: object) -> dict:  # type: ignore[type-arg]
+                call = {"name": "search_memory", "arguments": {"query": "x", "top_k": 6, **arguments}}
+                answer = http.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call},
+                                   headers={**headers, **session})  # fmt: skip
+                OUTPUTS.append(answer.text)
+                return answer.json()["result"]
+
+            own = search(as_acme)
+            assert {h["id"] for h in json.loads(own["content"][0]["text"])["similar"]} == {
+                f"item:acme:{i}" for i in range(3)
+            }
+            cross = search(as_acme, tenant="globex")
+            assert cross["isError"] and FORBIDDEN in cross["content"][0]["text"]
+            as_globex = {**plain, "Authorization": f"Bearer {globex_key}"}  # the same session, another key
+            theirs = json.loads(search(as_globex)["content"][0]["text"])["similar"]
+            assert {h["id"] for h in theirs} == {f"item:globex:{i}" for i in range(3)}
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_no_secret_in_any_log_or_output(secured: dict[str, str]) -> None:

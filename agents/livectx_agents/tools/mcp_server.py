@@ -132,7 +132,7 @@ def _tenant_server_class(base: type, auth: TenantAuth) -> type:
     return TenantServer
 
 
-def _require_key(app: Any, auth: TenantAuth) -> Any:
+def require_key(app: Any, auth: TenantAuth) -> Any:
     """ASGI middleware: HTTP requests without a valid API key get 401 (``/metrics`` stays open)."""
 
     async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -166,5 +166,5 @@ def serve(
     else:
         import uvicorn
 
-        app = _require_key(server.streamable_http_app(json_response=True, host=host), auth)
+        app = require_key(server.streamable_http_app(json_response=True, host=host), auth)
         uvicorn.run(app, host=host, port=port, log_level="warning")
