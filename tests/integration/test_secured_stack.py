@@ -366,6 +366,22 @@ def test_mcp_over_http_authenticates_each_request_and_scopes_each_tool_call(secu
         thread.join(10)
 
 
+def test_the_platform_path_runs_on_the_secured_stack(secured: dict[str, str]) -> None:
+    """Topics, Feast (its Redis with the ACL user), the producer, the feature engine (Kafka SASL_SSL and
+    Redis transactions) and Feast's online read: every client configured from the settings alone."""
+    for args in (
+        ("topics", "apply"),
+        ("feast", "apply"),
+        ("produce", "--generator", "messages", "--count", "200"),
+        ("ingest", "run", "features", "--until-caught-up"),
+    ):
+        code, output = _cli(secured, *args)
+        assert code == 0, output
+    code, output = _cli(secured, "features", "get", "c00001", "--service", "customer_features", "--json")
+    assert code == 0, output
+    assert json.loads(output[output.index("{") :])["messages_1h"][0] >= 1
+
+
 def test_no_secret_in_any_log_or_output(secured: dict[str, str]) -> None:
     code, config = _cli(secured, "config")
     assert code == 0 and "secured" in config
