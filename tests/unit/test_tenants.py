@@ -7,10 +7,13 @@ import re
 import types
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 from livectx_agents.auth import FORBIDDEN, Forbidden, TenantAuth, auth_required, token_from
 
 from livectx import tenancy
+from livectx.kafka import authentication_message
 from livectx.quotas import describe_change, java_client_properties, quota_changes
 from livectx.repo.tenants import TenantError, collect_tenants, tenant
 from livectx.settings import Settings
@@ -115,3 +118,32 @@ def test_the_scope_is_the_callers_tenant_whatever_the_request_says() -> None:
         with pytest.raises(Forbidden) as refused:
             auth.scope(who, where, entities)
         assert str(refused.value) == FORBIDDEN
+
+
+def _refuse() -> None:
+    """A command body the broker refuses (what a producer or admin call raises on an ACL denial)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    raise KafkaException(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED))
+
+
+refused_command = click.Command("refused", callback=_refuse)
+
+
+def test_an_acl_refusal_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from livectx import cli as root
+
+    monkeypatch.setitem(root.CORE_COMMANDS, "refused", f"{__name__}:refused_command")
+    result = CliRunner().invoke(root.cli, ["refused"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: Kafka refused this client access to the consumer group (GROUP_AUTHORIZATION_FAILED): a tenant "
+        "may use only its own topic, group and transactional-id prefixes (`livectx tenants list`)"
+    ]
+
+
+def test_a_refused_login_names_the_user_and_where_its_password_comes_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVECTX_KAFKA_CLIENT_OPTIONS", json.dumps({"sasl.username": "acme-app"}))
+    monkeypatch.setenv("LIVECTX_KAFKA_SASL_PASSWORD", "s3cret")
+    message = authentication_message(Settings())
+    assert "user 'acme-app'" in message and "LIVECTX_KAFKA_SASL_PASSWORD" in message and "s3cret" not in message
