@@ -52,6 +52,10 @@ def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], s
         ctx.find_root().obj.pop("settings", None)
         click.echo("secured stack: export LIVECTX_STACK_SECURE=1 for the commands that use it", err=True)
     settings = settings_from(ctx)
+    from livectx.stack.kafka import KafkaBroker
+    from livectx.stack.secure import check_mode
+
+    check_mode(settings, (KafkaBroker(settings).data_dir / "meta.properties").exists())  # before any probe waits
     monitoring = _monitoring(services, extras)
     with console().status("starting the stack (first run fetches Kafka and Apicurio Registry from Maven Central)..."):
         actions = Stack(settings, monitoring=monitoring).up(list(services) or None)
