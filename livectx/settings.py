@@ -20,6 +20,7 @@ top-level ``data_dir`` and ``feature_repo``.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from functools import cached_property
@@ -92,6 +93,9 @@ class StackSettings(_Section):
     connect_version: str = "4.3.1"
     connect_heap: str = "512m"
     debezium_version: str = "3.6.1.Final"
+    #: The secured stack: Kafka SASL_SSL (SCRAM-SHA-512, TLS from the stack's own CA) with ACLs, Redis ACL
+    #: users, Postgres SCRAM. Its clients take their credentials from ``<state dir>/secure`` (see below).
+    secure: bool = False
 
 
 class KafkaSettings(_Section):
@@ -209,6 +213,17 @@ class TierSettings(_Section):
     compact_below_records: int = Field(default=50_000, ge=1)  # files smaller than this get merged
 
 
+class AuthSettings(_Section):
+    """Authentication of the product's servers (``livectx serve``, ``livectx mcp --transport http``).
+
+    ``auto`` (default): API keys are required unless the server listens on loopback only and the stack is
+    the plain local one (the demo); ``required`` / ``off`` force it either way."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVECTX_AUTH_", frozen=True, extra="forbid")
+
+    mode: Literal["auto", "required", "off"] = "auto"
+
+
 class CoreSettings(_Section):
     """Top-level paths."""
 
@@ -224,7 +239,7 @@ class Settings:
     def __init__(self, config_file: Path | None = None) -> None:
         self.config_file = _find_config_file(config_file)
         table = _read_toml(self.config_file) if self.config_file else {}
-        sections = {"stack", "kafka", "redis", "schema_registry", "vector", "embedding", "tier", "cdc"}
+        sections = {"stack", "kafka", "redis", "schema_registry", "vector", "embedding", "tier", "cdc", "auth"}
         top = {k: v for k, v in table.items() if k not in sections}
         try:
             self.stack = StackSettings(**table.get("stack", {}))
@@ -235,6 +250,7 @@ class Settings:
             self.embedding = EmbeddingSettings(**table.get("embedding", {}))
             self.tier = TierSettings(**table.get("tier", {}))
             self.cdc = CdcSettings(**table.get("cdc", {}))
+            self.auth = AuthSettings(**table.get("auth", {}))
             self.core = CoreSettings(**top)
         except ValidationError as exc:
             raise ConfigError(_describe_validation_error(exc, self.config_file)) from None
@@ -242,6 +258,28 @@ class Settings:
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka.bootstrap_servers or f"{self.stack.host}:{self.stack.kafka_port}"
+
+    def local_secret(self, name: str) -> str | None:
+        """A password of the secured local stack (``kafka_admin``, ``redis``, ``postgres``), from
+        ``<state dir>/secure/passwords.json``; ``None`` on the plain stack or before its first ``up``."""
+        if not self.stack.secure:
+            return None
+        try:
+            return str(json.loads((self.stack.state_dir / "secure" / "passwords.json").read_text())[name])
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _local_kafka_security(self) -> dict[str, Any]:
+        """SASL_SSL options for the secured local broker, unless the Kafka settings name their own cluster."""
+        if not self.stack.secure or self.kafka.bootstrap_servers or "security.protocol" in self.kafka.client_options:
+            return {}
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanisms": "SCRAM-SHA-512",
+            "sasl.username": "admin",
+            "sasl.password": self.local_secret("kafka_admin") or "",
+            "ssl.ca.location": str(self.stack.state_dir / "secure" / "ca.pem"),
+        }
 
     @property
     def connect_url(self) -> str:
@@ -263,7 +301,9 @@ class Settings:
     def redis_url(self) -> str:
         if self.redis.url is not None:
             return self.redis.url.get_secret_value()
-        return f"redis://{self.stack.host}:{self.stack.redis_port}/0"
+        password = self.local_secret("redis")
+        auth = f"livectx:{password}@" if password else ""
+        return f"redis://{auth}{self.stack.host}:{self.stack.redis_port}/0"
 
     @property
     def local_schema_registry_url(self) -> str:
@@ -295,7 +335,9 @@ class Settings:
     def pgvector_dsn(self) -> str:
         if self.vector.pgvector_dsn is not None:
             return self.vector.pgvector_dsn.get_secret_value()
-        return f"postgresql://livectx@{self.stack.host}:{self.stack.postgres_port}/livectx"
+        password = self.local_secret("postgres")
+        auth = f"livectx:{password}" if password else "livectx"
+        return f"postgresql://{auth}@{self.stack.host}:{self.stack.postgres_port}/livectx"
 
     @property
     def data_dir(self) -> Path:
@@ -329,7 +371,7 @@ class Settings:
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """Client configuration for confluent-kafka, with per-client overrides."""
-        return {**self.kafka.client_config(self.kafka_bootstrap), **overrides}
+        return {**self.kafka.client_config(self.kafka_bootstrap), **self._local_kafka_security(), **overrides}
 
     def feast_environment(self) -> dict[str, str]:
         """The variables ``feature_repo/feature_store.yaml`` expands (Feast uses ``os.path.expandvars``)."""
@@ -346,6 +388,7 @@ class Settings:
             "config file": str(self.config_file or "(none)"),
             "kafka bootstrap": self.kafka_bootstrap,
             "kafka client options": ", ".join(sorted(self.kafka.client_options)) or "(none)",
+            "stack": "secured (SASL_SSL, ACLs, Redis ACL, Postgres SCRAM)" if self.stack.secure else "plain",
             "redis": _mask_url(self.redis_url) + (" (cluster)" if self.redis.cluster else ""),
             "schema registry": self.schema_registry_url
             + (" (with credentials)" if "basic.auth.user.info" in self.schema_registry_config() else ""),

@@ -28,10 +28,25 @@ def serve(ctx: click.Context, host: str, port: int, budget_ms: float, openapi: b
 
     from livectx.prometheus_targets import registered_target
 
+    auth = _auth(settings, host)
     client = AsyncContextClient.from_settings(settings, ContextConfig(budget_ms=budget_ms))
     labels = {"job": "livectx-serve", "worker_id": str(port)}
     with registered_target(settings, f"serve-{port}", port, labels, host):  # its /metrics, for Prometheus
-        uvicorn.run(create_app(client), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(client, auth=auth), host=host, port=port, log_level="info")
+
+
+def _auth(settings, host: str):  # type: ignore[no-untyped-def]
+    """The servers' authenticator, or ``None`` (said on stderr) where the settings leave auth off."""
+    from livectx_agents.auth import TenantAuth, auth_required
+
+    if auth_required(settings, host):
+        return TenantAuth.from_settings(settings)
+    click.echo(
+        f"authentication off ({host} on the plain local stack, LIVECTX_AUTH_MODE={settings.auth.mode}): "
+        "set LIVECTX_AUTH_MODE=required to demand API keys",
+        err=True,
+    )
+    return None
 
 
 @click.command()
@@ -55,12 +70,13 @@ def mcp(ctx: click.Context, transport: str, host: str, port: int, budget_ms: flo
     from livectx_agents.tools.mcp_server import serve as serve_mcp
 
     settings = settings_from(ctx)
+    auth = _auth(settings, host) if transport == "http" else None  # stdio: the launching process is the caller
     client = ContextClient.from_settings(settings, ContextConfig(budget_ms=budget_ms))
     client.warm_up()  # before the first call: the model's first pass is paid here
     http_port = port if transport == "http" else None  # the HTTP app serves /metrics; stdio has no port
     labels = {"job": "livectx-mcp", "worker_id": str(port)}
     try:
         with registered_target(settings, f"mcp-{port}", http_port, labels, host):
-            serve_mcp(ContextTools.from_repo(client), transport, host, port)
+            serve_mcp(ContextTools.from_repo(client), transport, host, port, auth=auth)
     finally:
         client.close()

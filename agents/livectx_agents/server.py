@@ -3,7 +3,10 @@
 ``POST /v1/context`` takes the same arguments as :meth:`ContextClient.get_context` as JSON and returns the
 same context (features, similar items, freshness, degraded reasons) with the same budget semantics.
 Errors are JSON ``{"error": message}``: 400/422 for a bad request, 503 when ``strict`` and a part is
-missing. The OpenAPI document is at ``/openapi.json`` (and ``/docs``); Prometheus metrics at ``/metrics``.
+missing. With authentication on (a :class:`~livectx_agents.auth.TenantAuth`), ``/v1/*`` needs an API key:
+401 without a valid one, 403 for a request outside the key's tenant; searches are scoped to its namespace.
+Health, readiness and metrics stay open (probes and scrapers carry no tenant). The OpenAPI document is
+at ``/openapi.json`` (and ``/docs``); Prometheus metrics at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from livectx import prometheus as prom
 from livectx.errors import LivectxError
+from livectx.repo.tenants import TenantSpec
 from livectx.vectors.records import VectorFilter
+from livectx_agents.auth import Forbidden, TenantAuth, Unauthenticated
 from livectx_agents.context import AsyncContextClient, ContextUnavailable
 
 
@@ -59,9 +64,20 @@ class ContextRequest(BaseModel):
         return self
 
 
-def create_app(client: AsyncContextClient | None = None, settings: Any = None) -> FastAPI:
-    """The app; ``client`` is injected by tests, else built from settings at start-up."""
+def create_app(
+    client: AsyncContextClient | None = None, settings: Any = None, auth: TenantAuth | None = None
+) -> FastAPI:
+    """The app; ``client`` is injected by tests, else built from settings at start-up. ``auth`` ``None``
+    serves without authentication (the loopback dev default, see :func:`livectx_agents.auth.auth_required`)."""
     state: dict[str, AsyncContextClient] = {}
+
+    def caller(request: Request) -> TenantSpec | None:
+        if auth is None:
+            return None
+        try:
+            return auth.caller(request.headers)
+        except Unauthenticated as exc:
+            raise _Refused(401, str(exc)) from None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
@@ -86,12 +102,22 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
         details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"error": f"{where}: {first['msg']}", "details": details})
 
+    @app.exception_handler(_Refused)
+    async def refused(_request: Request, exc: _Refused) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(status_code=exc.status, content={"error": exc.message}, headers=headers)
+
     @app.exception_handler(LivectxError)
     async def livectx_error(_request: Request, exc: LivectxError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"error": str(exc)})
 
     @app.post("/v1/context", summary="Features + similar items + freshness in one call")
-    async def context(request: ContextRequest) -> dict[str, Any]:
+    # ``Depends`` as a default, FastAPI's idiom: ``Annotated[...]`` would be a string here (postponed
+    # annotations) that FastAPI cannot resolve to the local ``caller``.
+    async def context(
+        request: ContextRequest,
+        tenant: TenantSpec | None = Depends(caller),  # noqa: B008
+    ) -> dict[str, Any]:
         where = VectorFilter(
             request.filters.tenant,
             tuple(request.filters.categories),
@@ -99,6 +125,11 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
             request.filters.since_ms,
             request.filters.until_ms,
         ) if request.filters else None  # fmt: skip
+        if auth is not None and tenant is not None:
+            try:
+                where = auth.scope(tenant, where, request.entities)
+            except Forbidden as exc:
+                return JSONResponse(status_code=403, content={"error": str(exc)})  # type: ignore[return-value]
         try:
             result = await state["client"].get_context(
                 request.entities,
@@ -116,7 +147,7 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
         return result.to_dict()
 
     @app.get("/v1/services", summary="The feature services and memory views the repo declares")
-    async def services() -> dict[str, Any]:
+    async def services(_tenant: TenantSpec | None = Depends(caller)) -> dict[str, Any]:  # noqa: B008
         sync = state["client"].sync
         return {
             "feature_services": {
@@ -142,3 +173,12 @@ def create_app(client: AsyncContextClient | None = None, settings: Any = None) -
         return {"status": "ok", "breakers": {name: b.state for name, b in breakers.items()}}
 
     return app
+
+
+class _Refused(Exception):
+    """A request refused before it runs (401), answered as ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -8,6 +8,7 @@ core never imports ``livectx_ingest`` & co. Expected failures (:class:`LivectxEr
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -35,6 +36,7 @@ CORE_COMMANDS = {
     "plan": "livectx.cli.repo:plan",
     "cdc": "livectx.cli.cdc:cdc",
     "ui": "livectx.cli.ui:ui",
+    "tenants": "livectx.cli.tenants:tenants",
 }
 
 
@@ -66,6 +68,16 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             ctx.exit(130)
+        except Exception as exc:  # a Kafka ACL refusal is bad input too: one line, not a traceback
+            if type(exc).__name__ != "KafkaException" or "confluent_kafka" not in sys.modules:
+                raise
+            from livectx.kafka import denial_message
+
+            line = denial_message(exc, ctx.obj.get("settings") if isinstance(ctx.obj, dict) else None)
+            if line is None:
+                raise
+            click.secho(f"error: {line}", fg="red", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -40,12 +40,28 @@ def stack() -> None:
     help="Also start optional services: monitoring = Prometheus scraping the workers (LIVECTX_STACK_MONITORING=1); "
     "cdc = Kafka Connect with Debezium's Postgres connector (LIVECTX_STACK_CDC=1).",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="The secured stack (same as LIVECTX_STACK_SECURE=1, which every later command needs too): Kafka "
+    "SASL_SSL + ACLs, Redis ACL users, Postgres SCRAM. A state dir is either plain or secured.",
+)
 @click.pass_context
-def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...]) -> None:
+def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool) -> None:
     """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
+    import os
+
     from livectx.stack.manager import Stack
 
+    if secure and not settings_from(ctx).stack.secure:
+        os.environ["LIVECTX_STACK_SECURE"] = "1"
+        ctx.find_root().obj.pop("settings", None)
+        click.echo("secured stack: export LIVECTX_STACK_SECURE=1 for the commands that use it", err=True)
     settings = settings_from(ctx)
+    from livectx.stack.kafka import KafkaBroker
+    from livectx.stack.secure import check_mode
+
+    check_mode(settings, (KafkaBroker(settings).data_dir / "meta.properties").exists())  # before any probe waits
     monitoring, cdc = _monitoring(services, extras), _cdc(services, extras)
     with console().status("starting the stack (first run fetches Kafka and Apicurio Registry from Maven Central)..."):
         actions = Stack(settings, monitoring=monitoring, cdc=cdc).up(list(services) or None)

@@ -9,6 +9,7 @@ modules again: two repos (the example and a user's) can be loaded in one process
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import sys
@@ -36,6 +37,7 @@ from livectx.repo.compile import (
 from livectx.repo.decisions import DecisionSpec, compile_decision
 from livectx.repo.declare import GeneratorSpec
 from livectx.repo.sources import SourceSpec
+from livectx.repo.tenants import TenantSpec, collect_tenants
 from livectx.topics import TopicSpec
 from livectx.vectors.sources import TextSource
 
@@ -56,6 +58,7 @@ class Repo:
     generators: dict[str, GeneratorSpec]
     entities: dict[str, str] = field(default_factory=dict)  # entity name -> join key
     decisions: dict[str, DecisionSpec] = field(default_factory=dict)  # by feature service
+    tenants: dict[str, TenantSpec] = field(default_factory=dict)  # livectx.repo.tenants declarations
 
     def decision(self, service: str | None = None) -> DecisionSpec:
         """The decision declared on feature service ``service``; without a name, the repo's only one.
@@ -130,6 +133,9 @@ class Repo:
     def topic_specs(self) -> tuple[TopicSpec, ...]:
         return tuple(s.topic_spec() for s in self.sources.values())
 
+    def tenant(self, name: str) -> TenantSpec:
+        return _named(self.tenants, name, "tenant", UnknownNameError)
+
     def generator(self, name: str) -> GeneratorSpec:
         return _named(self.generators, name, "generator", UnknownNameError)
 
@@ -170,11 +176,12 @@ def _load(root: Path) -> Repo:
             raise RepoError(f"loading the feature repo {root} failed: {type(exc).__name__}: {exc}") from None
         loaded = modules()
         generators = _generators(loaded)
+        tenants = collect_tenants(loaded)
         order = _declaration_order(loaded)
     for kind in ("data_sources", "stream_feature_views", "feature_views", "feature_services", "entities"):
         getattr(contents, kind).sort(key=lambda obj: order.get(id(obj), len(order)))
     try:
-        return _compile(root, contents, generators)
+        return dataclasses.replace(_compile(root, contents, generators), tenants=tenants)
     except LivectxError:
         raise
     except Exception as exc:  # a malformed livectx.* tag, a check that does not fit its column's type, ...

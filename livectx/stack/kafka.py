@@ -20,6 +20,7 @@ from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.settings import Settings
 from livectx.stack.java import java_env as _java_env
 from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.secure import BROKER_CN, KAFKA_ADMIN, SecureMaterial, check_mode
 
 LOG4J_VERSION = "2.25.5"  # matches log4j-core in kafka_2.13 4.4.0's dependency tree
 JAVA_HINT = "Java 17+ is required for Kafka: apt-get install -y openjdk-17-jre-headless"
@@ -112,6 +113,8 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
+        if stack.secure:
+            lines.update(secure_properties(self.settings))
         return "".join(f"{k}={v}\n" for k, v in lines.items())
 
     def start(self) -> int:
@@ -125,7 +128,12 @@ class KafkaBroker:
         )
         self.home.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
-        props.write_text(self.server_properties())
+        check_mode(self.settings, (self.data_dir / "meta.properties").exists())
+        if stack.secure:
+            SecureMaterial.of(self.settings).ensure()
+        fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the secured broker's own password
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.server_properties())
         log4j = self.home / "log4j2.properties"
         log4j.write_text(resources.files("livectx.stack").joinpath("resources/log4j2.properties").read_text())
         classpath = f"{lib}/*"
@@ -163,6 +171,9 @@ class KafkaBroker:
             str(props),
             "--ignore-formatted",
         ]
+        if self.settings.stack.secure:  # the super-user's SCRAM credential must exist before the broker starts
+            password = SecureMaterial.of(self.settings).password("kafka_admin")
+            cmd += ["--add-scram", f"SCRAM-SHA-512=[name={KAFKA_ADMIN},password={password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, env=_java_env())
         if result.returncode != 0:
             raise ServiceError(f"formatting the Kafka log dir {self.data_dir} failed: {result.stderr[-1000:]}")
@@ -182,13 +193,44 @@ class KafkaBroker:
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient(
-            {"bootstrap.servers": self.address, "socket.connection.setup.timeout.ms": 1000, "log_level": 0}
+            self.settings.kafka_config(
+                **{"bootstrap.servers": self.address, "socket.connection.setup.timeout.ms": 1000, "log_level": 0}
+            )
         )  # a refused connection while starting is expected
         try:
             metadata = admin.list_topics(timeout=timeout_s)
         except Exception:
             return False
         return bool(metadata.brokers)
+
+
+def secure_properties(settings: Settings) -> dict[str, str]:
+    """The secured broker: SASL_SSL (SCRAM-SHA-512) for clients and between brokers, mutual TLS on the
+    controller listener, KRaft's ``StandardAuthorizer`` denying whatever no ACL allows, and two super-users:
+    the platform's ``admin`` and the broker's own certificate principal."""
+    stack = settings.stack
+    material = SecureMaterial.of(settings)
+    host = stack.host
+    password = material.password("kafka_admin")
+    login = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    jaas = f'{login} required username="{KAFKA_ADMIN}" password="{password}";'
+    return {
+        "listeners": f"SASL_SSL://{host}:{stack.kafka_port},CONTROLLER://{host}:{stack.kafka_controller_port}",
+        "advertised.listeners": f"SASL_SSL://{host}:{stack.kafka_port},CONTROLLER://{host}:{stack.kafka_controller_port}",
+        "inter.broker.listener.name": "SASL_SSL",
+        "listener.security.protocol.map": "CONTROLLER:SSL,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(material.broker_keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(material.ca),
+        "listener.name.controller.ssl.client.auth": "required",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{KAFKA_ADMIN};User:CN={BROKER_CN}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
 
 
 def java_executable() -> str:

