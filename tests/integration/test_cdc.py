@@ -105,6 +105,10 @@ def test_the_index_equals_the_table_through_restarts_and_kill_9(
     mutate(table, settings, rows, rng, 60)  # before the connector exists: the initial snapshot reads these
     snapshot_rows = len(table_rows(table, settings))
     manage.apply(settings, [table.table])
+    # The snapshot is on the topic before the table changes again: a row changed while the snapshot still
+    # runs may be read by it as well as streamed, which would blur the "no second snapshot" count below.
+    snapshot = read_all(settings, table.table.topic, expected=snapshot_rows, timeout_s=180)
+    assert len(snapshot) == snapshot_rows and all(json.loads(m.value())["op"] == "r" for m in snapshot)
     mutate(table, settings, rows, rng, 150)
 
     isolated = Settings()  # the test's own vector index
