@@ -35,7 +35,12 @@ def stack(settings: Settings) -> Iterator[Stack]:
     the_stack = Stack(settings)
     started: list[str] = []
     if not the_stack.is_up():  # stop at the end only what this session started, never a running service
-        started = [name for name, action in the_stack.up() if action == "started"]
+        running = {s.name for s in the_stack.status() if s.pid is not None}
+        try:
+            started = [name for name, action in the_stack.up() if action == "started"]
+        except BaseException:  # one service did not come up: stop the others this session started
+            the_stack.down([s.name for s in the_stack.services if s.name not in running])
+            raise
     topics.apply(admin_client(settings), topics.declared_topics(current_repo(settings)))
     yield the_stack
     # Clients that ended up in reference cycles (a worker and its callbacks) are freed only by the cycle
