@@ -41,6 +41,7 @@ from pydantic import AwareDatetime
 from livectx import wire
 from livectx.errors import RegistryUnavailable, SchemaError
 from livectx.events import Event
+from livectx.repo.schema import declared_checks
 from livectx.serde_columns import CONSTRAINTS, EVENT_TIME_MS, holds, millis_of_micros
 
 if TYPE_CHECKING:
@@ -298,13 +299,10 @@ def _checkable(metadata: list[Any]) -> bool:
 
 
 def _checks_of(event_type: type[Event]) -> list[tuple[str, str, Any]]:
-    checks: list[tuple[str, str, Any]] = []
-    for name, info in event_type.model_fields.items():
-        if info.annotation is float:
-            checks.append((name, "finite", None))
-        for meta in info.metadata:
-            checks.append((name, CONSTRAINTS[type(meta)], getattr(meta, CONSTRAINTS[type(meta)])))
-    return checks
+    """``(column, check, bound)``: every float finite, then the declared value checks."""
+    checks = [(name, "finite", None) for name, info in event_type.model_fields.items() if info.annotation is float]
+    declared = declared_checks(event_type).items()
+    return checks + [(name, check, bound) for name, rules in declared for check, bound in rules.items()]
 
 
 def _in_order(parts: list[pa.Table], rows: list[list[int]]) -> pa.Table:

@@ -33,7 +33,7 @@ from livectx.events import Decision, Event
 from livectx.models import ModelVersion, RegistryView, load_artifact, rows
 from livectx.models.version import check_name
 from livectx.prometheus import MODEL_IN_USE
-from livectx.schemas.platform import decision_encoder
+from livectx.schemas.platform import platform_encoder
 from livectx.schemas.serializers import RegistryEncoder
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
@@ -194,11 +194,11 @@ class FraudAgent:
         threshold: float = 0.5,
         decisions_topic: str = topics.DECISIONS,
         budget_ms: float = 30.0,
-        decision_encoder: RegistryEncoder | None = None,
+        encoder: RegistryEncoder | None = None,
     ) -> None:
         self.context = context
-        #: Writes decisions plain, or framed through the registry (``decision_encoder(settings)``).
-        self._encoder = decision_encoder
+        #: Writes decisions plain, or framed through the registry (``platform_encoder(settings)``).
+        self._encoder = encoder
         self._scorer: Scorer = scorer or CardTestingRules()
         MODEL_IN_USE.labels(*_model_labels(self._scorer.name)).set(1)
         self._swapped = threading.Condition()
@@ -334,9 +334,9 @@ def open_fraud_agent(
         settings, ContextConfig(budget_ms=30.0, features_timeout_ms=25.0), vectors=False
     )
     scorer: Scorer = ModelScorer.load(model) if model is not None else CardTestingRules()
-    encoder = decision_encoder(settings)
+    encoder = platform_encoder(settings)
     encoder.check()  # an unregistered decisions schema fails here, in one line, before any decision
-    agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic, decision_encoder=encoder)
+    agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic, encoder=encoder)
     if model_name is None:
         return agent, context.close
     try:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from livectx import serde, topics, tracing
 from livectx.errors import SchemaError
 from livectx.events import Decision
-from livectx.schemas.platform import decision_encoder
+from livectx.schemas.platform import platform_encoder
 from livectx.settings import Settings
 from livectx.vectors.records import VectorFilter
 from livectx_agents.context import ContextClient, ContextConfig
@@ -95,7 +95,7 @@ class TicketRouter:
         self.actions = actions
         self.notifier = notifier
         self.decisions_topic = decisions_topic
-        self._encoder = decision_encoder(settings)  # plain, or through the registry (settings)
+        self._encoder = platform_encoder(settings)  # plain, or through the registry (settings)
         self._encoder.check()
         from livectx.repo import current_repo
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from livectx import wire
 from livectx.models.errors import ModelRegistryError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
@@ -160,7 +161,7 @@ def decode(value: bytes) -> ModelVersion:
         ModelRegistryError: not JSON or not the schema; the message names the field.
     """
     if value[:1] == b"\0":
-        value = value[5:]  # the magic byte and the writer schema's id (livectx.wire)
+        value = value[wire.HEADER_SIZE :]  # the magic byte and the writer schema's id
     try:
         return ModelVersion.model_validate_json(value)
     except ValidationError as exc:

@@ -312,6 +312,19 @@ def _no_duplicates(columns: list[Column], source: str) -> None:
         seen.add(c.name)
 
 
+def declared_checks(model: type[Event]) -> dict[str, dict[str, Any]]:
+    """The value checks a model was built with (``event_model``'s ``checks``), read back from its fields'
+    constraints: ``{field: {check: bound}}``."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, info in model.model_fields.items():
+        for constraint in info.metadata:
+            for check in CHECKS:
+                bound = getattr(constraint, check, None)
+                if bound is not None:
+                    found.setdefault(name, {})[check] = bound
+    return found
+
+
 _AVRO_OF: dict[ColumnType, Any] = {
     "string": "string",
     "int": "long",
@@ -335,19 +348,13 @@ def avro_twin(model: type[Event]) -> type[Event]:
             field["default"] = column.default
         fields.append(field)
     schema = {"type": "record", "name": _class_name(model.schema_name), "fields": fields}
-    checks: dict[str, dict[str, Any]] = {}
-    for name, info in model.model_fields.items():
-        for meta in info.metadata:
-            for check in CHECKS:
-                if hasattr(meta, check):
-                    checks.setdefault(name, {})[check] = getattr(meta, check)
     twin = event_model(
         model.schema_name,
         parse_avro(json.dumps(schema), model.schema_name),
         timestamp_field=timestamp_field,
         key_field=model.key_field,
         wire_format="avro",
-        checks=checks,
+        checks=declared_checks(model),
         allow_non_finite=bool(model.model_config.get("allow_inf_nan")),
         avro_schema=schema,
         max_ahead_ms=model.max_ahead_ms,

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from livectx.repo.schema import Column
+from livectx.repo.schema import Column, declared_checks
 from livectx.repo.sources import SourceSpec
 
 JSON_SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -99,12 +99,5 @@ def _property(column: Column, checks: dict[str, Any]) -> dict[str, Any]:
 
 
 def _checks(model: Any, field: str) -> dict[str, Any]:
-    """The declared checks of one field, read back from the model's constraints (annotated-types)."""
-    info = model.model_fields.get(field)
-    found: dict[str, Any] = {}
-    for constraint in info.metadata if info is not None else ():
-        for name, keyword in _CHECK_KEYWORDS.items():
-            value = getattr(constraint, name, None)
-            if value is not None:
-                found[keyword] = value
-    return found
+    """The declared checks of one field as JSON Schema keywords."""
+    return {_CHECK_KEYWORDS[check]: bound for check, bound in declared_checks(model).get(field, {}).items()}

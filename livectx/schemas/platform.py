@@ -53,6 +53,3 @@ def platform_encoder(settings: Any) -> RegistryEncoder:
     """What decisions and model versions are written with: framed through the registry, or plain, as the
     settings say. Call ``check()`` before the first record, so an unregistered schema fails in one line."""
     return RegistryEncoder.from_settings(settings, (), platform=platform_schemas(settings))
-
-
-decision_encoder = platform_encoder

@@ -545,12 +545,12 @@ def test_decisions_and_model_versions_go_through_the_registry_and_plain_clients_
     from livectx.events import Decision
     from livectx.models.version import ModelVersion
     from livectx.models.version import decode as decode_version
-    from livectx.schemas.platform import decision_encoder
+    from livectx.schemas.platform import platform_encoder
 
     monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE", "confluent")
     make_repo()  # `schemas apply` registers the repo's sources and the decisions subject
     settings = get_settings(reload=True)
-    encoder = decision_encoder(settings)
+    encoder = platform_encoder(settings)
     schema_id = encoder.check()["decision"]
     decision = Decision(
         event_time=START, decision_id="d1", agent="fraud", entity_id="t1", action="decline", score=0.9,

@@ -270,7 +270,7 @@ def test_the_platform_topics_have_closed_json_schemas_generated_from_their_model
 def test_decisions_are_plain_by_default_and_framed_only_when_the_settings_say_so(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from livectx import serde
     from livectx.events import Decision
-    from livectx.schemas.platform import decision_encoder
+    from livectx.schemas.platform import platform_encoder
     from livectx.schemas.serializers import SchemaNotRegistered
     from livectx.settings import Settings
 
@@ -278,10 +278,10 @@ def test_decisions_are_plain_by_default_and_framed_only_when_the_settings_say_so
         event_time=datetime(2026, 3, 10, tzinfo=UTC), decision_id="d", agent="fraud", entity_id="t1",
         action="approve", source="s",
     )  # fmt: skip
-    plain = decision_encoder(Settings())
+    plain = platform_encoder(Settings())
     assert plain.check() == {} and plain.encode(decision, "livectx.decisions") == serde.encode(decision)
     monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_PLATFORM_WIRE", "confluent")
-    framed = decision_encoder(Settings())
+    framed = platform_encoder(Settings())
     assert framed.framed_sources == ["decision", "model_version"]
 
     class Empty:  # a registry without the subject: the encoder refuses before writing anything
