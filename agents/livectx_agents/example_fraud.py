@@ -197,8 +197,9 @@ class FraudAgent:
         encoder: RegistryEncoder | None = None,
     ) -> None:
         self.context = context
-        #: Writes decisions plain, or framed through the registry (``platform_encoder(settings)``).
-        self._encoder = encoder
+        #: Writes decisions plain, or framed through the registry (``platform_encoder(settings)``); without
+        #: one, plain (an encoder that declares nothing framed never asks a registry).
+        self._encoder = encoder or RegistryEncoder((), make_client=lambda: None)
         self._scorer: Scorer = scorer or CardTestingRules()
         MODEL_IN_USE.labels(*_model_labels(self._scorer.name)).set(1)
         self._swapped = threading.Condition()
@@ -256,10 +257,7 @@ class FraudAgent:
         except SchemaError as exc:
             raise DeadLetter(str(exc)) from None
         decision = self.decide(txn, idempotency_key(message.topic(), message.partition(), message.offset()))
-        if self._encoder is None:
-            key, value, headers = serde.encode(decision)
-        else:
-            key, value, headers = self._encoder.encode(decision, self.decisions_topic)
+        key, value, headers = self._encoder.encode(decision, self.decisions_topic)
         producer.produce(self.decisions_topic, key=key, value=value, headers=tracing.propagated(headers))
 
     def _count(self, declined: bool, is_fraud: bool, degraded: bool) -> None:
