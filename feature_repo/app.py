@@ -2,17 +2,17 @@
 
 Two tables, created by ``feature_repo/app_tables.sql`` (``livectx cdc sql feature_repo/app_tables.sql``):
 ``reviews`` (a review of a product: its text and a 1-5 rating) and ``products``. Each row change reaches
-Kafka as a Debezium change event (``livectx cdc apply``), and the memory views keep the vector index equal to
-the tables. (A feature view over the reviews' changelog, review count and mean rating per product, needs the
-engine to run ``livectx.cdc.changelog``'s retracting state: not yet.)
+Kafka as a Debezium change event (``livectx cdc apply``); the memory views keep the vector index equal to the
+tables, and ``app_review_stats`` keeps each product's review count and mean rating equal to the reviews table
+(an update retracts the row's old rating, a delete its whole contribution).
 """
 
 import entities
 from feast import Entity, ValueType
 from feast.data_format import JsonFormat
 
-from livectx.repo.cdc import cdc_source
-from livectx.repo.declare import memory_view
+from livectx.repo.cdc import cdc_source, table_view
+from livectx.repo.declare import agg, count, memory_view
 
 product = Entity(name="product", join_keys=["product_id"], value_type=ValueType.STRING, description="A product.")
 
@@ -52,4 +52,15 @@ app_products_memory = memory_view(
     entity=product,
     text=["name", "description"],
     description="The products table, searchable by name and description.",
+)
+
+app_review_stats = table_view(
+    name="app_review_stats",
+    source=app_review,
+    entity=product,
+    features=[
+        count("review_count", description="Reviews of the product in the table now."),
+        agg("mean_rating", "mean", "rating", description="Mean rating of those reviews."),
+    ],
+    description="Per product, over the reviews table's current rows (not a window of changes).",
 )

@@ -68,6 +68,8 @@ c.close()
 PY
 livectx ingest run embeddings --view app_reviews_memory --until-caught-up
 livectx memory search "my kettle leaks water" --view app_reviews_memory --top-k 3
+livectx ingest run features --views app_review_stats --until-caught-up  # the same change, as features
+livectx features get p-kettle --view app_review_stats   # review count and mean rating over the table's rows
 livectx cdc status
 step "livectx agents run router (routes each ticket by similar past ones; notifies once per ticket)"
 livectx agents run router --until-caught-up

@@ -46,7 +46,8 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
     from livectx.repo import current_repo
 
     names = [n.strip() for n in value.split(",") if n.strip()]
-    known = {g.name for g in current_repo(settings_from(_ctx)).groups}
+    repo = current_repo(settings_from(_ctx))
+    known = {g.name for g in (*repo.groups, *repo.tables)}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise click.BadParameter(
@@ -61,7 +62,8 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
     "--views",
     "groups",
     callback=_parse_groups,
-    help="Comma-separated stream feature views of the repo [default: every one declared].",
+    help="Comma-separated stream feature views of the repo, windowed or over a table's rows [default: every one "
+    "declared].",
 )
 @click.option("--group", "consumer_group", default="livectx-features", show_default=True, help="Consumer group.")
 @click.option(
@@ -142,12 +144,15 @@ def features(
     metrics_port: int,
     until_caught_up: bool,
 ) -> None:
-    """Windowed streaming features into Feast's online store (exactly-once checkpoints in Redis)."""
+    """Streaming features into Feast's online store (exactly-once checkpoints in Redis): windowed views, and
+    views over a captured table's current rows."""
     from livectx.repo import current_repo
     from livectx_ingest.streaming.worker import run_features_worker
 
     settings = settings_from(ctx)
-    chosen = tuple(g for g in current_repo(settings).groups if groups is None or g.name in groups)
+    repo = current_repo(settings)
+    chosen = tuple(g for g in repo.groups if groups is None or g.name in groups)
+    tables = tuple(t for t in repo.tables if groups is None or t.name in groups)
     out = console(stderr=True)
     with out.status("starting the feature engine...") as status:
 
@@ -157,6 +162,7 @@ def features(
         stats, late = run_features_worker(
             settings,
             groups=chosen,
+            tables=tables,
             consumer_group=consumer_group,
             worker_id=worker_id,
             processing_guarantee=guarantee,

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,8 @@ from livectx.repo.schema import SchemaDeclarationError, columns_of
 
 if TYPE_CHECKING:
     from feast.data_format import JsonFormat
+
+    from livectx.repo.declare import FeatureDecl
 
 TAG = "livectx.cdc"
 ENVELOPE_TAG = "livectx.envelope"
@@ -131,3 +135,69 @@ def cdc_source(
     source.tags[TAG] = json.dumps(config, sort_keys=True)
     source.tags[ENVELOPE_TAG] = DEBEZIUM
     return source
+
+
+def table_view(
+    *,
+    name: str,
+    source: Any,
+    entity: Any,
+    features: Sequence[FeatureDecl],
+    ttl: timedelta | None = None,
+    description: str = "",
+    owner: str = "",
+) -> Any:
+    """A feature view over a captured table's *current rows*: ``count``, ``sum`` or ``mean`` per entity.
+
+    A ``StreamFeatureView`` over a :func:`cdc_source` whose aggregations have no ``time_window``: the engine
+    keeps it from the changelog with retraction (:mod:`livectx.cdc.changelog`), so an update moves a row's
+    contribution and a delete removes it, and the online row equals the aggregate recomputed from the
+    table. The entity may be the table's key or any other column (a parent row's id, say): the engine
+    then re-keys the changes by it. The schema is the features (``Int64`` for a count, ``Float64``
+    otherwise) plus ``<view>__event_ms`` (commit time of the entity's newest change) and ``__written_ms``.
+    """
+    from feast import Field, StreamFeatureView
+    from feast.aggregation import Aggregation
+    from feast.types import Float64, Int64
+
+    from livectx.repo.declare import entity_field
+
+    if TAG not in (source.tags or {}):
+        raise SchemaDeclarationError(f"view {name}: source {source.name} is not a cdc_source")
+    columns = {c.name for c in columns_of(source.kafka_options.message_format, source.name)[0]}
+    if entity.join_key not in columns:
+        raise SchemaDeclarationError(f"view {name}: entity key {entity.join_key!r} is not a column of {source.name}")
+    for f in features:
+        if f.function not in ("count", "sum", "mean") or f.where is not None:
+            raise SchemaDeclarationError(
+                f"view {name}: feature {f.name}: a table view keeps count, sum and mean (no where): a retraction "
+                f"cannot undo a {f.function}"
+            )
+        if f.column is not None and f.column not in columns:
+            raise SchemaDeclarationError(
+                f"view {name}: feature {f.name}: {f.column!r} is not a column of {source.name}"
+            )
+    schema = [
+        Field(name=f.name, dtype=Int64 if f.function == "count" else Float64, description=f.description)
+        for f in features
+    ]
+    schema += [
+        entity_field(entity),
+        Field(name=f"{name}__event_ms", dtype=Int64, description="Commit time of the newest change (epoch ms)."),
+        Field(name=f"{name}__written_ms", dtype=Int64, description="When the row was written online (epoch ms)."),
+    ]
+    with warnings.catch_warnings():  # Feast warns that stream views are "alpha"; livectx runs them itself
+        warnings.filterwarnings("ignore", "Stream feature views are experimental", RuntimeWarning)
+        return StreamFeatureView(
+            name=name,
+            source=source,
+            entities=[entity],
+            ttl=ttl or timedelta(0),
+            schema=schema,
+            aggregations=[Aggregation(column=f.column or "", function=f.function, name=f.name) for f in features],
+            timestamp_field=TIMESTAMP_FIELD,
+            online=True,
+            description=description,
+            tags={"livectx.view": "table"},
+            owner=owner,
+        )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from livectx.cdc.changelog import RETRACTABLE, ChangelogGroup
 from livectx.errors import LivectxError
 from livectx.features.spec import Feature, FeatureGroup, Window
 from livectx.repo.cdc import DEBEZIUM, ENVELOPE_TAG, CdcTable
@@ -94,6 +95,48 @@ def compile_source(source: Any, key: str) -> SourceSpec:
     )
 
 
+def is_table_view(view: Any, source: SourceSpec) -> bool:
+    """A stream view over a captured table with no window: it aggregates the table's current rows."""
+    return source.cdc is not None and bool(view.aggregations) and not any(a.time_window for a in view.aggregations)
+
+
+def compile_table_view(view: Any, source: SourceSpec) -> ChangelogGroup:
+    """A table view (:func:`livectx.repo.cdc.table_view`, or the same by hand) as a :class:`ChangelogGroup`."""
+    name = view.name
+    if len(view.entity_columns) != 1:
+        raise RepoError(f"view {name}: exactly one entity (with one join key) is supported")
+    entity_key = view.entity_columns[0].name
+    columns = source.model.model_fields
+    if entity_key not in columns:
+        raise RepoError(f"view {name}: entity key {entity_key!r} is not a column of source {source.name}")
+    features = []
+    for a in view.aggregations:
+        fname = a.resolved_name(None)
+        if a.function not in RETRACTABLE:
+            raise RepoError(
+                f"view {name}: feature {fname}: a view over a table's rows keeps {', '.join(RETRACTABLE)} "
+                f"(a retraction cannot undo a {a.function})"
+            )
+        column = a.column or None
+        if a.function != "count" and (column is None or column not in columns):
+            raise RepoError(f"view {name}: feature {fname}: {a.function} needs a column of source {source.name}")
+        if fname.endswith(RESERVED_SUFFIXES):
+            raise RepoError(f"view {name}: feature name {fname!r} is reserved")
+        features.append(Feature(fname, a.function, column, description=_description(view, fname)))
+    assert source.cdc is not None
+    return ChangelogGroup(
+        name,
+        source.topic,
+        source.model,
+        view.entities[0] if view.entities else entity_key,
+        entity_key,
+        source.cdc.key,
+        tuple(features),
+        view.description or "",
+        ttl=view.ttl if view.ttl else FOREVER,
+    )
+
+
 def compatibility_of(source: str, tags: dict[str, str]) -> str:
     """The source's ``livectx.compatibility`` tag, checked (a plain ``KafkaSource`` may set it by hand)."""
     level = tags.get(PREFIX + "compatibility") or DEFAULT_COMPATIBILITY
@@ -120,7 +163,8 @@ def compile_view(view: Any, source: SourceSpec) -> FeatureGroup:
     if source.cdc is not None:  # a window over a changelog would count changes, not the table's rows
         raise RepoError(
             f"view {name}: source {source.name} is a table's changelog (cdc_source); windowed views over it "
-            "would count changes, not rows: use a memory view (feature views over changelogs are not supported yet)"
+            "would count changes, not rows: declare it without a time_window (livectx.repo.cdc.table_view) to "
+            "aggregate the table's current rows"
         )
     if not view.aggregations:
         raise RepoError(f"view {name}: a stream feature view needs aggregations")

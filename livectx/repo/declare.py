@@ -242,7 +242,7 @@ def stream_view(
         for f in features
     ]
     schema += [
-        _entity_field(entity),
+        entity_field(entity),
         Field(name=f"{name}__event_ms", dtype=Int64, description="Event time of the newest event (epoch ms)."),
         Field(name=f"{name}__written_ms", dtype=Int64, description="When the row was written online (epoch ms)."),
         Field(name=f"{name}__window_end_ms", dtype=Int64, description="End of the window shown (epoch ms)."),
@@ -334,7 +334,7 @@ def memory_view(
         "delete_when": None if delete_when is None else list(delete_when),
     }
     schema = [
-        _entity_field(entity),
+        entity_field(entity),
         Field(name="embedding", dtype=Array(Float32), vector_index=True, vector_search_metric=metric.upper()),
         Field(name="text", dtype=String, description="The embedded text."),
     ]
@@ -402,7 +402,7 @@ def generator(name: str, description: str = "") -> Callable[[Callable[..., Any]]
     return mark
 
 
-def _entity_field(entity: Entity) -> Field:
+def entity_field(entity: Entity) -> Field:
     from feast.value_type import ValueType
 
     return Field(name=entity.join_key, dtype=Int64 if entity.value_type == ValueType.INT64 else String)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livectx.cdc.changelog import ChangelogGroup
 from livectx.errors import LivectxError, UnknownNameError
 from livectx.events import Event
 from livectx.features.spec import FeatureGroup
@@ -29,9 +30,11 @@ from livectx.repo.compile import (
     compile_memory,
     compile_services,
     compile_source,
+    compile_table_view,
     compile_view,
     declared_key,
     is_memory_view,
+    is_table_view,
     source_name,
 )
 from livectx.repo.decisions import DecisionSpec, compile_decision
@@ -59,6 +62,8 @@ class Repo:
     entities: dict[str, str] = field(default_factory=dict)  # entity name -> join key
     decisions: dict[str, DecisionSpec] = field(default_factory=dict)  # by feature service
     tenants: dict[str, TenantSpec] = field(default_factory=dict)  # livectx.repo.tenants declarations
+    #: Views over captured tables' current rows (:func:`livectx.repo.cdc.table_view`), beside ``groups``.
+    tables: tuple[ChangelogGroup, ...] = ()
 
     def decision(self, service: str | None = None) -> DecisionSpec:
         """The decision declared on feature service ``service``; without a name, the repo's only one.
@@ -206,11 +211,15 @@ def _compile(root: Path, contents: Any, generators: dict[str, GeneratorSpec]) ->
             raise RepoError(f"source {name}: its copies name different topics {sorted(topics)}")
         sources[name] = compile_source(declared[0], _key_of(name, declared[0], stream_views, memory_views))
     _unique_topics(sources)
-    groups = []
+    groups, tables = [], []
     for view in stream_views:
         if not isinstance(view.stream_source, KafkaSource):
             raise RepoError(f"view {view.name}: livectx runs stream views over a KafkaSource")
-        groups.append(compile_view(view, sources[source_name(view.stream_source)]))
+        source = sources[source_name(view.stream_source)]
+        if is_table_view(view, source):
+            tables.append(compile_table_view(view, source))
+        else:
+            groups.append(compile_view(view, source))
     memory = {v.name: compile_memory(v, sources[source_name(v.stream_source)]) for v in memory_views}
     by_topic: dict[str, str] = {}
     for name, view in memory.items():
@@ -228,7 +237,10 @@ def _compile(root: Path, contents: Any, generators: dict[str, GeneratorSpec]) ->
         decision = compile_decision(service, spec.model_columns, sources, [by_group[v] for v in spec.views], RepoError)
         if decision is not None:
             decisions[service.name] = decision
-    return Repo(root, _project(root), sources, tuple(groups), services, memory, generators, entities, decisions)
+    return Repo(
+        root, _project(root), sources, tuple(groups), services, memory, generators, entities, decisions,
+        tables=tuple(tables),
+    )  # fmt: skip
 
 
 def _key_of(name: str, source: Any, views: list[Any], memory: list[Any]) -> str:

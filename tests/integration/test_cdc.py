@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from livectx.stack.process import wait_until
 from livectx.vectors.pgvector_store import PgVectorStore
 from livectx.vectors.watermark import IndexWatermark
 
-from .cdc_helpers import Captured, captured
+from .cdc_helpers import Captured, captured, reviews
 from .kafka_helpers import create_topic, read_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,3 +173,84 @@ def test_the_cli_plans_the_example_tables_and_the_bench_reports_every_stage(
     for stage in ("cdc", "kafka", "embedding", "index", "searchable"):
         assert figures[f"{stage}_p50_ms"] <= figures[f"{stage}_p99_ms"]
     assert figures["searchable_p50_ms"] >= figures["cdc_p50_ms"]  # the end-to-end figure contains the stages
+
+
+@pytest.mark.timeout(600)  # three worker runs and a Connect restart, on a shared 2-core machine
+def test_review_stats_equal_the_table_through_kill_9_of_both_stages_and_a_connect_restart(
+    settings: Settings, connect_worker: Stack, feature_store: Any, unique: str, tmp_path: Path
+) -> None:
+    """A table view grouped by a non-key column (reviews per product, rows moving between products): Feast's
+    SDK reads the count and mean rating the table gives, after the repartitioner and then the engine were
+    SIGKILLed by their fault hooks mid-stream, with Connect restarted between changes."""
+    cdc_table, _view = reviews(unique)
+    create_topic(settings, cdc_table.topic, partitions=3)
+    with connect(cdc_table, settings) as conn:
+        conn.execute(f"CREATE TABLE {cdc_table.table} (row_id text PRIMARY KEY, product_id text, rating int)")
+    rng = random.Random(61)
+    products = [f"p-{unique}-{i}" for i in range(6)]
+    rows: dict[str, tuple[str, int]] = {}
+    records = 0  # Debezium records the changes give: one per insert and update, a delete and its tombstone
+
+    def change(count: int) -> None:
+        nonlocal records
+        with connect(cdc_table, settings) as conn:
+            for _ in range(count):
+                key = f"r{rng.randrange(120):03d}"
+                if key in rows and rng.random() < 0.25:
+                    conn.execute(f"DELETE FROM {cdc_table.table} WHERE row_id = %s", (key,))
+                    del rows[key]
+                    records += 2
+                else:  # a new review, a new rating, or the review moved to another product
+                    rows[key] = (rng.choice(products), rng.randint(1, 5))
+                    conn.execute(
+                        f"INSERT INTO {cdc_table.table} VALUES (%s, %s, %s) ON CONFLICT (row_id) DO UPDATE "
+                        "SET product_id = EXCLUDED.product_id, rating = EXCLUDED.rating",
+                        (key, *rows[key]),
+                    )
+                    records += 1
+
+    def on_topic(changes: int) -> bool:
+        """Debezium has put that many records on the topic (a restarted connector may re-send more)."""
+        return sum(end_offsets(settings, [cdc_table.topic]).values()) >= changes
+
+    try:
+        change(80)
+        records = len(rows)  # the snapshot reads the rows there are, not the changes that made them
+        manage.apply(settings, [cdc_table])
+        assert wait_until(lambda: on_topic(records), 180)  # the snapshot first: no row both read and streamed
+        change(250)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        command = [sys.executable, "-m", "tests.integration.cdc_helpers", "--features", unique, f"stats-{unique}"]
+        log = tmp_path / "features.log"
+
+        faults = ({"LIVECTX_REPARTITION_CRASH": "produced:120"}, {"LIVECTX_ENGINE_CRASH": "event:150"})
+        for n, fault in enumerate(faults):
+            assert wait_until(lambda: on_topic(records), 180)  # (records as of now)
+            run = subprocess.run(command, env={**env, **fault}, cwd=ROOT, stdout=log.open("ab"),
+                                 stderr=subprocess.STDOUT, timeout=240)  # fmt: skip
+            assert run.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+            if n == 0:
+                restarted = Stack(settings, cdc=True)
+                restarted.down(["connect"])  # changes made meanwhile wait in the slot
+                change(60)
+                restarted.up(["connect"])
+            change(40)
+        assert wait_until(lambda: on_topic(records), 180)
+        run = subprocess.run(command, env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, timeout=240)
+        assert run.returncode == 0, log.read_text()[-3000:]
+
+        with connect(cdc_table, settings) as conn:
+            table = conn.execute(f"SELECT product_id, count(*), sum(rating) FROM {cdc_table.table} GROUP BY 1")
+            recomputed = {p: (n, total / n) for p, n, total in table.fetchall()}
+        assert {p for p, _ in rows.values()} == set(recomputed)
+        online = feature_store.get_online_features(
+            features=["app_review_stats:review_count", "app_review_stats:mean_rating"],
+            entity_rows=[{"product_id": p} for p in products],
+        ).to_dict()
+        served = dict(zip(online["product_id"], zip(online["review_count"], online["mean_rating"], strict=True),
+                          strict=True))  # fmt: skip
+        assert served == {p: recomputed.get(p, (0, None)) for p in products}
+    finally:
+        manage.drop(settings, [cdc_table])
+        with connect(cdc_table, settings) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {cdc_table.table}")

@@ -87,6 +87,8 @@ def test_every_command_group_is_listed() -> None:
         (["agents", "run", "fraud", "--threshold", "2"], "2.0 is not in the range"),
         (["serve", "--port", "0"], "0 is not in the range"),
         (["mcp", "--transport", "sse"], "'sse' is not one of"),
+        (["features", "get", "p1", "--view", "nope"], "unknown feature view 'nope'"),
+        (["ingest", "run", "features", "--views", "nope"], "unknown stream feature view(s) nope"),
     ],
 )
 def test_bad_arguments_get_one_readable_line_not_a_traceback(args: list[str], message: str) -> None:

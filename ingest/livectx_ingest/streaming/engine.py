@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from livectx import faults, serde, tracing
+from livectx.cdc.changelog import ChangelogAggregate, ChangelogGroup
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import RegistryUnavailable, SchemaError
 from livectx.events import Event
@@ -78,6 +79,8 @@ class _Partition:
     next_offset: int | None
     states: dict[str, GroupState]
     dirty: dict[str, set[str]] = field(default_factory=dict)
+    #: Table views' aggregates (:mod:`livectx.cdc.changelog`), by view; their dirty entities are in ``dirty``.
+    tables: dict[str, ChangelogAggregate] = field(default_factory=dict)
     committed: int | None = None
     #: (group, its state, its dirty set, entity field, columns): what ``_process`` touches per event
     lanes: list[tuple[FeatureGroup, GroupState, set[str], str, tuple[str, ...]]] = field(default_factory=list)
@@ -86,18 +89,25 @@ class _Partition:
         for name, state in self.states.items():
             dirty = self.dirty.setdefault(name, set())
             self.lanes.append((state.group, state, dirty, state.group.entity_key, state.columns))
+        for name in self.tables:
+            self.dirty.setdefault(name, set())
 
 
 @dataclass
 class _Source:
     event_type: type[Event]
     groups: list[FeatureGroup]
+    #: Views over a captured table's current rows: a source read by them is a changelog, applied by
+    #: :meth:`FeatureEngine._process_change` (never windowed: the repo refuses windows over a changelog).
+    tables: list[ChangelogGroup] = field(default_factory=list)
     #: The columnar fast path (None where a group or the event type is outside it): batch decoder, and a
     #: batch applier per group.
     decoder: BatchDecoder | None = None
     appliers: dict[str, BatchApplier] = field(default_factory=dict)
 
     def enable_columnar(self) -> None:
+        if self.tables:
+            return
         appliers = {g.name: BatchApplier.for_group(g, GroupState(g).columns) for g in self.groups}
         decoder = column_decoder(self.event_type)
         keys_are_text = all(self.event_type.model_fields[g.entity_key].annotation is str for g in self.groups)
@@ -146,6 +156,7 @@ class FeatureEngine:
         columnar_min: int = COLUMNAR_MIN,
         schemas: SchemaCache | None = None,
         registry_pause: RegistryPause | None = None,
+        tables: Sequence[ChangelogGroup] = (),
     ) -> None:
         self._consumer = consumer
         #: Writer schemas of framed records (None: the process-wide cache over the configured registry).
@@ -162,6 +173,10 @@ class FeatureEngine:
             topic = topic_map.get(group.source_topic, group.source_topic)
             source = self._sources.setdefault(topic, _Source(group.event_type, []))
             source.groups.append(group)
+        for table in tables:
+            topic = topic_map.get(table.source_topic, table.source_topic)
+            self._sources.setdefault(topic, _Source(table.event_type, [])).tables.append(table)
+            self._writers[table.name] = FeastRedisWriter(redis_client, feast_project, table)  # type: ignore[arg-type]
         # The columnar path skips the per-event online rows the offline copy records, so it serves workers
         # that do not write one (the offline copy's per-event rows are per-event work).
         if columnar and offline is None:
@@ -218,13 +233,17 @@ class FeatureEngine:
         log.info("assigned %s (resuming from %s)", tps, offsets)
 
     def _load(self, tp: TopicPartition, epoch: int, next_offset: int | None) -> _Partition:
-        states = {g.name: GroupState(g) for g in self._sources[tp[0]].groups}
+        source = self._sources[tp[0]]
+        states = {g.name: GroupState(g) for g in source.groups}
+        tables = {t.name: ChangelogAggregate(t.entity_key, t.columns) for t in source.tables}
         for group, entity, raw in self._checkpoints.state(tp):
             if group in states:
                 states[group].load(entity, raw)
+            elif group in tables:
+                tables[group].load(entity, raw)  # (a table view's state is per row key)
         if self._offline is not None:
             self._offline.discard_uncommitted(tp, next_offset or 0)
-        return _Partition(epoch, next_offset, states, committed=next_offset)
+        return _Partition(epoch, next_offset, states, committed=next_offset, tables=tables)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self._pool.clear()
@@ -390,9 +409,10 @@ class FeatureEngine:
                 and self._apply_columnar(part, source, batch)
             ):
                 continue
+            process = self._process_change if source.tables else self._process
             try:
                 for message in batch:
-                    self._process(tp, part, source, message)
+                    process(tp, part, source, message)
             except RegistryUnavailable as exc:  # message: the record it stopped at, not applied
                 held += batch[batch.index(message) :]
                 held_at[tp] = message.offset()
@@ -487,6 +507,27 @@ class FeatureEngine:
         self.events_processed += 1
         self._crash_point("event")
 
+    def _process_change(self, tp: TopicPartition, part: _Partition, source: _Source, message: Any) -> None:
+        """Apply one Debezium change to the source's table views (a tombstone needs nothing: the delete
+        before it retracted the row). Not in the offline copy: a table view's history is the table's."""
+        offset = message.offset()
+        value = message.value()
+        if value is not None:
+            try:
+                event = serde.decode(source.event_type, value, self._schemas)
+                serde.check_event_time(source.event_type, event.event_time_ms, message.timestamp()[1])
+            except SchemaError as exc:
+                self._dead_letters.publish(message, str(exc))
+                part.next_offset = offset + 1
+                return
+            fields = event.__dict__
+            for table in source.tables:
+                changed = part.tables[table.name].apply(str(fields[table.row_key]), fields)
+                part.dirty[table.name].update(changed)
+        part.next_offset = offset + 1
+        self.events_processed += 1
+        self._crash_point("event")
+
     def _record_offline(
         self, group: FeatureGroup, state: GroupState, tp: TopicPartition, offset: int, entity: str, ts: int
     ) -> None:
@@ -526,9 +567,23 @@ class FeatureEngine:
             fields: dict[str, bytes] = {}
             for name, entities in part.dirty.items():
                 view_rows = rows.setdefault(name, [])
-                group_state = part.states[name]
                 writer = self._writers[name]
                 redis_key = writer.layout.redis_key
+                table = part.tables.get(name)
+                if table is not None:
+                    features = writer.layout.group.features
+                    for row_key in table.dirty:
+                        fields[f"{name}\x1f{row_key}"] = table.dump(row_key)
+                    for entity in entities:
+                        row = table.row(entity, features)
+                        view_rows.append(row)
+                        key = redis_key(entity)
+                        hashes.setdefault(key, []).extend(writer.row_fields(row, written_ms))
+                        ttl = writer.expire_due(entity, written_ms)
+                        if ttl > ttls.get(key, 0):  # (0: not due; an EXPIRE 0 would delete the row)
+                            ttls[key] = ttl
+                    continue
+                group_state = part.states[name]
                 for entity in entities:
                     row = group_state.row(entity)
                     view_rows.append(row)
@@ -558,6 +613,8 @@ class FeatureEngine:
             part.committed = part.next_offset
             for entities in part.dirty.values():
                 entities.clear()
+            for table in part.tables.values():
+                table.clean()
         self._crash_point("after-commit")
         self._mirror_due.update(todo)
         self._mirror(final)

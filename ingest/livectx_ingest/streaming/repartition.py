@@ -12,6 +12,11 @@ first copies the source into a repartition topic keyed by the view's entity (Kaf
 - the engine then runs the view over the repartition topic like any other, with its exactly-once
   checkpoints in Redis.
 
+A table view (:func:`livectx.repo.cdc.table_view`) grouped by a column other than the table's key is
+re-keyed the same way, change by change (:func:`livectx.cdc.changelog.routes`): an update that moves a row to
+another entity also sends the old entity a delete of the row, so each partition's aggregate holds whole
+entities and retracts what left them. Debezium's tombstones are not copied (the delete before one was).
+
 The repartition topic belongs to one engine consumer group (``livectx.repartition.<group>.<topic>.by.<key>``,
 created on start with the source's partition count and retention): two groups never write one. A
 background repartitioner that fails stops the worker (its re-keyed views would silently go stale).
@@ -20,6 +25,7 @@ background repartitioner that fails stops the worker (its re-keyed views would s
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from livectx import faults, serde
+from livectx.cdc.changelog import ChangelogGroup, routes
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
 from livectx.features.spec import FeatureGroup
@@ -51,6 +58,7 @@ class Repartition:
     key_field: str
     topic: str  # the repartition topic
     event_type: type[Event]  # the source's model, keyed by ``key_field``
+    changelog: bool = False  # a table view's Debezium changes: routed with retraction (module doc)
 
 
 def repartition_topic(consumer_group: str, source_topic: str, key_field: str) -> str:
@@ -58,10 +66,10 @@ def repartition_topic(consumer_group: str, source_topic: str, key_field: str) ->
 
 
 def plan_repartitions(
-    groups: Sequence[FeatureGroup], topic_map: Mapping[str, str], consumer_group: str
-) -> tuple[list[FeatureGroup], dict[tuple[str, str], Repartition]]:
-    """The groups as the engine runs them (re-keyed ones read their repartition topic, with a model keyed by
-    their entity) and the repartitions they need."""
+    groups: Sequence[FeatureGroup | ChangelogGroup], topic_map: Mapping[str, str], consumer_group: str
+) -> tuple[list[Any], dict[tuple[str, str], Repartition]]:
+    """The groups (and table views) as the engine runs them (re-keyed ones read their repartition topic, with
+    a model keyed by their entity) and the repartitions they need."""
     repartitions: dict[tuple[str, str], Repartition] = {}
     engine_groups = []
     for group in groups:
@@ -77,7 +85,11 @@ def plan_repartitions(
                 {"key_field": group.entity_key, "__module__": __name__},
             )
             repartitions[key] = Repartition(
-                source, group.entity_key, repartition_topic(consumer_group, source, group.entity_key), rekeyed_model
+                source,
+                group.entity_key,
+                repartition_topic(consumer_group, source, group.entity_key),
+                rekeyed_model,
+                changelog=isinstance(group, ChangelogGroup),
             )
         r = repartitions[key]
         engine_groups.append(dataclasses.replace(group, source_topic=r.topic, event_type=r.event_type))
@@ -137,6 +149,9 @@ class Repartitioner:
 
     def handle(self, message: Message, producer: Producer) -> None:
         r = self.repartition
+        if r.changelog:
+            self._route_change(message, producer)
+            return
         try:
             event = serde.decode(r.event_type, message.value())
         except SchemaError as exc:
@@ -147,6 +162,22 @@ class Repartitioner:
         _kind, timestamp = message.timestamp()
         produce_kwargs: dict[str, Any] = {"timestamp": timestamp} if timestamp > 0 else {}
         producer.produce(r.topic, key=key.encode(), value=message.value(), headers=message.headers(), **produce_kwargs)
+        faults.reached(CRASH_ENV, "produced", self._hits)
+
+    def _route_change(self, message: Message, producer: Producer) -> None:
+        value = message.value()
+        if value is None:
+            return  # a tombstone: the delete before it was routed
+        try:
+            routed = routes(json.loads(value), self.repartition.key_field)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DeadLetter(f"not a Debezium change event this view can route: {exc}") from None
+        _kind, timestamp = message.timestamp()
+        produce_kwargs: dict[str, Any] = {"timestamp": timestamp} if timestamp > 0 else {}
+        for entity, synthesized in routed:
+            out = value if synthesized is None else json.dumps(synthesized).encode()
+            producer.produce(self.repartition.topic, key=entity.encode(), value=out, headers=message.headers(),
+                             **produce_kwargs)  # fmt: skip
         faults.reached(CRASH_ENV, "produced", self._hits)
 
     def run(self, *, until_caught_up: bool) -> LoopStats:

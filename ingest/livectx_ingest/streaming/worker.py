@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livectx.cdc.changelog import ChangelogGroup
 from livectx.errors import LivectxError
 from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
@@ -112,6 +113,7 @@ def run_features_worker(
     settings: Settings,
     *,
     groups: Sequence[FeatureGroup] | None = None,
+    tables: Sequence[ChangelogGroup] | None = None,
     consumer_group: str = DEFAULT_GROUP,
     worker_id: str = "0",
     processing_guarantee: str = "exactly-once",
@@ -131,7 +133,8 @@ def run_features_worker(
 ) -> tuple[FreshnessStats, dict[str, int]]:
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
-    and late-event counts per group. With ``metrics_port``, ``/metrics`` is served there
+    and late-event counts per group. ``groups`` and ``tables`` (views over captured tables' rows) default to
+    the repo's (with ``groups`` given, ``tables`` defaults to none). With ``metrics_port``, ``/metrics`` is served there
     (:mod:`livectx.prometheus`); ``prometheus=False`` leaves the engine's metrics out (the benchmark's
     baseline for what they cost)."""
     from livectx.dead_letter import DeadLetterPublisher
@@ -140,15 +143,19 @@ def run_features_worker(
     from livectx.repo import current_repo
 
     repo = current_repo(settings)
+    if tables is None:
+        tables = repo.tables if groups is None else ()
     groups = repo.groups if groups is None else groups
-    if not groups:
+    if not groups and not tables:
         raise LivectxError(f"the feature repo {repo.path} declares no stream feature view: nothing to run")
     require_reachable(settings)
     from livectx_ingest.streaming.rebuild import prepare_rebuilds
     from livectx_ingest.streaming.repartition import plan_repartitions, start_repartitioners
 
     declared = list(groups)
-    groups, repartitions = plan_repartitions(declared, topic_map or {}, consumer_group)
+    planned, repartitions = plan_repartitions([*declared, *tables], topic_map or {}, consumer_group)
+    groups = [g for g in planned if isinstance(g, FeatureGroup)]
+    engine_tables = [t for t in planned if isinstance(t, ChangelogGroup)]
     stats = FreshnessStats()
     side_outputs = producer(settings)
     late = LateEvents(side_outputs, late_topic)
@@ -168,9 +175,12 @@ def run_features_worker(
             on_progress(stats)
 
     def make_engine(
-        source: Any, written: Callable[[dict[str, list[WindowRow]], int, float], None] | None = None
+        source: Any,
+        written: Callable[[dict[str, list[WindowRow]], int, float], None] | None = None,
+        tables: Sequence[ChangelogGroup] = (),
     ) -> FeatureEngine:
-        """The worker's engine over ``source`` (its Kafka consumer, or a rebuild's cold-tier replay)."""
+        """The worker's engine over ``source`` (its Kafka consumer, or a rebuild's cold-tier replay, which
+        rebuilds windowed views only: a table view's history is its table's)."""
         return FeatureEngine(
             consumer=source,
             redis_client=redis_client(settings),
@@ -189,6 +199,7 @@ def run_features_worker(
             on_written=written,
             columnar_min=columnar_min,
             schemas=schemas,
+            tables=tables,
         )
 
     prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project, make_engine)
@@ -211,6 +222,7 @@ def run_features_worker(
             },
         ),
         on_written,
+        engine_tables,
     )
     repartitioners.on_failure = engine.stop
     metrics_server = serve_metrics(metrics_port)
