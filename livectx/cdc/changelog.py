@@ -33,7 +33,7 @@ from typing import Any
 
 from livectx.events import Event
 from livectx.features.incremental import WindowRow
-from livectx.features.spec import Feature
+from livectx.features.spec import Feature, FreshnessColumns
 
 #: The aggregations a retraction can undo exactly (a min, max or last would need every live value kept).
 RETRACTABLE = ("count", "sum", "mean")
@@ -41,11 +41,12 @@ Number = int | Fraction
 
 
 @dataclass(frozen=True)
-class ChangelogGroup:
+class ChangelogGroup(FreshnessColumns):
     """A feature view over a table's current rows (no window): ``count``/``sum``/``mean`` per entity.
 
     Duck-compatible with :class:`~livectx.features.spec.FeatureGroup` where the online store's layout
-    and writer look (name, features, entity key, freshness columns, ttl), so its rows are Feast's rows."""
+    and writer look (name, features, entity key, freshness columns, ttl), so its rows are Feast's rows;
+    the window end column is written as 0 (a table's rows have no window)."""
 
     name: str
     source_topic: str
@@ -66,23 +67,6 @@ class ChangelogGroup:
     def columns(self) -> tuple[str, ...]:
         """The value columns summed (each ``sum`` or ``mean`` feature's column, once)."""
         return tuple(dict.fromkeys(f.column for f in self.features if f.column is not None))
-
-    @property
-    def event_time_field(self) -> str:
-        return f"{self.name}__event_ms"
-
-    @property
-    def written_field(self) -> str:
-        return f"{self.name}__written_ms"
-
-    @property
-    def window_end_field(self) -> str:
-        return f"{self.name}__window_end_ms"
-
-    @property
-    def metadata_fields(self) -> tuple[str, str, str]:
-        """As a windowed view's; the window end is written as 0 (a table's rows have no window)."""
-        return self.event_time_field, self.written_field, self.window_end_field
 
     @property
     def rekeyed(self) -> bool:

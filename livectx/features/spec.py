@@ -86,8 +86,31 @@ class Feature:
         return 0 if self.aggregation in ("count", "distinct_count") else None
 
 
+class FreshnessColumns:
+    """The freshness columns of a view's online row, named after the view: freshness as data."""
+
+    name: str  # (a field of the dataclasses using this)
+
+    @property
+    def event_time_field(self) -> str:
+        return f"{self.name}__event_ms"
+
+    @property
+    def written_field(self) -> str:
+        return f"{self.name}__written_ms"
+
+    @property
+    def window_end_field(self) -> str:
+        return f"{self.name}__window_end_ms"
+
+    @property
+    def metadata_fields(self) -> tuple[str, str, str]:
+        """The newest event's time, when the row was written, and the window end."""
+        return self.event_time_field, self.written_field, self.window_end_field
+
+
 @dataclass(frozen=True)
-class FeatureGroup:
+class FeatureGroup(FreshnessColumns):
     """Features sharing source, entity and window: one Feast view, one window operator in the engine."""
 
     name: str
@@ -111,23 +134,6 @@ class FeatureGroup:
                     raise ValueError(f"group {self.name}: {self.event_type.__name__} has no field {col!r}")
         if self.entity_key not in fields:
             raise ValueError(f"group {self.name}: {self.event_type.__name__} has no field {self.entity_key!r}")
-
-    @property
-    def event_time_field(self) -> str:
-        return f"{self.name}__event_ms"
-
-    @property
-    def written_field(self) -> str:
-        return f"{self.name}__written_ms"
-
-    @property
-    def window_end_field(self) -> str:
-        return f"{self.name}__window_end_ms"
-
-    @property
-    def metadata_fields(self) -> tuple[str, str, str]:
-        """Freshness as data: the newest event's time, when the row was written, and the window end."""
-        return self.event_time_field, self.written_field, self.window_end_field
 
     @property
     def rekeyed(self) -> bool:

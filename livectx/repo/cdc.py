@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -156,11 +155,11 @@ def table_view(
     then re-keys the changes by it. The schema is the features (``Int64`` for a count, ``Float64``
     otherwise) plus ``<view>__event_ms`` (commit time of the entity's newest change) and ``__written_ms``.
     """
-    from feast import Field, StreamFeatureView
+    from feast import Field
     from feast.aggregation import Aggregation
     from feast.types import Float64, Int64
 
-    from livectx.repo.declare import entity_field
+    from livectx.repo.declare import entity_field, feast_stream_view
 
     if TAG not in (source.tags or {}):
         raise SchemaDeclarationError(f"view {name}: source {source.name} is not a cdc_source")
@@ -186,18 +185,16 @@ def table_view(
         Field(name=f"{name}__event_ms", dtype=Int64, description="Commit time of the newest change (epoch ms)."),
         Field(name=f"{name}__written_ms", dtype=Int64, description="When the row was written online (epoch ms)."),
     ]
-    with warnings.catch_warnings():  # Feast warns that stream views are "alpha"; livectx runs them itself
-        warnings.filterwarnings("ignore", "Stream feature views are experimental", RuntimeWarning)
-        return StreamFeatureView(
-            name=name,
-            source=source,
-            entities=[entity],
-            ttl=ttl or timedelta(0),
-            schema=schema,
-            aggregations=[Aggregation(column=f.column or "", function=f.function, name=f.name) for f in features],
-            timestamp_field=TIMESTAMP_FIELD,
-            online=True,
-            description=description,
-            tags={"livectx.view": "table"},
-            owner=owner,
-        )
+    return feast_stream_view(
+        name=name,
+        source=source,
+        entities=[entity],
+        ttl=ttl or timedelta(0),
+        schema=schema,
+        aggregations=[Aggregation(column=f.column or "", function=f.function, name=f.name) for f in features],
+        timestamp_field=TIMESTAMP_FIELD,
+        online=True,
+        description=description,
+        tags={"livectx.view": "table"},
+        owner=owner,
+    )

@@ -274,21 +274,26 @@ def stream_view(
         description=f"{source.name}, as read by {name}",
         tags={**source.tags, PREFIX + "source": source.name},
     )
-    with warnings.catch_warnings():  # Feast warns that stream views are "alpha"; livectx runs them itself
+    return feast_stream_view(
+        name=name,
+        source=view_source,
+        entities=[entity],
+        ttl=ttl,
+        schema=schema,
+        aggregations=aggregations,
+        timestamp_field=source.timestamp_field,
+        online=True,
+        description=description,
+        tags=tags,
+        owner=owner,
+    )
+
+
+def feast_stream_view(**options: Any) -> StreamFeatureView:
+    """Feast's ``StreamFeatureView``, without its "experimental" warning (livectx runs the view itself)."""
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Stream feature views are experimental", RuntimeWarning)
-        return StreamFeatureView(
-            name=name,
-            source=view_source,
-            entities=[entity],
-            ttl=ttl,
-            schema=schema,
-            aggregations=aggregations,
-            timestamp_field=source.timestamp_field,
-            online=True,
-            description=description,
-            tags=tags,
-            owner=owner,
-        )
+        return StreamFeatureView(**options)
 
 
 def memory_view(

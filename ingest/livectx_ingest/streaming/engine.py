@@ -44,11 +44,11 @@ from livectx.features.incremental import GroupState, WindowRow
 from livectx.features.spec import FeatureGroup
 from livectx.serde_columns import EVENT_TIME_MS, BatchDecoder, column_decoder
 from livectx.wire import RegistryPause, SchemaCache
+from livectx_ingest.streaming.cadence import CheckpointCadence
 from livectx_ingest.streaming.checkpoint import FencedError, RedisCheckpoints, TopicPartition
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
-from livectx_ingest.streaming.online_writer import FeastRedisWriter
-from livectx_ingest.streaming.resp import command, hset
+from livectx_ingest.streaming.online_writer import FeastRedisWriter, RowWrites
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
@@ -60,11 +60,6 @@ POOL = 60_000
 #: 17 us at 250-300, against 14-18 us event by event).
 COLUMNAR_MIN = 400
 MIRROR_INTERVAL_S = 0.1  # Kafka's copy of the offsets is for lag and caught-up checks: 10 commits/s is plenty
-BACKLOG_FACTOR = 10  # under a backlog, checkpoint at most every 10 intervals ...
-BACKLOG_SHARE = 20  # ... and spend at most 1/(1 + this) of the time checkpointing
-#: What a checkpoint costs per row it writes, until one was measured (about 15-20 us here: the row's values,
-#: its Feast encoding and its state dump).
-ROW_COST_S = 20e-6
 #: Test hook (:mod:`livectx.faults`): ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or
 #: the n-th checkpoint ``before-commit`` (side outputs written, Redis not) or ``after-commit`` (Redis
 #: written, Kafka not).
@@ -279,29 +274,24 @@ class FeatureEngine:
     def run(self) -> None:
         """Consume until :meth:`stop`; checkpoint on the way out.
 
-        Checkpoint cadence adapts to load: while the worker keeps up (a consume call returns less than a
-        full batch), one starts every ``commit_interval_s`` (counted start to start, and the consume wait
-        never runs past the next one), so an event is online within about that long plus a checkpoint;
-        while it works through a backlog (full batches), every ``BACKLOG_FACTOR`` intervals and never more
-        than ``1 / (1 + BACKLOG_SHARE)`` of the time, so throughput goes to events rather than to
-        rewriting the same rows. The next checkpoint's cost is estimated from the rows it would write and
-        the cost per row the last one measured, so the bound holds from a catch-up's first checkpoint on."""
+        Checkpoint cadence adapts to load (:class:`~.cadence.CheckpointCadence`): every
+        ``commit_interval_s`` while the worker keeps up, spaced out within a share of the time under a
+        backlog."""
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         gc.freeze()  # everything imported so far (Feast, pandas, ...) is permanent: never walk it again
-        interval = self._interval
-        last_checkpoint, row_cost, wait = time.monotonic(), ROW_COST_S, interval
-        frozen_at = last_checkpoint
-        poll_s = min(0.005, interval)
+        cadence = CheckpointCadence(self._interval, time.monotonic())
+        frozen_at = cadence.last_s
+        poll_s = min(0.005, self._interval)
         pool = self._pool
         try:
             while not self._stop.is_set():
                 retry = self._retry_s > 0
                 if retry:  # records held for the registry: make the rest durable, wait, then retry them
                     self._checkpoint_or_drop()
-                    last_checkpoint = time.monotonic()
+                    cadence.started(time.monotonic())
                     self._stop.wait(self._retry_s)
                     self._retry_s = 0.0
-                timeout = min(poll_s, max(0.0, last_checkpoint + wait - time.monotonic()))
+                timeout = cadence.poll_timeout(time.monotonic(), poll_s)
                 # A consumer that cannot pause partitions (a cold-tier replay) is not read while records
                 # are held; a Kafka consumer is (its held partitions paused), so the group sees it alive.
                 can_read = not retry or hasattr(self._consumer, "pause")
@@ -310,13 +300,9 @@ class FeatureEngine:
                     self.first_consumed_at = time.perf_counter()
                 pool.extend(messages)
                 backlog = len(messages) >= self._max_batch or self._unconsumed() >= self._max_batch
-                wait = (
-                    max(BACKLOG_FACTOR * interval, BACKLOG_SHARE * row_cost * self._dirty_rows())
-                    if backlog
-                    else interval
-                )
+                cadence.observe(backlog, self._dirty_rows() if backlog else 0)
                 now = time.monotonic()
-                due = now - last_checkpoint >= wait
+                due = cadence.due(now)
                 if pool and (due or not backlog or len(pool) >= POOL or retry):
                     if tracing.STATE.enabled:  # one span per batch, linked to its traced records
                         traced = {"livectx.consumer_group": self.consumer_group}
@@ -327,19 +313,18 @@ class FeatureEngine:
                     pool.clear()
                     pool.extend(held)
                     if due and backlog:  # the rows just applied count in the next checkpoint's cost
-                        wait = max(wait, BACKLOG_SHARE * row_cost * self._dirty_rows())
-                        due = now - last_checkpoint >= wait
+                        cadence.grow(self._dirty_rows())
+                        due = cadence.due(now)
                 if self._mirror_pending:
                     self._mirror_pending = False
                     self._commit_kafka(self._partitions)
                 self._mirror()
                 if due:
-                    last_checkpoint = time.monotonic()
+                    cadence.started(time.monotonic())
                     rows = self._dirty_rows()
                     self._checkpoint_or_drop()
                     done = time.monotonic()
-                    if rows:
-                        row_cost = (done - last_checkpoint) / rows
+                    cadence.finished(done, rows)
                     if done - frozen_at > 1.0:
                         # Window state is long-lived and acyclic: move it out of the cyclic GC's sight so a
                         # full collection never walks it (measured: 100+ ms pauses, the freshness p99).
@@ -560,45 +545,31 @@ class FeatureEngine:
         if self._offline is not None:
             self._offline.flush(written_ms)
         rows: dict[str, list[WindowRow]] = {}  # by view
-        hashes: dict[bytes, list[bytes]] = {}  # Feast key -> field/value pairs of every view written
-        ttls: dict[bytes, int] = {}
+        writes = RowWrites(written_ms)
         state: dict[TopicPartition, dict[str, bytes]] = {}
         for tp, part in todo.items():
             fields: dict[str, bytes] = {}
             for name, entities in part.dirty.items():
                 view_rows = rows.setdefault(name, [])
                 writer = self._writers[name]
-                redis_key = writer.layout.redis_key
                 table = part.tables.get(name)
-                if table is not None:
+                if table is not None:  # a table view: its state is per row key, its rows per entity
                     features = writer.layout.group.features
                     for row_key in table.dirty:
                         fields[f"{name}\x1f{row_key}"] = table.dump(row_key)
                     for entity in entities:
                         row = table.row(entity, features)
                         view_rows.append(row)
-                        key = redis_key(entity)
-                        hashes.setdefault(key, []).extend(writer.row_fields(row, written_ms))
-                        ttl = writer.expire_due(entity, written_ms)
-                        if ttl > ttls.get(key, 0):  # (0: not due; an EXPIRE 0 would delete the row)
-                            ttls[key] = ttl
+                        writes.add(writer, entity, row)
                     continue
                 group_state = part.states[name]
                 for entity in entities:
                     row = group_state.row(entity)
                     view_rows.append(row)
-                    key = redis_key(entity)
-                    pairs = hashes.get(key)
-                    if pairs is None:
-                        hashes[key] = pairs = []
-                    pairs += writer.row_fields(row, written_ms)
-                    ttl = writer.expire_due(entity, written_ms)
-                    if ttl > ttls.get(key, 0):
-                        ttls[key] = ttl
+                    writes.add(writer, entity, row)
                     fields[f"{name}\x1f{entity}"] = group_state.dump(entity)
             state[tp] = fields
-        commands = [hset(key, pairs, len(pairs)) for key, pairs in hashes.items()]
-        commands += [command(b"EXPIRE", key, ttl) for key, ttl in ttls.items()]
+        commands = writes.commands()
         self._crash_point("before-commit")
         self._checkpoints.commit(
             {tp: p.epoch for tp, p in todo.items()},

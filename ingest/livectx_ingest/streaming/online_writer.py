@@ -23,7 +23,7 @@ from livectx.features.redis_layout import (
     encode_timestamp,
 )
 from livectx.features.spec import FeatureGroup
-from livectx_ingest.streaming.resp import bulk
+from livectx_ingest.streaming.resp import bulk, command, hset
 
 VERSION_FIELD = "_livectx_version:{view}"
 
@@ -189,6 +189,33 @@ class FeastRedisWriter:
         encoded = [(field, layout.encode(name, values.get(name))) for name, field in layout.fields.items()]
         encoded.append((layout.ts_field, layout.encode_timestamp(row.newest_event_ms)))
         return encoded
+
+
+class RowWrites:
+    """One checkpoint's online rows as Redis commands: one ``HSET`` per entity hash, holding every view of
+    the entity written (Feast keeps all of an entity's views in one hash), and the ``EXPIRE``s due.
+
+    The engine adds rows as it walks its dirty entities; the commands go into its checkpoint transaction
+    beside state and offsets (:mod:`.checkpoint`)."""
+
+    def __init__(self, written_ms: int) -> None:
+        self.written_ms = written_ms
+        self._hashes: dict[bytes, list[bytes]] = {}  # Feast key -> field/value pairs of every view written
+        self._ttls: dict[bytes, int] = {}
+
+    def add(self, writer: FeastRedisWriter, entity: str, row: Any) -> None:
+        key = writer.layout.redis_key(entity)
+        pairs = self._hashes.get(key)
+        if pairs is None:
+            self._hashes[key] = pairs = []
+        pairs += writer.row_fields(row, self.written_ms)
+        ttl = writer.expire_due(entity, self.written_ms)
+        if ttl > self._ttls.get(key, 0):  # (0: not due; an EXPIRE 0 would delete the row)
+            self._ttls[key] = ttl
+
+    def commands(self) -> list[bytes]:
+        out = [hset(key, pairs, len(pairs)) for key, pairs in self._hashes.items()]
+        return out + [command(b"EXPIRE", key, ttl) for key, ttl in self._ttls.items()]
 
 
 def newest_per_entity(rows: Sequence[Row], stored: dict[str, tuple[int, int] | None]) -> list[Row]:
