@@ -4,9 +4,9 @@ While the worker keeps up (a consume call returns less than a full batch), a che
 ``interval_s``, counted start to start, and the consume wait never runs past the next one: an event is
 online within about that long plus a checkpoint. While it works through a backlog (full batches), one
 starts every ``BACKLOG_FACTOR`` intervals and takes at most ``1 / BACKLOG_SHARE`` of the time since the
-previous one started, so throughput goes to events rather than to rewriting the same rows. The next checkpoint's cost is estimated
-from the rows it would write and the cost per row the last one measured (``ROW_COST_S`` before any), so the
-bound holds from a catch-up's first checkpoint on.
+previous one started, so throughput goes to events rather than to rewriting the same rows. The next
+checkpoint's cost is estimated from the rows it would write and the cost per row the last one measured
+(``ROW_COST_S`` before any), so the bound holds once one checkpoint was measured.
 
 Times are passed in (``time.monotonic()`` in the engine), so the policy is unit-tested without a clock.
 """
