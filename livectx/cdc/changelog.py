@@ -102,8 +102,10 @@ class ChangelogAggregate:
     #: Row keys changed since the last :meth:`clean` (what a checkpoint must dump).
     dirty: set[str] = field(default_factory=set)
 
-    def apply(self, key: str, row: dict[str, Any] | None) -> set[str]:
+    def apply(self, key: str, row: dict[str, Any] | None, ts: int | None = None) -> set[str]:
         """Apply one flattened change (:func:`livectx.cdc.envelope.flatten`), or a tombstone (``None``).
+        ``ts``: the change's commit time in epoch ms (default: the row's ``cdc_ts``; a decoded event holds
+        it as its event time instead).
 
         Returns the entities whose values changed (to write online)."""
         old = self.rows.get(key)
@@ -112,7 +114,7 @@ class ChangelogAggregate:
         lsn = int(row.get("cdc_lsn") or 0)
         if old is not None and lsn <= old.lsn:
             return set()  # a re-send of a change already applied
-        ts = int(row.get("cdc_ts") or 0)
+        ts = int(row.get("cdc_ts") or 0) if ts is None else ts
         changed = set()
         self.dirty.add(key)
         if old is not None and old.entity is not None:

@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,7 @@ def test_review_stats_equal_the_table_through_kill_9_of_both_stages_and_a_connec
     SDK reads the count and mean rating the table gives, after the repartitioner and then the engine were
     SIGKILLed by their fault hooks mid-stream, with Connect restarted between changes."""
     cdc_table, _view = reviews(unique)
+    began_ms = int(time.time() * 1000)
     create_topic(settings, cdc_table.topic, partitions=3)
     with connect(cdc_table, settings) as conn:
         conn.execute(f"CREATE TABLE {cdc_table.table} (row_id text PRIMARY KEY, product_id text, rating int)")
@@ -243,13 +245,15 @@ def test_review_stats_equal_the_table_through_kill_9_of_both_stages_and_a_connec
             table = conn.execute(f"SELECT product_id, count(*), sum(rating) FROM {cdc_table.table} GROUP BY 1")
             recomputed = {p: (n, total / n) for p, n, total in table.fetchall()}
         assert {p for p, _ in rows.values()} == set(recomputed)
+        columns = ("review_count", "mean_rating", "app_review_stats__event_ms")
         online = feature_store.get_online_features(
-            features=["app_review_stats:review_count", "app_review_stats:mean_rating"],
-            entity_rows=[{"product_id": p} for p in products],
+            features=[f"app_review_stats:{c}" for c in columns], entity_rows=[{"product_id": p} for p in products]
         ).to_dict()
         served = dict(zip(online["product_id"], zip(online["review_count"], online["mean_rating"], strict=True),
                           strict=True))  # fmt: skip
         assert served == {p: recomputed.get(p, (0, None)) for p in products}
+        changed_ms = dict(zip(online["product_id"], online["app_review_stats__event_ms"], strict=True))
+        assert all(began_ms <= changed_ms[p] <= time.time() * 1000 for p in recomputed)  # commit times: freshness
     finally:
         manage.drop(settings, [cdc_table])
         with connect(cdc_table, settings) as conn:

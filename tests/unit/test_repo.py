@@ -99,7 +99,7 @@ def test_event_times_far_from_the_kafka_timestamp_are_implausible() -> None:
 
 
 def test_the_columnar_path_leaves_implausible_batches_to_the_per_record_path() -> None:
-    from livectx_ingest.streaming.engine import _times_plausible
+    from livectx_ingest.streaming.apply import times_plausible as _times_plausible
 
     class Record:
         def __init__(self, ts: int) -> None:

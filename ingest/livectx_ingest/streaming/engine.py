@@ -6,6 +6,9 @@ window state of every feature group reading its topic (too-late ones to the late
 state and the next offsets go to Redis in one fenced transaction (:mod:`.checkpoint`), after the side
 outputs (dead letters, late events, offline Parquet) were acknowledged.
 
+Its parts: :mod:`.apply` turns records into state, :mod:`.cadence` says when to checkpoint,
+:mod:`.checkpoint` commits, :class:`~.online_writer.RowWrites` builds the rows' commands.
+
 Records in the Confluent wire format are decoded by their schema id (:mod:`livectx.wire`). A registry that
 does not answer is nobody's data problem, so it never dead-letters: the record it stopped at and every later
 record of its partition are *held* (kept, in order, not applied), the partition is paused on the consumer,
@@ -28,22 +31,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from livectx import faults, serde, tracing
-from livectx.cdc.changelog import ChangelogAggregate, ChangelogGroup
+from livectx import faults, tracing
+from livectx.cdc.changelog import ChangelogGroup
 from livectx.dead_letter import DeadLetterPublisher
-from livectx.errors import RegistryUnavailable, SchemaError
-from livectx.events import Event
-from livectx.features.batch_apply import SEQ, BatchApplier, EntityOrder
-from livectx.features.incremental import GroupState, WindowRow
+from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
-from livectx.serde_columns import EVENT_TIME_MS, BatchDecoder, column_decoder
 from livectx.wire import RegistryPause, SchemaCache
+from livectx_ingest.streaming.apply import COLUMNAR_MIN, Partition, RecordApplier, plan_sources
 from livectx_ingest.streaming.cadence import CheckpointCadence
 from livectx_ingest.streaming.checkpoint import FencedError, RedisCheckpoints, TopicPartition
 from livectx_ingest.streaming.late import LateEvents
@@ -55,74 +51,11 @@ BATCH = 5_000
 #: Under a backlog, consumed batches are pooled up to this many events before being applied: the columnar
 #: path's Python work is per entity and batch, so bigger batches mean fewer merges per event.
 POOL = 60_000
-#: Partition batches smaller than this are applied event by event: the columnar path has a fixed cost of
-#: about 1 ms per feature group and batch (measured at 5,000 events/s: 88 us/event for batches under 50,
-#: 17 us at 250-300, against 14-18 us event by event).
-COLUMNAR_MIN = 400
 MIRROR_INTERVAL_S = 0.1  # Kafka's copy of the offsets is for lag and caught-up checks: 10 commits/s is plenty
 #: Test hook (:mod:`livectx.faults`): ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or
 #: the n-th checkpoint ``before-commit`` (side outputs written, Redis not) or ``after-commit`` (Redis
 #: written, Kafka not).
 CRASH_ENV = "LIVECTX_ENGINE_CRASH"
-
-
-@dataclass
-class _Partition:
-    """What the engine holds for one assigned source partition."""
-
-    epoch: int
-    next_offset: int | None
-    states: dict[str, GroupState]
-    dirty: dict[str, set[str]] = field(default_factory=dict)
-    #: Table views' aggregates (:mod:`livectx.cdc.changelog`), by view; their dirty entities are in ``dirty``.
-    tables: dict[str, ChangelogAggregate] = field(default_factory=dict)
-    committed: int | None = None
-    #: (group, its state, its dirty set, entity field, columns): what ``_process`` touches per event
-    lanes: list[tuple[FeatureGroup, GroupState, set[str], str, tuple[str, ...]]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for name, state in self.states.items():
-            dirty = self.dirty.setdefault(name, set())
-            self.lanes.append((state.group, state, dirty, state.group.entity_key, state.columns))
-        for name in self.tables:
-            self.dirty.setdefault(name, set())
-
-
-@dataclass
-class _Source:
-    event_type: type[Event]
-    groups: list[FeatureGroup]
-    #: Views over a captured table's current rows: a source read by them is a changelog, applied by
-    #: :meth:`FeatureEngine._process_change` (never windowed: the repo refuses windows over a changelog).
-    tables: list[ChangelogGroup] = field(default_factory=list)
-    #: The columnar fast path (None where a group or the event type is outside it): batch decoder, and a
-    #: batch applier per group.
-    decoder: BatchDecoder | None = None
-    appliers: dict[str, BatchApplier] = field(default_factory=dict)
-
-    def enable_columnar(self) -> None:
-        if self.tables:
-            return
-        appliers = {g.name: BatchApplier.for_group(g, GroupState(g).columns) for g in self.groups}
-        decoder = column_decoder(self.event_type)
-        keys_are_text = all(self.event_type.model_fields[g.entity_key].annotation is str for g in self.groups)
-        if decoder is not None and keys_are_text and all(appliers.values()):
-            self.decoder, self.appliers = decoder, appliers  # type: ignore[assignment]
-
-
-def _times_plausible(event_type: type[Event], table: pa.Table, batch: list[Any]) -> bool:
-    """Whether every event time of a decoded batch is within its source's bounds of the record's Kafka
-    timestamp (:func:`livectx.serde.check_event_time`); if not, the per-record path dead-letters the
-    implausible ones with their reason."""
-    ahead, behind = event_type.max_ahead_ms, event_type.max_behind_ms
-    if ahead is None and behind is None:
-        return True
-    stamps = pa.array([m.timestamp()[1] for m in batch], pa.int64())
-    skew = pc.subtract(table.column(EVENT_TIME_MS).combine_chunks(), stamps)
-    skew = pc.if_else(pc.greater(stamps, 0), skew, 0)  # a record without a timestamp has no bound
-    if ahead is not None and pc.max(skew).as_py() > ahead:
-        return False
-    return behind is None or pc.min(skew).as_py() >= -behind
 
 
 class FeatureEngine:
@@ -154,51 +87,50 @@ class FeatureEngine:
         tables: Sequence[ChangelogGroup] = (),
     ) -> None:
         self._consumer = consumer
-        #: Writer schemas of framed records (None: the process-wide cache over the configured registry).
-        self._schemas = schemas
         self._registry_pause = registry_pause or RegistryPause(log)
         self._retry_s = 0.0  # > 0: records are held for the registry; wait this long, then retry them
         self._held_tps: set[TopicPartition] = set()  # partitions paused on the consumer meanwhile
         self._checkpoints = RedisCheckpoints(redis_client, consumer_group)
         self.consumer_group = consumer_group
         self._groups = list(groups)
-        self._writers = {g.name: FeastRedisWriter(redis_client, feast_project, g) for g in groups}
-        self._sources: dict[str, _Source] = {}
-        for group in groups:
-            topic = topic_map.get(group.source_topic, group.source_topic)
-            source = self._sources.setdefault(topic, _Source(group.event_type, []))
-            source.groups.append(group)
-        for table in tables:
-            topic = topic_map.get(table.source_topic, table.source_topic)
-            self._sources.setdefault(topic, _Source(table.event_type, [])).tables.append(table)
-            self._writers[table.name] = FeastRedisWriter(redis_client, feast_project, table)  # type: ignore[arg-type]
+        self._writers = {g.name: FeastRedisWriter(redis_client, feast_project, g) for g in (*groups, *tables)}  # type: ignore[arg-type]
         # The columnar path skips the per-event online rows the offline copy records, so it serves workers
         # that do not write one (the offline copy's per-event rows are per-event work).
-        if columnar and offline is None:
-            for source in self._sources.values():
-                source.enable_columnar()
+        self._sources = plan_sources(groups, tables, topic_map, columnar=columnar and offline is None)
         self._dead_letters = dead_letters
         self._late = late
         self._offline = offline
         self._exactly_once = exactly_once
         self._interval = commit_interval_s
         self._max_batch = max_batch
-        self._columnar_min = columnar_min
         self._crash_hits: dict[str, int] = {}
         self._crash_armed = bool(os.environ.get(CRASH_ENV))  # read once: the per-event check stays free
+        #: Turns records into state (schemas: writer schemas of framed records; None: the process-wide
+        #: cache over the configured registry).
+        self._applier = RecordApplier(
+            self._sources, dead_letters=dead_letters, late=late, offline=offline, schemas=schemas,
+            columnar_min=columnar_min, crash_point=self._crash_point, crash_armed=self._crash_armed,
+        )  # fmt: skip
         self._on_written = on_written
-        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._partitions: dict[TopicPartition, Partition] = {}
         self._stop = threading.Event()
         self._mirror_pending = False
-        self._mirror_due: dict[TopicPartition, _Partition] = {}
+        self._mirror_due: dict[TopicPartition, Partition] = {}
         self._mirrored_at = 0.0
         self._pool: list[Any] = []
         #: perf_counter() of the first record consumed and of the last commit (throughput accounting).
         self.first_consumed_at: float | None = None
         self.last_committed_at: float | None = None
         self._kafka_tps: list[Any] = []  # assigned partitions, as confluent_kafka.TopicPartition
-        self.events_processed = 0
-        self.events_columnar = 0  # of which applied by the columnar path
+
+    @property
+    def events_processed(self) -> int:
+        return self._applier.events_processed
+
+    @property
+    def events_columnar(self) -> int:
+        """Of the events processed, those applied by the columnar path."""
+        return self._applier.events_columnar
 
     @property
     def topics(self) -> list[str]:
@@ -227,18 +159,13 @@ class FeatureEngine:
         self._mirror_pending = True  # Kafka's copy may lag Redis (a crash between the two commits)
         log.info("assigned %s (resuming from %s)", tps, offsets)
 
-    def _load(self, tp: TopicPartition, epoch: int, next_offset: int | None) -> _Partition:
-        source = self._sources[tp[0]]
-        states = {g.name: GroupState(g) for g in source.groups}
-        tables = {t.name: ChangelogAggregate(t.entity_key, t.columns) for t in source.tables}
-        for group, entity, raw in self._checkpoints.state(tp):
-            if group in states:
-                states[group].load(entity, raw)
-            elif group in tables:
-                tables[group].load(entity, raw)  # (a table view's state is per row key)
+    def _load(self, tp: TopicPartition, epoch: int, next_offset: int | None) -> Partition:
+        part = self._sources[tp[0]].new_partition(epoch, next_offset)
+        for view, key, raw in self._checkpoints.state(tp):
+            part.load(view, key, raw)
         if self._offline is not None:
             self._offline.discard_uncommitted(tp, next_offset or 0)
-        return _Partition(epoch, next_offset, states, committed=next_offset, tables=tables)
+        return part
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self._pool.clear()
@@ -360,61 +287,11 @@ class FeatureEngine:
         return behind
 
     def _process_batch(self, messages: list[Any]) -> list[Any]:
-        """Apply consumed messages: per partition, columnar when the batch qualifies, else event by event.
-        Returns the messages held because the registry did not answer (in order; none applied)."""
-        batches: dict[TopicPartition, list[Any]] = {}
-        ends: dict[TopicPartition, Any] = {}
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == -191:  # _PARTITION_EOF: the position is the end of the partition
-                    ends[(message.topic(), message.partition())] = message
-                else:
-                    log.warning("consumer error: %s", error)
-                continue
-            tp = (message.topic(), message.partition())
-            batch = batches.get(tp)
-            if batch is None:
-                batches[tp] = [message]
-            else:
-                batch.append(message)
-        held: list[Any] = []
-        held_at: dict[TopicPartition, int] = {}
-        reason = ""
-        for tp, batch in batches.items():
-            part = self._partitions.get(tp)
-            if part is None:
-                continue  # revoked while the batch was in flight
-            if part.next_offset is not None and batch[0].offset() < part.next_offset:
-                batch = [m for m in batch if m.offset() >= part.next_offset]  # never apply an offset twice
-            source = self._sources[tp[0]]
-            if (
-                source.decoder is not None
-                and len(batch) >= self._columnar_min
-                and self._apply_columnar(part, source, batch)
-            ):
-                continue
-            process = self._process_change if source.tables else self._process
-            try:
-                for message in batch:
-                    process(tp, part, source, message)
-            except RegistryUnavailable as exc:  # message: the record it stopped at, not applied
-                held += batch[batch.index(message) :]
-                held_at[tp] = message.offset()
-                reason = str(exc)
-        for tp, marker in ends.items():
-            if tp in held_at:
-                held.append(marker)  # the end is behind the held records
-                continue
-            part = self._partitions.get(tp)
-            end = marker.offset()
-            # Past the last record there may be transaction markers (a repartition topic is written in
-            # transactions): no record is behind them, so the position moves on and gets checkpointed, and
-            # "caught up" (committed == end offset) can hold.
-            if part is not None and (part.next_offset is None or end > part.next_offset):
-                part.next_offset = end
-        self._hold(held_at, reason)
-        return held
+        """Apply consumed messages (:class:`~.apply.RecordApplier`); pause the partitions whose records the
+        registry held, and return those records (in order; none applied)."""
+        held = self._applier.apply(messages, self._partitions)
+        self._hold(held.at, held.reason)
+        return held.messages
 
     def _hold(self, held_at: dict[TopicPartition, int], reason: str) -> None:
         """Pause the partitions whose records are held (resume the others) and schedule the retry."""
@@ -437,92 +314,6 @@ class FeatureEngine:
 
             self._consumer.resume([KafkaTP(t, p) for t, p in tps])
         self._held_tps -= tps
-
-    def _apply_columnar(self, part: _Partition, source: _Source, batch: list[Any]) -> bool:
-        """Decode and apply ``batch`` as columns; ``False`` (nothing applied) if a record needs the per-record
-        path (a dead letter, or anything :mod:`livectx.serde_columns` leaves to pydantic)."""
-        table = source.decoder.decode([m.value() for m in batch], self._schemas)  # type: ignore[union-attr]
-        if table is None or not _times_plausible(source.event_type, table, batch):
-            return False
-        table = table.append_column(SEQ, pa.array([m.offset() for m in batch], pa.int64()))
-        orders: dict[str, EntityOrder] = {}  # one per entity key, shared by the groups keyed by it
-        for group, state, dirty, entity_key, _columns in part.lanes:
-            order = orders.get(entity_key)
-            if order is None:
-                order = orders[entity_key] = EntityOrder.of(table, entity_key)
-            touched, late = source.appliers[group.name].apply(state, table, order)
-            dirty.update(touched)
-            for row in late:
-                lateness = row.newest_ms - group.window.grace_ms - row.event_ms
-                self._late.publish(batch[row.row], group.name, row.window, lateness)
-        part.next_offset = batch[-1].offset() + 1
-        self.events_processed += len(batch)
-        self.events_columnar += len(batch)
-        if self._crash_armed:
-            for _ in batch:
-                self._crash_point("event")
-        return True
-
-    def _process(self, tp: TopicPartition, part: _Partition, source: _Source, message: Any) -> None:
-        offset = message.offset()
-        try:
-            event = serde.decode(source.event_type, message.value(), self._schemas)
-            ts = event.event_time_ms
-            serde.check_event_time(source.event_type, ts, message.timestamp()[1])
-        except SchemaError as exc:
-            self._dead_letters.publish(message, str(exc))
-            part.next_offset = offset + 1
-            return
-        offline = self._offline
-        fields = event.__dict__  # pydantic's field storage: cheaper than getattr per column
-        for group, state, dirty, entity_key, columns in part.lanes:
-            entity = str(fields[entity_key])
-            if state.apply(entity, ts, offset, tuple([fields[c] for c in columns])):
-                dirty.add(entity)
-                if offline is not None:
-                    self._record_offline(group, state, tp, offset, entity, ts)
-            else:
-                newest = state.newest[entity]
-                self._late.publish(
-                    message, group.name, state.current_window(entity), newest - group.window.grace_ms - ts
-                )
-                if offline is not None:
-                    offline.add(group, tp, offset, entity, newest, state.row(entity))
-        part.next_offset = offset + 1
-        self.events_processed += 1
-        self._crash_point("event")
-
-    def _process_change(self, tp: TopicPartition, part: _Partition, source: _Source, message: Any) -> None:
-        """Apply one Debezium change to the source's table views (a tombstone needs nothing: the delete
-        before it retracted the row). Not in the offline copy: a table view's history is the table's."""
-        offset = message.offset()
-        value = message.value()
-        if value is not None:
-            try:
-                event = serde.decode(source.event_type, value, self._schemas)
-                serde.check_event_time(source.event_type, event.event_time_ms, message.timestamp()[1])
-            except SchemaError as exc:
-                self._dead_letters.publish(message, str(exc))
-                part.next_offset = offset + 1
-                return
-            fields = event.__dict__
-            for table in source.tables:
-                changed = part.tables[table.name].apply(str(fields[table.row_key]), fields)
-                part.dirty[table.name].update(changed)
-        part.next_offset = offset + 1
-        self.events_processed += 1
-        self._crash_point("event")
-
-    def _record_offline(
-        self, group: FeatureGroup, state: GroupState, tp: TopicPartition, offset: int, entity: str, ts: int
-    ) -> None:
-        offline = self._offline
-        assert offline is not None
-        current = state.current_window(entity)
-        offline.add(group, tp, offset, entity, state.newest[entity], state.window(entity, *current))
-        for start, end in state.open_windows_of(entity, ts):
-            if (start, end) != current:  # a late event updated an older window still in grace
-                offline.add_window(group, tp, offset, entity, state.window(entity, start, end))
 
     def _crash_point(self, phase: str) -> None:
         if self._crash_armed:
@@ -599,7 +390,7 @@ class FeatureEngine:
             self._commit_kafka(self._mirror_due, wait=final)
             self._mirror_due, self._mirrored_at = {}, now
 
-    def _commit_kafka(self, done: Mapping[TopicPartition, _Partition], wait: bool = True) -> None:
+    def _commit_kafka(self, done: Mapping[TopicPartition, Partition], wait: bool = True) -> None:
         """Mirror the committed offsets to Kafka, for lag monitoring and `--until-caught-up` (not for
         resuming: Redis holds the offsets the state belongs to)."""
         from confluent_kafka import KafkaException
