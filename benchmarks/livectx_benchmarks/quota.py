@@ -8,14 +8,18 @@ are written to the same payments topic: the engine works through them first (its
 history's features, as in production), the agent's group is moved to the end (``livectx replay
 reset-offsets``' code), so it decides live payments only.
 
-Three measured windows of ``seconds`` each, every one after ``settle`` seconds of the new situation:
+Three measured windows of ``seconds`` each, every one after ``settle`` seconds of the new situation and
+once the engine and the agent have caught up with the log:
 
 1. ``quiet``: the live path alone;
 2. ``unthrottled``: plus the research team's replay (its own process and principal, reading the whole
    payments log from the beginning as fast as the broker serves it, starting over at the end), the
    research tenant applied without a quota;
 3. ``quota``: the same replay, still running, after the tenant is applied with its declared
-   ``consumer_byte_rate`` (``quota_bytes``) through ``tenants apply``'s path.
+   ``consumer_byte_rate`` (``quota_bytes``) through ``tenants apply``'s path;
+
+then ``quiet_again``, with the replay stopped: on a shared machine, how far the quiet figures drift over
+one run (reported beside the others; the ratios are to the first quiet window).
 
 Per window: the agent's decide time (``get_context`` of the user's features + the score, per decision),
 event-to-decision time, feature freshness (per online row written: visible minus its newest event time,
@@ -42,7 +46,7 @@ from livectx.topics import PLATFORM_TOPICS, TopicSpec, apply
 from livectx_benchmarks import quota_procs
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.features import _produce_scenario, payment_groups
-from livectx_benchmarks.quota_figures import PHASES, TARGET_RATIO, Phase, assign_decisions, figures
+from livectx_benchmarks.quota_figures import PHASES, QUIET_AGAIN, TARGET_RATIO, Phase, assign_decisions, figures
 from livectx_benchmarks.quota_setup import (
     RESEARCH_PRINCIPAL,
     apply_quota,
@@ -60,6 +64,7 @@ SETTLE = 8.0  # before each window: the replay at full speed, the quota in force
 HISTORY = 300_000  # fraud-generator events (~80% payments) in the log before the live traffic
 QUOTA_BYTES = 1_048_576  # the research tenant's consumer_byte_rate (bytes/s)
 PARTITIONS = 3
+CATCH_UP_S = 60.0  # at most, before a window: the engine and the agent through the backlog
 
 
 def run(
@@ -87,11 +92,16 @@ def run(
         "quota_consumer_byte_rate_live": bench.live_quota,
     }
     verdict = "met" if result.figures["target_met"] else "NOT met"
+    degraded = "; ".join(
+        f"{name} " + (", ".join(f"{n} {kind}" for kind, n in sorted(p.degraded.items())) or "none")
+        for name, p in phases.items()
+    )
     result.notes += [
         f"on {where}; {len(payment_groups())} payment feature groups, exactly-once; the fraud agent's rules "
         f"(budget 30 ms); {rate:g} live payments/s over {window:g} s per window, {settle:g} s settling before each",
         f"the research replay read {bench.history_payments:,} history payments and the live ones as principal "
         f"{RESEARCH_PRINCIPAL}, from the beginning, over and over; quota consumer_byte_rate={int(quota_bytes):,} B/s",
+        f"decisions on degraded context (a fast decision without features: read decide p99 with it): {degraded}",
         f"target: with the quota both p99s within {TARGET_RATIO}x of quiet: {verdict} "
         f"(decision {result.figures['decision_p99_ratio_quota']:.2f}x, "
         f"freshness {result.figures['freshness_p99_ratio_quota']:.2f}x)",
@@ -164,7 +174,7 @@ class _Run:
         agent.start()
         feeder.start()
         controller.start()
-        samples: list[tuple[float, float, float, bool]] = []
+        samples: list[tuple[float, float, float, str]] = []
         try:
             run_features_worker(
                 self.settings, groups=payment_groups(), consumer_group=self.engine_group, worker_id="q",
@@ -207,27 +217,32 @@ class _Run:
                 raise RuntimeError("the feature engine did not work through the history within 5 minutes")
             if not agent_ready.wait(120) or not agent.is_alive():
                 raise RuntimeError("the fraud agent made no decision within 2 minutes")
-            time.sleep(self.settle)  # pacing: the live path steady before the first window
             phases["quiet"] = self._window("quiet", seconds, sent, counters)
             replay.start()
             if not replay_ready.wait(120):
                 raise RuntimeError("the research replay read nothing within 2 minutes")
-            time.sleep(self.settle)  # pacing: the replay at full speed
             phases["unthrottled"] = self._window("unthrottled", seconds, sent, counters)
             quotas = apply_quota(self.settings, self.tenant)
             self.live_quota = quotas.get("consumer_byte_rate", 0.0)
-            time.sleep(self.settle)  # pacing: the throttled replay in its steady state
             phases["quota"] = self._window("quota", seconds, sent, counters)
+            _stop(replay, stop_replay)
+            phases[QUIET_AGAIN] = self._window(QUIET_AGAIN, seconds, sent, counters)
         except BaseException as exc:  # re-raised on the main thread
             self.error = exc
         finally:
-            stop_replay.set()
-            if replay.is_alive():
-                replay.join(30)
+            _stop(replay, stop_replay)
             stop_engine.set()
 
     def _window(self, name: str, seconds: float, sent: Any, counters: Any) -> Phase:
+        """After ``settle``, and once the engine and the agent have worked through what the log held then
+        (a backlog left by the previous window is not measured in this one): ``seconds`` of samples."""
+        time.sleep(self.settle)  # pacing: the new situation in its steady state
         phase = Phase(name)
+        deadline = time.monotonic() + CATCH_UP_S
+        targets = end_offsets(self.settings, [self.topic])
+        for group in (self.engine_group, self.agent_group):
+            wait_for_caught_up(self.settings, group, targets, timeout_s=max(0.0, deadline - time.monotonic()))
+        phase.catch_up_s = CATCH_UP_S - (deadline - time.monotonic())
         sent0, replay0 = sent.value, list(counters)
         began = time.time()
         self.freshness.current = phase
@@ -238,3 +253,11 @@ class _Run:
         phase.replay_bytes = counters[quota_procs.REPLAY_BYTES] - replay0[quota_procs.REPLAY_BYTES]
         phase.replay_records = counters[quota_procs.REPLAY_RECORDS] - replay0[quota_procs.REPLAY_RECORDS]
         return phase
+
+
+def _stop(process: Any, stop: Any) -> None:
+    stop.set()
+    if process.is_alive():
+        process.join(30)
+        if process.is_alive():
+            process.kill()

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from livectx.metrics import percentile
 
 PHASES = ("quiet", "unthrottled", "quota")
+#: A last quiet window after the replay stopped: how much the machine itself drifted over the run (its
+#: figures are reported; the ratios stay against the first quiet window).
+QUIET_AGAIN = "quiet_again"
 #: Issue 15: with the research tenant under its quota, both p99s within this factor of quiet.
 TARGET_RATIO = 1.5
 
@@ -30,8 +33,9 @@ class Phase:
     decide_ms: list[float] = field(default_factory=list)
     #: event time (the feeder's wall clock when it sent the payment) to the decision made, per decision
     decision_e2e_ms: list[float] = field(default_factory=list)
-    #: decisions made on degraded context (a feature read that failed or ran over its budget)
-    degraded: int = 0
+    #: decisions made on degraded context, by reason kind (a feature read over its timeout, the breaker
+    #: open after such reads, an error)
+    degraded: dict[str, int] = field(default_factory=dict)
     #: per online row written by the feature engine: visible minus its newest event time
     freshness_ms: list[float] = field(default_factory=list)
     #: the research replay's bytes received from the broker (librdkafka's rxbytes) and records read
@@ -39,18 +43,21 @@ class Phase:
     replay_records: float = 0.0
     #: live payments the feeder sent during the window
     live_events: float = 0.0
+    #: before the window: seconds until the engine and the agent had caught up with the log
+    catch_up_s: float = 0.0
 
 
-def assign_decisions(phases: Mapping[str, Phase], samples: Iterable[tuple[float, float, float, bool]]) -> None:
-    """Each timed decision ``(wall-clock end, decide ms, event-to-decision ms, degraded)`` into the window
-    it ended in; decisions between windows are left out."""
+def assign_decisions(phases: Mapping[str, Phase], samples: Iterable[tuple[float, float, float, str]]) -> None:
+    """Each timed decision ``(wall-clock end, decide ms, event-to-decision ms, degraded reason or "")``
+    into the window it ended in; decisions between windows are left out."""
     ordered = sorted(phases.values(), key=lambda p: p.started)
     for at, took_ms, e2e_ms, degraded in samples:
         for phase in ordered:
             if phase.started <= at < phase.started + phase.seconds:
                 phase.decide_ms.append(took_ms)
                 phase.decision_e2e_ms.append(e2e_ms)
-                phase.degraded += bool(degraded)
+                if degraded:
+                    phase.degraded[degraded] = phase.degraded.get(degraded, 0) + 1
                 break
 
 
@@ -69,7 +76,7 @@ def figures(phases: Mapping[str, Phase], quota_bytes: float) -> dict[str, float]
         KeyError: a phase of :data:`PHASES` is missing.
     """
     out: dict[str, float] = {}
-    for name in PHASES:
+    for name in (*PHASES, *([QUIET_AGAIN] if QUIET_AGAIN in phases else [])):
         phase = phases[name]
         seconds = phase.seconds if phase.seconds > 0 else math.nan
         out[f"decision_p50_ms_{name}"] = _p(phase.decide_ms, 50)
@@ -78,9 +85,11 @@ def figures(phases: Mapping[str, Phase], quota_bytes: float) -> dict[str, float]
         out[f"freshness_p50_ms_{name}"] = _p(phase.freshness_ms, 50)
         out[f"freshness_p99_ms_{name}"] = _p(phase.freshness_ms, 99)
         out[f"decisions_{name}"] = float(len(phase.decide_ms))
-        out[f"degraded_share_{name}"] = phase.degraded / len(phase.decide_ms) if phase.decide_ms else math.nan
+        degraded = sum(phase.degraded.values())
+        out[f"degraded_share_{name}"] = degraded / len(phase.decide_ms) if phase.decide_ms else math.nan
         out[f"freshness_rows_{name}"] = float(len(phase.freshness_ms))
         out[f"live_events_per_s_{name}"] = phase.live_events / seconds
+        out[f"catch_up_s_{name}"] = phase.catch_up_s
         out[f"replay_bytes_per_s_{name}"] = phase.replay_bytes / seconds
         out[f"replay_events_per_s_{name}"] = phase.replay_records / seconds
     for loaded in ("unthrottled", "quota"):

@@ -51,13 +51,16 @@ def feed(topic: str, rate: float, tag: str, stop: Any, sent: Any) -> None:
 def agent(topic: str, decisions_topic: str, group: str, ready: Any, results: Any) -> None:
     """The fraud agent as ``livectx agents run fraud`` runs it (rules, its transactional loop, stopped by
     SIGTERM), with its ``decide`` timed: per decision (wall-clock end, decide ms, event-to-decision ms,
-    degraded), put on ``results`` when it stops."""
+    why its context was degraded: ``timeout``, ``circuit_open``, ``error`` or ``""``), put on ``results``
+    when it stops."""
     from livectx_agents.example_fraud import open_fraud_agent
     from livectx_agents.loop import run_agent
 
+    from livectx.prometheus import degraded_reason
+
     settings = get_settings()
     fraud, close = open_fraud_agent(settings, decisions_topic=decisions_topic)
-    samples: list[tuple[float, float, float, bool]] = []
+    samples: list[tuple[float, float, float, str]] = []
     decide = fraud.decide
 
     def timed(txn: Any, source: str) -> Any:
@@ -65,7 +68,8 @@ def agent(topic: str, decisions_topic: str, group: str, ready: Any, results: Any
         decision = decide(txn, source)
         ended = time.time()
         took_ms = (time.perf_counter() - began) * 1000
-        samples.append((ended, took_ms, ended * 1000 - txn.event_time.timestamp() * 1000, bool(decision.degraded)))
+        degraded = degraded_reason(decision.degraded[0]) if decision.degraded else ""
+        samples.append((ended, took_ms, ended * 1000 - txn.event_time.timestamp() * 1000, degraded))
         ready.set()
         return decision
 

@@ -8,7 +8,7 @@ import click
 import pytest
 from livectx_benchmarks.cli import bench_options
 from livectx_benchmarks.quota import run
-from livectx_benchmarks.quota_figures import PHASES, Phase, assign_decisions, figures, target_met
+from livectx_benchmarks.quota_figures import PHASES, QUIET_AGAIN, Phase, assign_decisions, figures, target_met
 from livectx_benchmarks.quota_setup import research_tenant
 
 
@@ -16,8 +16,8 @@ def _phases() -> dict[str, Phase]:
     phases = {name: Phase(name, started=100.0 * i, seconds=10.0) for i, name in enumerate(PHASES)}
     assign_decisions(
         phases,
-        [(5.0, 1.0, 10.0, False), (9.99, 2.0, 20.0, True), (50.0, 99.0, 99.0, False),  # quiet; 50: between
-         (105.0, 3.0, 30.0, False), (205.0, 1.2, 12.0, False), (310.0, 99.0, 99.0, False)],  # 310: after all
+        [(5.0, 1.0, 10.0, ""), (9.99, 2.0, 20.0, "timeout"), (50.0, 99.0, 99.0, ""),  # quiet; 50: between
+         (105.0, 3.0, 30.0, ""), (205.0, 1.2, 12.0, ""), (310.0, 99.0, 99.0, "")],  # 310: after all
     )  # fmt: skip
     phases["quiet"].freshness_ms = [10.0] * 99 + [100.0]
     phases["unthrottled"].freshness_ms = [10.0] * 98 + [400.0, 400.0]
@@ -30,7 +30,7 @@ def _phases() -> dict[str, Phase]:
 
 def test_decisions_fall_into_the_window_they_ended_in() -> None:
     phases = _phases()
-    assert phases["quiet"].decide_ms == [1.0, 2.0] and phases["quiet"].degraded == 1
+    assert phases["quiet"].decide_ms == [1.0, 2.0] and phases["quiet"].degraded == {"timeout": 1}
     assert phases["unthrottled"].decide_ms == [3.0] and phases["quota"].decide_ms == [1.2]
 
 
@@ -49,6 +49,15 @@ def test_figures_are_per_window_with_ratios_to_quiet() -> None:
     assert out["target_met"] == 1.0
     for name in ("decision_p99_ms_", "freshness_p99_ms_"):
         assert all(f"{name}{phase}" in out for phase in PHASES)
+    assert not any(name.endswith(QUIET_AGAIN) for name in out)  # only when the run had that window
+
+
+def test_the_closing_quiet_window_is_reported_but_not_the_baseline() -> None:
+    phases = _phases()
+    phases[QUIET_AGAIN] = Phase(QUIET_AGAIN, started=400.0, seconds=10.0, decide_ms=[9.0], freshness_ms=[900.0])
+    out = figures(phases, quota_bytes=1_000_000)
+    assert out[f"decision_p99_ms_{QUIET_AGAIN}"] == 9.0 and out[f"freshness_p99_ms_{QUIET_AGAIN}"] == 900.0
+    assert out["decision_p99_ratio_quota"] == pytest.approx(0.6)
 
 
 def test_the_target_needs_both_ratios_within_one_and_a_half() -> None:
