@@ -38,6 +38,7 @@ from typing import Any
 
 from livectx_ingest.streaming.worker import run_features_worker
 
+from livectx.errors import LivectxError
 from livectx.kafka import admin_client, require_reachable
 from livectx.offsets import end_offsets, wait_for_caught_up
 from livectx.settings import Settings
@@ -76,7 +77,15 @@ def run(
     quota_bytes: float = QUOTA_BYTES,
     settle: float = SETTLE,
 ) -> BenchResult:
-    """The three windows on a secured stack (the configured one, or a private one started here)."""
+    """The three windows on a secured stack (the configured one, or a private one started here).
+
+    Raises:
+        LivectxError: an option out of range (one line, before anything starts).
+    """
+    for name, value, low in (("seconds", seconds, 1.0), ("rate", rate, 1.0), ("quota_bytes", quota_bytes, 1.0),
+                             ("history", history, 0.0), ("settle", settle, 0.0)):  # fmt: skip
+        if not value >= low:
+            raise LivectxError(f"bench quota: -o {name}={value:g} must be at least {low:g}")
     window = max(3.0, seconds * scale)
     with secured_stack(settings) as (secured, where):
         require_reachable(secured)

@@ -87,3 +87,11 @@ def test_bench_options_are_the_run_functions_keywords() -> None:
         bench_options("quota", run, ("rate=fast",))
     with pytest.raises(click.UsageError, match="NAME=NUMBER"):
         bench_options("quota", run, ("seconds",))
+
+
+def test_an_option_out_of_range_is_one_line_before_anything_starts() -> None:
+    from livectx.errors import LivectxError
+    from livectx.settings import Settings
+
+    with pytest.raises(LivectxError, match="-o rate=0 must be at least 1"):
+        run(Settings(), rate=0)
