@@ -73,6 +73,12 @@ def _atomic_target(path: Path) -> Path:
     return Path(tmp)
 
 
+def _publish(tmp: Path, target: Path) -> None:
+    """Rename a finished temporary file into place, readable like any other cached file (mkstemp makes 0600)."""
+    tmp.chmod(0o644)
+    os.replace(tmp, target)
+
+
 def export_fp32(model_dir: Path, target: Path) -> None:
     """Export the transformer (eager attention, dynamic batch and length), then fuse it for CPU inference.
 
@@ -124,7 +130,7 @@ def export_fp32(model_dir: Path, target: Path) -> None:
         out = _atomic_target(target)
         try:
             optimized.save_model_to_file(str(out))
-            os.replace(out, target)
+            _publish(out, target)
         finally:
             out.unlink(missing_ok=True)
     finally:
@@ -148,7 +154,7 @@ def quantize_int8(source: Path, target: Path) -> None:
                 # shape inference does not know: their outputs are float.
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
-        os.replace(out, target)
+        _publish(out, target)
     finally:
         out.unlink(missing_ok=True)
 
