@@ -192,6 +192,9 @@ class EmbeddingSettings(_Section):
 
     model: str = "all-MiniLM-L6-v2"
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
+    #: The runtime: "auto" is torch on CUDA and fp32 ONNX Runtime on the CPU; "onnx-int8" is opt-in (faster,
+    #: but reorders near-tied neighbours; see livectx.vectors.embedder).
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     batch_size: int = Field(default=64, ge=1, le=4096)
     max_wait_ms: int = Field(default=20, ge=1, le=60_000)
     max_text_chars: int = Field(default=8_000, ge=1)

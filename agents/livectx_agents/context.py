@@ -153,7 +153,7 @@ class ContextClient:
         if not vectors:
             return cls(read_features, _no_search, _no_embed, None, config, inline_features=inline, **declared)
         store = open_vector_store(settings)
-        embedder = Embedder(settings.embedding.model, settings.embedding.device).load()
+        embedder = Embedder.from_settings(settings).load()
         watermark = IndexWatermark(redis_client(settings), settings.vector.index)
         return cls(
             read_features,

@@ -95,7 +95,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
     apply(admin_client(settings), [TopicSpec(table.topic, 1, {"retention.ms": "3600000"})])
     with connect(table, settings) as conn:
         conn.execute(f"CREATE TABLE {table.table} (row_id text PRIMARY KEY, body text NOT NULL)")
-    embedder = TimedEmbedder(Embedder(settings.embedding.model, settings.embedding.device))
+    embedder = TimedEmbedder(Embedder.from_settings(settings))
     store = TimedStore(PgVectorStore.from_settings(settings, index=f"bench_cdc_{tag}"))
     worker = EmbeddingWorker(
         settings, consumer_group=f"livectx-bench-cdc-{tag}", sources=[memory], store=store, embedder=embedder

@@ -26,6 +26,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "embedding worker texts/s vs the raw model, event-to-searchable p50/p99, pgvector top-10 p50/p99 "
         "and recall@10 at 100k vectors",
     ),
+    "embedding-backends": (
+        "livectx_benchmarks.embedding_backends:run",
+        "the embedding model's CPU backends (torch, ONNX fp32, ONNX int8) on the same texts: texts/s, "
+        "speed-up, recall@10 and cosine to torch (no stack needed)",
+    ),
     "context": (
         "livectx_benchmarks.context:run",
         "get_context p99 vs its parts alone; fast feature read path vs raw Redis and Feast SDK (1 and 100 users)",

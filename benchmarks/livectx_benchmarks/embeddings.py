@@ -3,7 +3,8 @@
 1. Throughput. The bare model embeds N texts batch by batch (the baseline: ``raw_texts_per_s``); then the
    same N texts are produced to Kafka and the embedding worker consumes, embeds and upserts them into
    pgvector until its group has committed the end (``pipeline_texts_per_s``, from its first record).
-   ``ratio`` = pipeline / raw.
+   ``ratio`` = pipeline / raw. Both use the backend in use (``LIVECTX_EMBEDDING_BACKEND``, ``auto``: fp32
+   ONNX Runtime on a CPU, torch on CUDA).
 2. Event-to-searchable latency. With the worker running, texts are produced at a steady ``rate``; for
    every record, latency = when the worker published the watermark covering it (vectors committed and
    searchable) - its Kafka produce timestamp.
@@ -11,6 +12,9 @@
    sentence embeddings (many topics, a spread inside each) are bulk-loaded into an HNSW index; top-10
    queries (perturbed members, not in the index) are timed through the store's ``search``; recall@10 is
    measured against exact brute-force search.
+4. The CPU backends side by side (``livectx_benchmarks.embedding_backends``): ``torch_texts_per_s``,
+   ``onnx_texts_per_s``, ``onnx_speedup``, ``onnx_recall_at_10``, ``onnx_mean_cosine`` and the same for
+   ``onnx_int8_*``, on the same texts and batch (also ``livectx bench embedding-backends``, no stack).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from livectx.topics import TopicSpec, apply
 from livectx.vectors.embedder import Embedder
 from livectx.vectors.pgvector_store import PgVectorStore
 from livectx.vectors.records import VectorRecord
-from livectx_benchmarks import example
+from livectx_benchmarks import embedding_backends, example
 from livectx_benchmarks.result import BenchResult
 
 TEXTS = 2_000
@@ -70,7 +74,7 @@ def _texts(count: int, salt: int = 0) -> list[Event]:
 def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResult:
     require_reachable(settings)
     tag = uuid.uuid4().hex[:8]
-    embedder = Embedder(settings.embedding.model, settings.embedding.device).load()
+    embedder = Embedder.from_settings(settings).load()
     batch_size = settings.embedding.batch_size
     count = max(200, int(TEXTS * scale))
     docs = _texts(count)
@@ -83,6 +87,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
     for start in range(0, count, batch_size):
         embedder.embed(texts[start : start + batch_size], batch_size=batch_size)
     raw_per_s = count / (time.perf_counter() - started)
+    backends = embedding_backends.compare(settings, texts, batch_size)
 
     admin = admin_client(settings)
     topic, live_topic = f"livectx.bench.texts.{tag}", f"livectx.bench.texts-live.{tag}"
@@ -117,12 +122,14 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         "recall_at_10": query["recall"],
         "vectors": vectors,
         "index_build_s": query["build_s"],
+        **backends,
     }
     result.notes.append(
-        f"model {embedder.name} on {embedder.device}, batch {batch_size}, max wait "
+        f"model {embedder.name} on {embedder.device} ({embedder.backend}), batch {batch_size}, max wait "
         f"{settings.embedding.max_wait_ms} ms; pgvector HNSW m={settings.vector.hnsw_m} "
         f"ef_construction={settings.vector.hnsw_ef_construction} ef_search={settings.vector.ef_search}"
     )
+    result.notes.append(embedding_backends.note())
     return result
 
 

@@ -60,7 +60,7 @@ def search(
 
         repo = current_repo(settings)
         sources = (*sources, *(repo.memory_view(v).schema for v in views))
-    embedder = Embedder(settings.embedding.model, settings.embedding.device)
+    embedder = Embedder.from_settings(settings)
     store = open_vector_store(settings)
     try:
         where = VectorFilter(tenant, tuple(categories), tuple(sources), since, until)

@@ -213,7 +213,7 @@ class PlatformReader:
         from livectx.vectors.embedder import Embedder
 
         if self._embedder is None:  # loads the model once, on the first search
-            self._embedder = Embedder(self.settings.embedding.model, self.settings.embedding.device)
+            self._embedder = Embedder.from_settings(self.settings)
         store = open_vector_store(self.settings)
         try:
             hits = store.search(self._embedder.embed([query])[0], top_k=top_k, where=VectorFilter(tenant=entity_id))

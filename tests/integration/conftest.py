@@ -75,7 +75,7 @@ def feature_store(settings: Settings, stack: Stack):  # type: ignore[no-untyped-
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    """The real all-MiniLM-L6-v2 model, loaded once per test session (importing torch takes seconds)."""
+    """The real all-MiniLM-L6-v2 model on the default backend (ONNX Runtime on a CPU), loaded once per session."""
     from livectx.vectors.embedder import Embedder
 
     return Embedder().load()

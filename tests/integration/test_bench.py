@@ -78,8 +78,16 @@ def test_embeddings_benchmark_reports_every_figure(stack, tmp_path: Path) -> Non
         "query_p99_ms",
         "recall_at_10",
         "vectors",
+        "torch_texts_per_s",
+        "onnx_texts_per_s",
+        "onnx_speedup",
+        "onnx_recall_at_10",
+        "onnx_mean_cosine",
+        "onnx_int8_texts_per_s",
+        "onnx_int8_recall_at_10",
     ):
         assert figures[name] > 0, name
+    assert figures["onnx_recall_at_10"] <= 1 and figures["onnx_mean_cosine"] <= 1 + 1e-4
     assert figures["vectors"] == 3000 and 0 < figures["recall_at_10"] <= 1
     assert abs(figures["ratio"] - figures["pipeline_texts_per_s"] / figures["raw_texts_per_s"]) < 1e-3
     assert figures["searchable_p99_ms"] >= figures["searchable_p50_ms"]

@@ -138,7 +138,7 @@ class EmbeddingWorker:
         # The topic actually read -> its declaration (a test or a migration may read a renamed topic).
         self.sources = {topic_map.get(s.topic, s.topic): s for s in chosen}
         self.store = store or open_vector_store(settings)
-        self.embedder = embedder or Embedder(settings.embedding.model, settings.embedding.device)
+        self.embedder = embedder or Embedder.from_settings(settings)
         self.batch_size = batch_size or settings.embedding.batch_size
         max_wait_s = (max_wait_ms or settings.embedding.max_wait_ms) / 1000
         self.max_chars = settings.embedding.max_text_chars
