@@ -13,8 +13,10 @@ example's :class:`~livectx_agents.example_fraud.FraudAgent`, with the same model
   rows are collected during the run and scored in one batch at the end (a shadow's decisions act on
   nothing, so they need not take the live agent's CPU on a 2-core machine; the scores are the same).
 
-Time is honest: with ``paced`` the run's event time follows the wall clock (the history before it is
-back-dated, never future-dated), and ``speedup`` K compresses it (reported). Unpaced runs (the test) are
+Time is honest: with ``paced`` the run's payments are decided at the pace of their event time, from the
+first one on (the history before it is back-dated; the run's timestamps start at the call, so they trail
+the clock by the seconds the history took to feed, never ahead of it), and ``speedup`` K compresses it
+(reported). Unpaced runs (the test) are
 deterministic: same seed, same decisions. The feature fetch is in-process (a read of the engine state, not
 a Redis round trip: ``livectx bench context`` measures that path), so decision latency here is the
 agent's own: context, model and decision.
@@ -165,6 +167,8 @@ def run_scenario(spec: AttackSpec, model: Any, start: datetime | None = None) ->
             latest[user] = dict(zip(columns, asof.scored.rows[-1], strict=False))
             if ts < run_start_ms:
                 continue  # back-dated history: windows fill, nobody decides
+            if not out.event_ms:
+                began = time.monotonic()  # the run's clock starts at its first payment, after the history
             if spec.paced:
                 ahead = (ts - run_start_ms) / 1000 / spec.speedup - (time.monotonic() - began)
                 if ahead > 0:
