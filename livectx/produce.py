@@ -52,7 +52,7 @@ def produce_scenario(
         start: the first event's time. ``None``: with a rate, now (event time then follows the wall clock);
             without one, back-dated so the run's last event is now (:mod:`livectx.timebase`).
         rate: events per wall-clock second; ``None`` produces as fast as possible. Event time follows the
-            scenario's own simulated rate (``rate`` times ``speedup``, or its default), so the timeline is
+            scenario's own simulated rate (``rate`` over ``speedup``, or its default), so the timeline is
             the same either way.
         speedup: event time runs this many times faster than the clock (needs ``rate``); the run is
             back-dated so it never overtakes the clock, and recorded so outputs reporting ages say so.
@@ -71,7 +71,7 @@ def produce_scenario(
     repo.generator(scenario)  # an unknown name fails before anything is produced
     if speedup != 1 and not rate:
         raise LivectxError(f"--speedup {speedup:g} needs --rate: it compresses paced event time")
-    event_rate = rate * speedup if rate else None
+    event_rate = rate / speedup if rate else None  # K times fewer events per second of event time
     if start is None:
         if rate:
             start = timebase.compressed_start(count, rate, speedup)
