@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectx import tracing
+from livectx import timebase, tracing
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Event
 from livectx.kafka import producer as make_producer
@@ -39,8 +39,9 @@ def produce_scenario(
     *,
     count: int,
     seed: int,
-    start: datetime,
+    start: datetime | None = None,
     rate: float | None = None,
+    speedup: float = 1.0,
     topic_map: dict[str, str] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -48,8 +49,13 @@ def produce_scenario(
     """Produce ``count`` events of ``scenario`` and wait until the broker acknowledged all of them.
 
     Args:
+        start: the first event's time. ``None``: with a rate, now (event time then follows the wall clock);
+            without one, back-dated so the run's last event is now (:mod:`livectx.timebase`).
         rate: events per wall-clock second; ``None`` produces as fast as possible. Event time follows the
-            scenario's own simulated rate (``rate`` or its default), so the timeline is the same either way.
+            scenario's own simulated rate (``rate`` over ``speedup``, or its default), so the timeline is
+            the same either way.
+        speedup: event time runs this many times faster than the clock (needs ``rate``); the run is
+            back-dated so it never overtakes the clock, and recorded so outputs reporting ages say so.
         topic_map: rename topics (tests use unique names per test).
         on_warning: told once when event time runs over an hour ahead of the wall clock (produced faster than
             the generator's simulated rate): the sources' default ``max_ahead`` dead-letters such records, and
@@ -63,7 +69,15 @@ def produce_scenario(
 
     repo = current_repo(settings)
     repo.generator(scenario)  # an unknown name fails before anything is produced
-    events = generated_events(repo, scenario, seed, start, rate)
+    if speedup != 1 and not rate:
+        raise LivectxError(f"--speedup {speedup:g} needs --rate: it compresses paced event time")
+    event_rate = rate / speedup if rate else None  # K times fewer events per second of event time
+    if start is None:
+        if rate:
+            start = timebase.compressed_start(count, rate, speedup)
+        else:
+            start = timebase.back_dated_start(lambda s: generated_events(repo, scenario, seed, s), count)
+    events = generated_events(repo, scenario, seed, start, event_rate)
     from livectx.schemas.serializers import RegistryEncoder
 
     encoder = RegistryEncoder.from_settings(settings, repo.sources.values())
@@ -110,6 +124,7 @@ def produce_scenario(
         on_progress(count % 1000)
     if errors or remaining:
         raise LivectxError(f"{remaining} events not acknowledged by Kafka; first errors: {errors}")
+    timebase.record(settings, speedup, first, last)
     return ProduceResult(count, dict(per_topic), time.monotonic() - began, first, last)
 
 

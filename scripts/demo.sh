@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo on a fresh machine: set up, start Kafka + Redis + Postgres/pgvector, declare topics,
 # apply the Feast repo, produce fraud-scenario traffic (with a poison record), ingest it into streaming
-# features and read them back; then stream support tickets into the semantic memory, search it, route the
+# features and read them back; run the article's card-testing story (fresh features beside a 15-minute batch
+# snapshot); then stream support tickets into the semantic memory, search it, route the
 # tickets with the router agent; archive the log to the cold tier, check training/serving skew, train two
 # fraud model versions, register them, and backtest one against the other on the replayed history; finally
 # scaffold a new domain's repo with `livectx init` and serve its features and memory through the same path.
@@ -36,6 +37,8 @@ step "livectx tier status (hot range on the broker, cold range in the archive, n
 livectx tier status --topic livectx.transactions
 step "livectx skew (online values against the recomputation from the archived raw events)"
 livectx skew --service fraud_features --sample 50
+step "the article's story: card-testing bursts, the fraud agent on fresh features beside a 15-minute batch snapshot"
+livectx bench attack --scale 0.3   # 18 s at 1,000 payments/s: prints the table, writes bench-results/attack.png
 step "livectx produce --generator support (tickets with text; a few are retracted)"
 livectx produce --generator support --count 1000 --seed 7
 step "livectx ingest run embeddings --until-caught-up (MiniLM on this machine -> pgvector)"

@@ -116,6 +116,9 @@ class ContextClient:
         }
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="livectx-context")
         self.warm: dict[str, Any] | None = None  # the warm-up report, once :meth:`warm_up` ran
+        #: How much faster than the clock the produced event time ran (``livectx produce --speedup``): ages
+        #: are event-time ages, and ``freshness["event_time_speedup"]`` says so when it is not 1.
+        self.event_time_speedup = 1.0
 
     @classmethod
     def from_settings(
@@ -151,19 +154,24 @@ class ContextClient:
             "memory_sources": {name: view.schema for name, view in repo.memory.items()},
         }
         if not vectors:
-            return cls(read_features, _no_search, _no_embed, None, config, inline_features=inline, **declared)
-        store = open_vector_store(settings)
-        embedder = Embedder.from_settings(settings).load()
-        watermark = IndexWatermark(redis_client(settings), settings.vector.index)
-        return cls(
-            read_features,
-            lambda vector, k, where: store.search(vector, k, where),
-            lambda text: embedder.embed([text])[0],
-            watermark.status,
-            config,
-            inline_features=inline,
-            **declared,
-        )
+            client = cls(read_features, _no_search, _no_embed, None, config, inline_features=inline, **declared)
+        else:
+            store = open_vector_store(settings)
+            embedder = Embedder.from_settings(settings).load()
+            watermark = IndexWatermark(redis_client(settings), settings.vector.index)
+            client = cls(
+                read_features,
+                lambda vector, k, where: store.search(vector, k, where),
+                lambda text: embedder.embed([text])[0],
+                watermark.status,
+                config,
+                inline_features=inline,
+                **declared,
+            )
+        from livectx import timebase
+
+        client.event_time_speedup = timebase.speedup(settings)
+        return client
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -280,6 +288,7 @@ class ContextClient:
                 "features": ages,
                 "newest_event_ms": newest,
                 "vector_index": _index_freshness(index_status, now_ms),
+                **({"event_time_speedup": self.event_time_speedup} if self.event_time_speedup != 1 else {}),
             },
             degraded=degraded,
             elapsed_ms=(time.perf_counter() - started) * 1000,

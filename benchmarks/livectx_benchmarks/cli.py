@@ -49,6 +49,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "a committed Postgres row to searchable memory through Debezium, Kafka, the model and pgvector: "
         "p50/p99 per stage (needs `livectx stack up --with cdc`)",
     ),
+    "attack": (
+        "livectx_benchmarks.attack_report:run",
+        "the article's card-testing story at 1,000 payments/s: attack payments declined with fresh features vs a "
+        "15-minute batch snapshot, first payment to first decline, decision p50/p99, false positives (+ a plot)",
+    ),
     "online-read": (
         "livectx_benchmarks.online_read:run",
         "Feast get_online_features vs raw redis-py HMGET, 1 and 100 entities (p50/p99 ms)",

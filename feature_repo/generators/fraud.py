@@ -5,6 +5,11 @@ attack takes one card and one merchant and fires a burst of tiny payments from m
 a couple of minutes (the pattern the article's fraud agent missed). Attack payments carry
 ``is_fraud=True`` as ground truth for training and backtests. Account-takeover attempts show up as bursts
 of failed logins from foreign IPs.
+
+Attacks come every ``attack_every`` events by default, each spread over 30-120 s. A scenario that must
+show every burst inside its run (the ``attack`` benchmark and demo) passes ``attacks``: the bursts' start
+times in seconds of event time after ``start``, each burst ``burst_seconds`` long, so ground truth (which
+payments are attacks, and when each burst began) is known before the run.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from livectx.clock import SimulatedClock
@@ -63,11 +68,20 @@ def generate(
     users: int = 2000,
     merchants: int = 300,
     attack_every: int = 1500,
+    attacks: Sequence[float] | None = None,
+    burst_seconds: tuple[float, float] = (30.0, 120.0),
 ) -> Iterator[tuple[str, Record]]:
-    """Yield ``(source, record)`` in event-time order, forever."""
+    """Yield ``(source, record)`` in event-time order, forever.
+
+    Args:
+        attacks: when given, bursts start at these offsets (seconds of event time after ``start``) instead
+            of every ``attack_every`` events; their payments' ``txn_id`` is ``t<burst>a<k>``.
+        burst_seconds: the range a burst's length is drawn from.
+    """
     rng = random.Random(seed)
     people = _population(rng, users, merchants)
     clock = SimulatedClock(rng, start, events_per_second)
+    due = sorted(start + timedelta(seconds=s) for s in attacks) if attacks is not None else None
     scheduled: list[tuple[datetime, int, str, Record]] = []  # attack events, merged by event time
     serial = 0
     tiebreak = itertools.count()
@@ -77,8 +91,10 @@ def generate(
         while scheduled and scheduled[0][0] <= now:
             _, _, topic, event = heapq.heappop(scheduled)
             yield topic, event
-        if serial % attack_every == 0:
-            for event in _card_testing_burst(rng, people, clock, serial):
+        if (due is None and serial % attack_every == 0) or (due and due[0] <= now):
+            if due:
+                due.pop(0)
+            for event in _card_testing_burst(rng, people, clock, serial, burst_seconds):
                 heapq.heappush(scheduled, (event["event_time"], next(tiebreak), TRANSACTIONS, event))
         user = rng.choice(people)
         if rng.random() < 0.2:
@@ -113,12 +129,14 @@ def _login(rng: random.Random, user: _User, now: datetime, serial: int) -> Recor
     )
 
 
-def _card_testing_burst(rng: random.Random, people: list[_User], clock: SimulatedClock, serial: int) -> list[Record]:
+def _card_testing_burst(
+    rng: random.Random, people: list[_User], clock: SimulatedClock, serial: int, seconds: tuple[float, float]
+) -> list[Record]:
     victim = rng.choice(people)
     card = rng.choice(victim.cards)
     merchant = f"m{rng.randint(0, 299):04d}"
     size = rng.randint(20, 60)
-    window_s = rng.uniform(30, 120)
+    window_s = rng.uniform(*seconds)
     offsets = sorted(rng.uniform(0, window_s) for _ in range(size))
     return [
         dict(

@@ -77,3 +77,7 @@ def get(
         else:
             rows.append((name, *(round(v, 3) if isinstance(v, float) else v for v in values)))
     print_table(f"online features ({title})", ["feature", *ids], rows)
+    from livectx import timebase
+
+    if (note := timebase.note(settings)) is not None:
+        click.echo(note)

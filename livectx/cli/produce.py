@@ -9,9 +9,9 @@ import click
 from livectx.cli.common import console, print_table, settings_from
 
 
-def _parse_start(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
+def _parse_start(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
-        return datetime.now(UTC).replace(microsecond=0)
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -35,7 +35,19 @@ def _parse_start(_ctx: click.Context, _param: click.Parameter, value: str | None
     help="Events per second (wall clock). Default: as fast as the broker takes them.",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed + start = same events.")
-@click.option("--start", callback=_parse_start, help="Event time of the first event (ISO-8601). Default: now.")
+@click.option(
+    "--start",
+    callback=_parse_start,
+    help="Event time of the first event (ISO-8601). Default: now with --rate (event time follows the clock); "
+    "without --rate, back-dated so the last event is now.",
+)
+@click.option(
+    "--speedup",
+    type=click.FloatRange(min=1),
+    default=1.0,
+    help="Event time runs K times faster than the clock (needs --rate; back-dated so it never runs ahead). "
+    "Commands that report feature ages then say so.",
+)
 @click.pass_context
 def produce(
     ctx: click.Context,
@@ -44,7 +56,8 @@ def produce(
     duration: float | None,
     rate: float | None,
     seed: int,
-    start: datetime,
+    start: datetime | None,
+    speedup: float,
 ) -> None:
     """Produce deterministic synthetic events from one of the repo's generators (keys are the sources' keys,
     so per-entity order holds; every record is validated against its source's schema first)."""
@@ -61,6 +74,8 @@ def produce(
             raise click.UsageError("give either --count or --duration, not both")
         count = max(1, round(duration * rate))
     assert count is not None
+    if speedup != 1 and rate is None:
+        raise click.UsageError(f"--speedup {speedup:g} needs --rate (it compresses paced event time)")
     settings = settings_from(ctx)
     with Progress(
         TextColumn(f"producing {scenario}"),
@@ -78,6 +93,7 @@ def produce(
             seed=seed,
             start=start,
             rate=rate,
+            speedup=speedup,
             on_progress=lambda n: progress.advance(task, n),
             on_warning=lambda text: console(stderr=True).print(f"[yellow]warning: {text}[/yellow]"),
         )
@@ -90,3 +106,5 @@ def produce(
     click.echo(
         f"event time {result.first_event_time:%Y-%m-%dT%H:%M:%S.%fZ} .. {result.last_event_time:%Y-%m-%dT%H:%M:%S.%fZ}"
     )
+    if speedup != 1:
+        click.echo(f"event time compressed {speedup:g}x: ages read later are event-time ages, {speedup:g}x the clock's")
