@@ -31,6 +31,7 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
+from livectx.cdc.envelope import unwrap
 from livectx.events import Event
 from livectx.features.incremental import WindowRow
 from livectx.features.spec import Feature, FreshnessColumns
@@ -196,7 +197,7 @@ def routes(change: dict[str, Any], entity_column: str) -> list[tuple[str, dict[s
     Raises:
         ValueError: a change whose entity cannot be known (the dead-letter reason).
     """
-    event = change.get("payload", change) if "schema" in change else change
+    event = unwrap(change)
     op, before, after = event.get("op"), event.get("before"), event.get("after")
     if op == "d":
         old = (before or {}).get(entity_column)

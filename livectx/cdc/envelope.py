@@ -22,6 +22,13 @@ from livectx.errors import SchemaError
 OPERATIONS = {"c", "r", "u", "d"}
 
 
+def unwrap(event: Any) -> Any:
+    """The change itself: a JSON converter with schemas wraps it as ``{"schema": ..., "payload": change}``."""
+    if isinstance(event, dict) and "payload" in event and "schema" in event:
+        return event["payload"]
+    return event
+
+
 def flatten(value: bytes) -> dict[str, Any]:
     """The row of one change event, with ``cdc_op``, ``cdc_ts`` and ``cdc_lsn``.
 
@@ -33,8 +40,7 @@ def flatten(value: bytes) -> dict[str, Any]:
         event = json.loads(value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SchemaError(f"not JSON: {exc}") from None
-    if isinstance(event, dict) and "payload" in event and "schema" in event:
-        event = event["payload"]
+    event = unwrap(event)
     if not isinstance(event, dict) or "op" not in event:
         raise SchemaError("not a Debezium change event: no 'op' field")
     op = event["op"]

@@ -40,11 +40,11 @@ def get(
             raise LivectxError(f"unknown feature view {view!r}; the repo declares: {', '.join(views) or 'none'}")
         join_key, title = views[view].entity_key, view
         features = [f"{view}:{f.name}" for f in views[view].features] + [f"{view}:{views[view].event_time_field}"]
-        store = open_feature_store(settings)
     else:
         feature_service = title = feature_service_of(ctx, feature_service)
         join_key = repo.service_groups(feature_service)[0].entity_key
-        store = open_feature_store(settings)
+    store = open_feature_store(settings)
+    if view is None:
         try:
             features = store.get_feature_service(feature_service)
         except Exception:

@@ -115,13 +115,13 @@ class Embedder:
 
     @cached_property
     def _model(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub, even by accident
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if self.backend != "torch":
             return self._onnx()
         return self._torch()
 
     def _onnx(self) -> Any:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from livectx.vectors.onnx_backend import OnnxEncoder, default_cache_dir
 
         encoder = OnnxEncoder(model_path(self.name), self.cache_dir or default_cache_dir(), self.backend == "onnx-int8")
@@ -129,8 +129,6 @@ class Embedder:
         return encoder
 
     def _torch(self) -> Any:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub, even by accident
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
             from sentence_transformers import SentenceTransformer
