@@ -13,6 +13,6 @@ def redis_client(settings: Settings) -> Any:
     import redis
     from redis.cluster import RedisCluster
 
-    if settings.redis.cluster:
+    if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url)
     return redis.Redis.from_url(settings.redis_url)

@@ -69,6 +69,9 @@ class StackSettings(_Section):
     kafka_port: int = Field(default=19092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
     redis_port: int = Field(default=16379, ge=1, le=65535)
+    #: ``stack up --redis-cluster N``: N Redis Cluster masters on ``redis_port``, ``redis_port + 1``, ...
+    #: (cluster bus on each port + 10000) instead of one server; 0 is the single server.
+    redis_cluster_nodes: int = Field(default=0, ge=0, le=16)
     postgres_port: int = Field(default=15432, ge=1, le=65535)
     kafka_version: str = "4.4.0"
     kafka_heap: str = "1g"
@@ -301,6 +304,12 @@ class Settings:
         }
 
     @property
+    def redis_cluster(self) -> bool:
+        """Whether the online store is a Redis Cluster: said so (``LIVECTX_REDIS_CLUSTER``), or the local
+        stack runs one (``LIVECTX_STACK_REDIS_CLUSTER_NODES``) and no URL points elsewhere."""
+        return self.redis.cluster or (self.redis.url is None and self.stack.redis_cluster_nodes > 0)
+
+    @property
     def redis_url(self) -> str:
         if self.redis.url is not None:
             return self.redis.url.get_secret_value()
@@ -379,8 +388,8 @@ class Settings:
     def feast_environment(self) -> dict[str, str]:
         """The variables ``feature_repo/feature_store.yaml`` expands (Feast uses ``os.path.expandvars``)."""
         return {
-            "LIVECTX_FEAST_REDIS": feast_redis_connection_string(self.redis_url),
-            "LIVECTX_FEAST_REDIS_TYPE": "redis_cluster" if self.redis.cluster else "redis",
+            "LIVECTX_FEAST_REDIS": feast_redis_connection_string(self.redis_url, cluster=self.redis_cluster),
+            "LIVECTX_FEAST_REDIS_TYPE": "redis_cluster" if self.redis_cluster else "redis",
             "LIVECTX_FEAST_REGISTRY": str(self.data_dir / "feast" / "registry.db"),
             "LIVECTX_DATA_DIR": str(self.data_dir),
         }
@@ -392,7 +401,7 @@ class Settings:
             "kafka bootstrap": self.kafka_bootstrap,
             "kafka client options": ", ".join(sorted(self.kafka.client_options)) or "(none)",
             "stack": "secured (SASL_SSL, ACLs, Redis ACL, Postgres SCRAM)" if self.stack.secure else "plain",
-            "redis": _mask_url(self.redis_url) + (" (cluster)" if self.redis.cluster else ""),
+            "redis": _mask_url(self.redis_url) + (" (cluster)" if self.redis_cluster else ""),
             "schema registry": self.schema_registry_url
             + (" (with credentials)" if "basic.auth.user.info" in self.schema_registry_config() else ""),
             "state dir": str(self.stack.state_dir),
@@ -406,14 +415,17 @@ class Settings:
         }
 
 
-def feast_redis_connection_string(url: str) -> str:
-    """Turn ``redis://[:password@]host:port/db`` into Feast's ``host:port,db=N[,password=..][,ssl=true]``."""
+def feast_redis_connection_string(url: str, *, cluster: bool = False) -> str:
+    """Turn ``redis://[:password@]host:port/db`` into Feast's ``host:port,db=N[,password=..][,ssl=true]``
+    (without ``db`` for a Cluster, which has only database 0 and whose client refuses the argument)."""
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
         raise ConfigError(f"Redis URL {_mask_url(url)!r} is not redis://host:port/db or rediss://...")
     pieces = [f"{parts.hostname}:{parts.port or 6379}"]
     db = parts.path.strip("/")
-    if db:
+    if cluster and db not in {"", "0"}:
+        raise ConfigError(f"a Redis Cluster has only database 0: {_mask_url(url)!r} names database {db}")
+    if db and not cluster:
         pieces.append(f"db={db}")
     if parts.username and parts.username != "default":
         pieces.append(f"username={parts.username}")

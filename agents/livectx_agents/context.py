@@ -432,7 +432,7 @@ def bounded_redis_client(settings: Settings, config: ContextConfig) -> Any:
 
     timeout = (config.features_timeout_ms if config.features_timeout_ms is not None else config.budget_ms) / 1000
     options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry_on_timeout": False}
-    if settings.redis.cluster:
+    if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
     return redis.Redis.from_url(settings.redis_url, retry=None, **options)
 

@@ -46,8 +46,19 @@ def stack() -> None:
     help="The secured stack (same as LIVECTX_STACK_SECURE=1, which every later command needs too): Kafka "
     "SASL_SSL + ACLs, Redis ACL users, Postgres SCRAM. A state dir is either plain or secured.",
 )
+@click.option(
+    "--redis-cluster",
+    "redis_cluster",
+    type=click.IntRange(3, 16),
+    default=None,
+    metavar="N",
+    help="Run the online store as a Redis Cluster of N masters (3-16) on the Redis port and the N-1 after it "
+    "(same as LIVECTX_STACK_REDIS_CLUSTER_NODES=N, which every later command needs too).",
+)
 @click.pass_context
-def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool) -> None:
+def up(
+    ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool, redis_cluster: int | None
+) -> None:
     """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
     import os
 
@@ -57,6 +68,13 @@ def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], s
         os.environ["LIVECTX_STACK_SECURE"] = "1"
         ctx.find_root().obj.pop("settings", None)
         click.echo("secured stack: export LIVECTX_STACK_SECURE=1 for the commands that use it", err=True)
+    if redis_cluster is not None and settings_from(ctx).stack.redis_cluster_nodes != redis_cluster:
+        os.environ["LIVECTX_STACK_REDIS_CLUSTER_NODES"] = str(redis_cluster)
+        ctx.find_root().obj.pop("settings", None)
+        click.echo(
+            f"Redis Cluster: export LIVECTX_STACK_REDIS_CLUSTER_NODES={redis_cluster} for the commands that use it",
+            err=True,
+        )
     settings = settings_from(ctx)
     from livectx.stack.kafka import KafkaBroker
     from livectx.stack.secure import check_mode

@@ -73,6 +73,11 @@ class GroupState:
         )
         self.sightings: dict[str, list[dict[Any, int]]] = {}
         self._sighted = [plan.col for plan in self._plan]
+        #: An entity idle this long behind the group's newest event is forgotten (:meth:`evict_idle`):
+        #: the view's ttl (Feast's: its features are stale by then) plus a window and its grace, so no
+        #: window that could still take an on-time event loses state. None: the ttl is "forever".
+        ttl_ms = int(group.ttl.total_seconds() * 1000)
+        self.idle_ms: int | None = None if group.ttl.days >= 365 * 50 else ttl_ms + self.size + self.grace
 
     # -- per event ----------------------------------------------------------------------------------------
 
@@ -188,6 +193,24 @@ class GroupState:
 
     def entities(self) -> Iterable[str]:
         return self.newest.keys()
+
+    def evict_idle(self) -> list[str]:
+        """Forget the entities whose newest event is more than ``idle_ms`` behind the newest event of the
+        group here (its event-time clock), and return them: state follows the active entities.
+
+        An entity forgotten and seen again starts afresh, which is what keeping it would give for any
+        event newer than ``idle_ms`` minus the ttl: every window with its old events is closed by then."""
+        newest = self.newest
+        if self.idle_ms is None or not newest:
+            return []
+        cut = max(newest.values()) - self.idle_ms
+        gone = [entity for entity, ts in newest.items() if ts < cut]
+        for entity in gone:
+            del newest[entity]
+            self.buckets.pop(entity, None)
+            self.series.pop(entity, None)
+            self.sightings.pop(entity, None)
+        return gone
 
     # -- persistence --------------------------------------------------------------------------------------
 

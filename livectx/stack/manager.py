@@ -51,9 +51,10 @@ class Stack:
         (default: ``LIVECTX_STACK_CDC``) Kafka Connect. A running optional service is always part of the
         stack, so ``down`` and ``status`` see it without the flag."""
         self.settings = settings
+        redis_nodes = [RedisServer(settings, node) for node in range(max(1, settings.stack.redis_cluster_nodes))]
         self.services: list[Service] = [
             KafkaBroker(settings),
-            RedisServer(settings),
+            *redis_nodes,
             PostgresServer(settings),
             SchemaRegistry(settings),
         ]
@@ -76,7 +77,7 @@ class Stack:
 
         Returns ``(service, action)`` pairs, action being ``started`` or ``already running``.
         """
-        chosen = [s for s in self.services if names is None or s.name in names]
+        chosen = [s for s in self.services if names is None or _named(s, names)]
         actions = []
         for service in chosen:  # start all first, then probe: the JVM warms up while Redis starts
             if service.process.pid() is not None:
@@ -91,7 +92,7 @@ class Stack:
     def down(self, names: list[str] | None = None) -> list[tuple[str, str]]:
         actions = []
         for service in reversed(self.services):
-            if names is not None and service.name not in names:
+            if names is not None and not _named(service, names):
                 continue
             stopped = service.process.stop()
             actions.append((service.name, "stopped" if stopped else "not running"))
@@ -120,3 +121,8 @@ class Stack:
 
     def is_up(self) -> bool:
         return all(row.ok for row in self.status())
+
+
+def _named(service: Service, names: list[str]) -> bool:
+    """``redis`` names every node of a Redis Cluster (``redis``, ``redis-2``, ...), as it does one server."""
+    return any(service.name == name or service.name.startswith(f"{name}-") for name in names)

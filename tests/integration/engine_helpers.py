@@ -97,12 +97,15 @@ def run_worker_to_completion(command: list[str], log: Path, timeout_s: float = 2
     assert proc.wait(timeout_s) == 0, log.read_text()[-3000:]
 
 
-def online_mismatches(feature_store, groups: Sequence[FeatureGroup], events: Sequence[Transaction]) -> list[str]:  # type: ignore[no-untyped-def]
-    """Every (group, entity, feature) whose online value differs from the batch recomputation."""
+def online_mismatches(  # type: ignore[no-untyped-def]
+    feature_store, groups: Sequence[FeatureGroup], events: Sequence[Transaction], entities: Sequence[str] = ()
+) -> list[str]:
+    """Every (group, entity, feature) whose online value differs from the batch recomputation (of every
+    entity, or of ``entities``)."""
     problems = []
     for group in groups:
         expected = recompute_online(group, events)
-        users = sorted(expected)
+        users = sorted(entities or expected)
         refs = [f"{group.name}:{f.name}" for f in group.features] + [
             f"{group.name}:{group.window_end_field}",
             f"{group.name}:{group.event_time_field}",

@@ -48,7 +48,7 @@ def test_production_cluster_by_configuration_alone(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LIVECTX_KAFKA_BOOTSTRAP_SERVERS", "pkc-1.example.cloud:9092")
     monkeypatch.setenv("LIVECTX_KAFKA_CLIENT_OPTIONS", '{"security.protocol": "SASL_SSL", "sasl.username": "k"}')
     monkeypatch.setenv("LIVECTX_KAFKA_SASL_PASSWORD", "s3cret")
-    monkeypatch.setenv("LIVECTX_REDIS_URL", "rediss://:pw@redis.internal:6380/2")
+    monkeypatch.setenv("LIVECTX_REDIS_URL", "rediss://:pw@redis.internal:6380/0")
     monkeypatch.setenv("LIVECTX_REDIS_CLUSTER", "true")
     settings = Settings()
     config = settings.kafka_config(**{"group.id": "g"})
@@ -56,7 +56,8 @@ def test_production_cluster_by_configuration_alone(monkeypatch: pytest.MonkeyPat
     assert config["sasl.password"] == "s3cret"
     assert config["group.id"] == "g"
     env = settings.feast_environment()
-    assert env["LIVECTX_FEAST_REDIS"] == "redis.internal:6380,db=2,password=pw,ssl=true"
+    # No db for a Cluster: redis-py's RedisCluster (which Feast builds from this string) refuses the argument.
+    assert env["LIVECTX_FEAST_REDIS"] == "redis.internal:6380,password=pw,ssl=true"
     assert env["LIVECTX_FEAST_REDIS_TYPE"] == "redis_cluster"
     shown = " ".join(settings.describe().values())
     assert "pw" not in shown.replace("pkc", "") and "s3cret" not in shown and "****" in shown
@@ -122,3 +123,20 @@ def test_feast_connection_string(url: str, expected: str) -> None:
 def test_feast_connection_string_rejects_other_schemes() -> None:
     with pytest.raises(ConfigError):
         feast_redis_connection_string("http://x:1")
+
+
+def test_a_redis_cluster_url_naming_another_database_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVECTX_REDIS_URL", "redis://:pw@redis.internal:6379/2")
+    monkeypatch.setenv("LIVECTX_REDIS_CLUSTER", "true")
+    with pytest.raises(ConfigError, match="only database 0") as caught:
+        Settings().feast_environment()
+    assert "pw" not in str(caught.value)
+
+
+def test_the_stack_s_redis_cluster_makes_the_online_store_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVECTX_STACK_REDIS_CLUSTER_NODES", "3")
+    settings = Settings()
+    assert settings.redis_cluster
+    assert settings.feast_environment()["LIVECTX_FEAST_REDIS_TYPE"] == "redis_cluster"
+    monkeypatch.setenv("LIVECTX_REDIS_URL", "redis://elsewhere:6379/0")  # a URL of its own wins
+    assert not Settings().redis_cluster

@@ -3,8 +3,10 @@
 Loop: consume a batch, decode and validate each event (bad ones to the dead-letter topic), apply it to the
 window state of every feature group reading its topic (too-late ones to the late-events topic), and every
 ``commit_interval_s`` checkpoint: the online row of every entity touched since the last checkpoint, that
-state and the next offsets go to Redis in one fenced transaction (:mod:`.checkpoint`), after the side
-outputs (dead letters, late events, offline Parquet) were acknowledged.
+state and the next offsets go to Redis in one fenced transaction (:mod:`.checkpoint`; on a Redis Cluster
+versioned rows, then per partition: :mod:`.cluster_checkpoint`), after the side outputs (dead letters,
+late events, offline Parquet) were acknowledged. Entities idle past their view's ttl are evicted in the
+same commit (:meth:`~.apply.Partition.evict_idle`); a Redis outage is waited out (:mod:`.store_outage`).
 
 Its parts: :mod:`.apply` turns records into state, :mod:`.cadence` says when to checkpoint,
 :mod:`.checkpoint` commits, :class:`~.online_writer.RowWrites` builds the rows' commands.
@@ -41,7 +43,7 @@ from livectx.features.spec import FeatureGroup
 from livectx.wire import RegistryPause, SchemaCache
 from livectx_ingest.streaming.apply import COLUMNAR_MIN, Partition, RecordApplier, plan_sources
 from livectx_ingest.streaming.cadence import CheckpointCadence
-from livectx_ingest.streaming.checkpoint import FencedError, RedisCheckpoints, TopicPartition
+from livectx_ingest.streaming.checkpoint import FencedError, RolledBack, TopicPartition, checkpoints_for
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
 from livectx_ingest.streaming.online_writer import FeastRedisWriter, RowWrites
@@ -53,8 +55,8 @@ BATCH = 5_000
 POOL = 60_000
 MIRROR_INTERVAL_S = 0.1  # Kafka's copy of the offsets is for lag and caught-up checks: 10 commits/s is plenty
 #: Test hook (:mod:`livectx.faults`): ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or
-#: the n-th checkpoint ``before-commit`` (side outputs written, Redis not) or ``after-commit`` (Redis
-#: written, Kafka not).
+#: the n-th checkpoint ``before-commit`` (side outputs written, Redis not), ``after-commit`` (Redis
+#: written, Kafka not) or, on a Redis Cluster, ``rows-written`` (rows written, state and offsets not).
 CRASH_ENV = "LIVECTX_ENGINE_CRASH"
 
 
@@ -90,7 +92,7 @@ class FeatureEngine:
         self._registry_pause = registry_pause or RegistryPause(log)
         self._retry_s = 0.0  # > 0: records are held for the registry; wait this long, then retry them
         self._held_tps: set[TopicPartition] = set()  # partitions paused on the consumer meanwhile
-        self._checkpoints = RedisCheckpoints(redis_client, consumer_group)
+        self._checkpoints = checkpoints_for(redis_client, consumer_group, crash_point=self._crash_point)
         self.consumer_group = consumer_group
         self._groups = list(groups)
         self._writers = {g.name: FeastRedisWriter(redis_client, feast_project, g) for g in (*groups, *tables)}  # type: ignore[arg-type]
@@ -172,29 +174,32 @@ class FeatureEngine:
         self._held_tps.clear()
         try:
             self.checkpoint(final=True)
-        except FencedError as exc:
-            log.warning("revoked partitions were already taken over: %s", exc)
+        except (FencedError, RolledBack) as exc:  # the next owner resumes from what the store holds
+            log.warning("revoked partitions not committed: %s", exc)
             self._drop_uncommitted()
         for p in partitions:
             self._partitions.pop((p.topic, p.partition), None)
         self._kafka_tps = []
         consumer.unassign()
 
-    def _drop_uncommitted(self) -> None:
-        """After a fenced commit: forget everything since the last commit and reload what we still own."""
+    def _drop_uncommitted(self, reclaim: Sequence[TopicPartition] = ()) -> None:
+        """After a fenced commit: forget everything since the last commit and reload what we still own;
+        claim ``reclaim`` again first (the store rolled back past our claim of them)."""
         if self._offline is not None:
             self._offline.drop_buffered()
         self._pool.clear()  # held records too: the seek below re-reads everything after the commit
         self._resume_held(set(self._held_tps))
         tps = list(self._partitions)
+        epochs = self._checkpoints.claim([tp for tp in reclaim if tp in self._partitions])
         offsets = self._checkpoints.offsets(tps)
         for tp in tps:
             old = self._partitions[tp]
-            self._partitions[tp] = self._load(tp, old.epoch, offsets[tp])
-            if offsets[tp] is not None:
-                from confluent_kafka import TopicPartition as KafkaTP
+            self._partitions[tp] = self._load(tp, epochs.get(tp, old.epoch), offsets[tp])
+            from confluent_kafka import OFFSET_BEGINNING
+            from confluent_kafka import TopicPartition as KafkaTP
 
-                self._consumer.seek(KafkaTP(tp[0], tp[1], offsets[tp]))
+            # No offset stored: nothing of the partition is in the state, so it is read from the start.
+            self._consumer.seek(KafkaTP(tp[0], tp[1], OFFSET_BEGINNING if offsets[tp] is None else offsets[tp]))
 
     # -- the loop -----------------------------------------------------------------------------------------
 
@@ -257,16 +262,19 @@ class FeatureEngine:
                         # full collection never walks it (measured: 100+ ms pauses, the freshness p99).
                         gc.freeze()
                         frozen_at = done
-            self.checkpoint(final=True)
+            self._checkpoint_or_drop(final=True)
         finally:
             self._consumer.close()
 
-    def _checkpoint_or_drop(self) -> None:
+    def _checkpoint_or_drop(self, final: bool = False) -> None:
         try:
-            self.checkpoint()
+            self.checkpoint(final)
         except FencedError as exc:
             log.warning("%s: dropping uncommitted work", exc)
             self._drop_uncommitted()
+        except RolledBack as exc:  # the whole store went back, as a rule: claim every partition again
+            log.warning("%s: resuming from what it holds", exc)
+            self._drop_uncommitted(reclaim=list(self._partitions))
 
     def _dirty_rows(self) -> int:
         """Online rows the next checkpoint writes (one per entity touched per view)."""
@@ -323,8 +331,12 @@ class FeatureEngine:
 
     def checkpoint(self, final: bool = False) -> None:
         """Make everything processed so far durable: side outputs first, then rows + state + offsets."""
+        swept_at = time.monotonic()  # idle entities, past their view's ttl: evicted in this commit
+        evicted = {tp: gone for tp, p in self._partitions.items() if (gone := p.evict_idle(swept_at, force=final))}
         todo = {
-            tp: p for tp, p in self._partitions.items() if p.next_offset is not None and p.next_offset != p.committed
+            tp: p
+            for tp, p in self._partitions.items()
+            if p.next_offset is not None and (p.next_offset != p.committed or tp in evicted)
         }
         if not todo:
             self._mirror(final)
@@ -337,9 +349,13 @@ class FeatureEngine:
             self._offline.flush(written_ms)
         rows: dict[str, list[WindowRow]] = {}  # by view
         writes = RowWrites(written_ms)
-        state: dict[TopicPartition, dict[str, bytes]] = {}
+        state: dict[TopicPartition, dict[str, bytes | None]] = {}
         for tp, part in todo.items():
-            fields: dict[str, bytes] = {}
+            fields: dict[str, bytes | None] = {}
+            for name, gone in evicted.get(tp, {}).items():
+                for entity in gone:
+                    writes.remove(self._writers[name], entity)
+                    fields[f"{name}\x1f{entity}"] = None
             for name, entities in part.dirty.items():
                 view_rows = rows.setdefault(name, [])
                 writer = self._writers[name]
@@ -351,22 +367,22 @@ class FeatureEngine:
                     for entity in entities:
                         row = table.row(entity, features)
                         view_rows.append(row)
-                        writes.add(writer, entity, row)
+                        writes.add(writer, entity, row, part.next_offset)  # type: ignore[arg-type]
                     continue
                 group_state = part.states[name]
                 for entity in entities:
                     row = group_state.row(entity)
                     view_rows.append(row)
-                    writes.add(writer, entity, row)
+                    writes.add(writer, entity, row, part.next_offset)  # type: ignore[arg-type]
                     fields[f"{name}\x1f{entity}"] = group_state.dump(entity)
             state[tp] = fields
-        commands = writes.commands()
         self._crash_point("before-commit")
         self._checkpoints.commit(
             {tp: p.epoch for tp, p in todo.items()},
             {tp: p.next_offset for tp, p in todo.items()},  # type: ignore[misc]
+            {tp: p.committed for tp, p in todo.items()},
             state,
-            commands,
+            writes,
             fenced=self._exactly_once,
         )
         self.last_committed_at = time.perf_counter()

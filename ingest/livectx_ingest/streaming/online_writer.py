@@ -26,6 +26,8 @@ from livectx.features.spec import FeatureGroup
 from livectx_ingest.streaming.resp import bulk, command, hset
 
 VERSION_FIELD = "_livectx_version:{view}"
+#: On a Redis Cluster, the source offset an engine row is the result of (:data:`VERSIONED_ROWS`).
+OFFSET_FIELD = "_livectx_offset:{view}"
 
 # KEYS[1] hash; ARGV: version field, window start, offset, candidate, ttl seconds, then field/value pairs.
 _CAS = """
@@ -98,6 +100,8 @@ class FeastRedisWriter:
         self.layout = FeastRedisLayout(project, group, entity_key_serialization_version)
         self._ttl = int(group.ttl.total_seconds()) if ttl_seconds is None else ttl_seconds
         self._version_field = VERSION_FIELD.format(view=group.name)
+        self.offset_field_name = OFFSET_FIELD.format(view=group.name).encode()
+        self.offset_field = bulk(self.offset_field_name)
         self._script = client.register_script(_CAS)
         self._expire_refresh: dict[str, int] = {}
         layout = self.layout
@@ -174,13 +178,15 @@ class FeastRedisWriter:
 
     def expire_due(self, entity_id: str, written_ms: int) -> int:
         """The TTL (seconds) to set on the entity's hash now, or 0: refreshed when a tenth used up, not on
-        every write (half the commands on a hot key)."""
+        every write (half the commands on a hot key). It is the ttl and a tenth, so a hash lives at least
+        the ttl after its last write (and at most a tenth more): Redis memory follows the active entities
+        by wall-clock time, besides the engine's event-time eviction of idle ones."""
         if self._ttl <= 0 or written_ms < self._expire_refresh.get(entity_id, 0):
             return 0
         if len(self._expire_refresh) > KEY_CACHE_LIMIT:
             self._expire_refresh.clear()
         self._expire_refresh[entity_id] = written_ms + self._ttl * 100
-        return self._ttl
+        return self._ttl + -(-self._ttl // 10)
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
         layout = self.layout
@@ -195,27 +201,91 @@ class RowWrites:
     """One checkpoint's online rows as Redis commands: one ``HSET`` per entity hash, holding every view of
     the entity written (Feast keeps all of an entity's views in one hash), and the ``EXPIRE``s due.
 
-    The engine adds rows as it walks its dirty entities; the commands go into its checkpoint transaction
-    beside state and offsets (:mod:`.checkpoint`)."""
+    The engine adds rows as it walks its dirty entities; on one Redis the commands go into its checkpoint
+    transaction beside state and offsets (:mod:`.checkpoint`). On a Redis Cluster the rows cannot share
+    that transaction (they live on every shard), so each view's fields go with its version, the source
+    offset the row is the result of, and are applied only over an older one (:meth:`versioned`,
+    :mod:`.cluster_checkpoint`)."""
 
     def __init__(self, written_ms: int) -> None:
         self.written_ms = written_ms
-        self._hashes: dict[bytes, list[bytes]] = {}  # Feast key -> field/value pairs of every view written
+        #: Feast key -> per view written: (its version field, the source offset, its field/value pairs).
+        self._hashes: dict[bytes, list[tuple[bytes, int, list[bytes]]]] = {}
         self._ttls: dict[bytes, int] = {}
+        self._removed: list[tuple[bytes, bytes]] = []  # (key, HDEL) of evicted entities' views
 
-    def add(self, writer: FeastRedisWriter, entity: str, row: Any) -> None:
+    def __len__(self) -> int:
+        return len(self._hashes) + len(self._removed)
+
+    def remove(self, writer: FeastRedisWriter, entity: str) -> None:
+        """Delete the view's fields of ``entity`` (evicted as idle): Feast then reads nothing for it, and
+        the hash goes once its last view is gone."""
         key = writer.layout.redis_key(entity)
-        pairs = self._hashes.get(key)
-        if pairs is None:
-            self._hashes[key] = pairs = []
-        pairs += writer.row_fields(row, self.written_ms)
+        fields = [*writer.layout.fields.values(), writer.layout.ts_field, writer.offset_field_name]
+        self._removed.append((key, command(b"HDEL", key, *fields)))
+
+    def add(self, writer: FeastRedisWriter, entity: str, row: Any, offset: int = 0) -> None:
+        """Add ``row`` of ``writer``'s view for ``entity``: the view's state as of source ``offset`` (the
+        partition's next offset at this checkpoint)."""
+        key = writer.layout.redis_key(entity)
+        views = self._hashes.get(key)
+        if views is None:
+            self._hashes[key] = views = []
+        views.append((writer.offset_field, offset, writer.row_fields(row, self.written_ms)))
         ttl = writer.expire_due(entity, self.written_ms)
         if ttl > self._ttls.get(key, 0):  # (0: not due; an EXPIRE 0 would delete the row)
             self._ttls[key] = ttl
 
     def commands(self) -> list[bytes]:
-        out = [hset(key, pairs, len(pairs)) for key, pairs in self._hashes.items()]
-        return out + [command(b"EXPIRE", key, ttl) for key, ttl in self._ttls.items()]
+        """``HSET``s (every view of a hash in one) and ``EXPIRE``s, for one transaction with the offsets."""
+        out = []
+        for key, views in self._hashes.items():
+            pairs = [pair for _field, _offset, view_pairs in views for pair in view_pairs]
+            out.append(hset(key, pairs, len(pairs)))
+        out += [command(b"EXPIRE", key, ttl) for key, ttl in self._ttls.items()]
+        return out + [hdel for _key, hdel in self._removed]
+
+    def removals(self) -> list[tuple[bytes, bytes]]:
+        """``(key, HDEL)`` per evicted entity view, for a Cluster (each to the shard of its key)."""
+        return list(self._removed)
+
+    def versioned(self, sha: bytes) -> list[tuple[bytes, bytes]]:
+        """``(key, EVALSHA of VERSIONED_ROWS)`` per entity hash: each view's fields applied only if its
+        offset is newer than the one stored with them."""
+        out = []
+        for key, views in self._hashes.items():
+            args = [bulk(b"%d" % self._ttls.get(key, 0))]
+            for field, offset, pairs in views:
+                args += (field, bulk(b"%d" % offset), bulk(b"%d" % (2 * len(pairs))), *pairs)
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n%s$1\r\n1\r\n%s" % (4 + _arg_count(views), bulk(sha), bulk(key))
+            out.append((key, head + b"".join(args)))
+        return out
+
+
+def _arg_count(views: list[tuple[bytes, int, list[bytes]]]) -> int:
+    """ARGV length of a :data:`VERSIONED_ROWS` call: the ttl, then per view 3 + a field and a value per pair
+    (each element of ``pairs`` is one field/value pair, two bulk strings)."""
+    return 1 + sum(3 + 2 * len(pairs) for _f, _o, pairs in views)
+
+
+#: KEYS[1]: an entity's hash. ARGV[1]: TTL seconds to set (0: none due); then per view: its version field,
+#: the row's source offset, the count n of the field/value arguments that follow, and those n arguments.
+#: A view's fields are written only over an older offset, so a replayed or a fenced worker's row never
+#: overwrites a newer one: the row at an offset is a function of the partition's records before it.
+VERSIONED_ROWS = """
+local i, wrote = 2, 0
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 2])
+  local stored = redis.call('HGET', KEYS[1], ARGV[i])
+  if not stored or tonumber(stored) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1], unpack(ARGV, i + 3, i + 2 + n))
+    wrote = wrote + 1
+  end
+  i = i + 3 + n
+end
+if wrote > 0 and tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return wrote
+"""
 
 
 def newest_per_entity(rows: Sequence[Row], stored: dict[str, tuple[int, int] | None]) -> list[Row]:

@@ -35,7 +35,7 @@ from typing import Any
 from livectx.errors import LivectxError
 from livectx.features.spec import FeatureGroup
 from livectx.repo.changes import changed_views, record_definitions, stored_definitions
-from livectx_ingest.streaming.checkpoint import FIELD_SEP, RedisCheckpoints
+from livectx_ingest.streaming.checkpoint import FIELD_SEP, Checkpoints, checkpoints_for
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _reset(
     """Delete the changed views' rows as their old definitions wrote them, then the state and offsets of every
     topic involved (old and new). Rows go first, while the old state still lists their entities."""
     stored = stored_definitions(client, consumer_group)
-    checkpoints = RedisCheckpoints(client, consumer_group)
+    checkpoints = checkpoints_for(client, consumer_group)
     topics = {state_topics[g.name] for g in changed}
     for group in changed:
         old = stored.get(group.name)
@@ -122,7 +122,7 @@ def _reset(
         entities = _entities(client, checkpoints, old_topic, group.name)
         _delete_rows(client, group.name, old["definition"]["entity_key"], old["features"], entities, project, eksv)
     for topic in sorted(topics):
-        _drop_topic_state(client, checkpoints, topic)
+        checkpoints.drop_topic(topic)
         log.warning(
             "rebuilding %s: the definition changed; replaying %s from the start of the log",
             ", ".join(sorted(g.name for g in changed if state_topics[g.name] == topic)) or "(moved views)",
@@ -162,25 +162,13 @@ def rewind_kafka_offsets(admin: Any, consumer_group: str, topics: Sequence[str])
             time.sleep(1)  # waiting out a stopped member's session, with a deadline
 
 
-def _entities(client: Any, checkpoints: RedisCheckpoints, topic: str, view: str) -> set[str]:
+def _entities(client: Any, checkpoints: Checkpoints, topic: str, view: str) -> set[str]:
     """The entities ``view`` holds window state for under ``topic`` (every partition)."""
     entities = set()
-    for key in list(client.scan_iter(match=f"{checkpoints.prefix}:state:{topic}:*", count=1000)):
+    for key in checkpoints.state_keys(topic):
         for field, _state in client.hscan_iter(key, match=f"{view}{FIELD_SEP}*", count=5_000):
             entities.add(_text(field).partition(FIELD_SEP)[2])
     return entities
-
-
-def _drop_topic_state(client: Any, checkpoints: RedisCheckpoints, topic: str) -> None:
-    """Delete every state hash and stored offset of ``topic``, and fence out its current owners."""
-    for key in list(client.scan_iter(match=f"{checkpoints.prefix}:state:{topic}:*", count=1000)):
-        client.delete(key)
-    for key in list(client.scan_iter(match=f"{checkpoints.prefix}:epoch:{topic}:*", count=1000)):
-        client.incr(key)  # fences out a worker still running the old definitions
-    offsets_key = f"{checkpoints.prefix}:offsets"
-    stale = [f for f in client.hkeys(offsets_key) if _text(f).rsplit(":", 1)[0] == topic]
-    if stale:
-        client.hdel(offsets_key, *stale)
 
 
 def _delete_rows(

@@ -35,7 +35,12 @@ def hset(key: bytes, encoded_pairs: Iterable[bytes], pairs: int) -> bytes:
 
 
 class ResponseError(Exception):
-    """Redis answered a command with an error."""
+    """Redis answered a command with an error; ``kind`` is redis-py's name for it (``MovedError``,
+    ``NoScriptError``, ``ResponseError``, ...)."""
+
+    def __init__(self, message: str, kind: str = "ResponseError") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class RawTransaction:
@@ -43,15 +48,31 @@ class RawTransaction:
     error, so a half-read connection never returns to the pool)."""
 
     def __init__(self, client: Any) -> None:
+        """``client``: a ``redis.Redis`` (for a Cluster, the client of the node that owns the keys)."""
         self._pool = client.connection_pool
         self._conn = self._pool.get_connection()
         self._ok = False
 
-    def watch(self, keys: list[str]) -> list[bytes | None]:
-        """``WATCH keys`` then ``MGET keys``: the values the transaction is conditional on."""
-        self._conn.send_packed_command([command("WATCH", *keys) + command("MGET", *keys)])
+    def watch(self, keys: list[str], also: bytes | None = None) -> tuple[list[bytes | None], Any]:
+        """``WATCH keys`` then ``MGET keys`` (the values the transaction is conditional on), and the reply
+        to ``also``, a read sent in the same round trip (``None`` without one)."""
+        self._conn.send_packed_command([command("WATCH", *keys) + command("MGET", *keys) + (also or b"")])
         self._read()
-        return self._read()
+        values = self._read()
+        return values, (self._read() if also else None)
+
+    def pipeline(self, commands: list[bytes]) -> list[Any]:
+        """Send ``commands`` in one write and return every reply, errors as :class:`ResponseError`
+        objects (not raised: the caller decides, and the connection stays in step)."""
+        self._conn.send_packed_command([b"".join(commands)])
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(self._read())
+            except ResponseError as exc:
+                replies.append(exc)
+        self._ok = True
+        return replies
 
     def execute(self, commands: list[bytes], *, atomic: bool = True) -> list[Any] | None:
         """Send ``commands`` (as ``MULTI``/``EXEC`` when ``atomic``); ``None`` if a watched key changed."""
@@ -73,7 +94,12 @@ class RawTransaction:
         self._ok = True
 
     def _read(self) -> Any:
-        reply = self._conn.read_response(disable_decoding=True)
+        from redis.exceptions import ResponseError as RedisResponseError
+
+        try:
+            reply = self._conn.read_response(disable_decoding=True)
+        except RedisResponseError as exc:  # an error reply (MOVED, NOSCRIPT, ...): ours, named by its kind
+            raise ResponseError(str(exc), kind=type(exc).__name__) from None
         if isinstance(reply, Exception):
             raise ResponseError(str(reply))
         return reply
