@@ -119,7 +119,7 @@ def test_two_workers_on_a_cluster_equal_the_recomputation(
                 return False
             return len(members) == 2 and all(m.assignment.topic_partitions for m in members)
 
-        assert wait_until(both_hold_partitions, 90), "the two workers did not share the partitions"
+        assert wait_until(both_hold_partitions, 180), "the two workers did not share the partitions"
         produce(settings, topic, events)
         assert wait_for_caught_up(settings, group, end_offsets(settings, [topic]), timeout_s=180)
     finally:

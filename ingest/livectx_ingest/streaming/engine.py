@@ -8,8 +8,8 @@ versioned rows, then per partition: :mod:`.cluster_checkpoint`), after the side 
 late events, offline Parquet) were acknowledged. Entities idle past their view's ttl are evicted in the
 same commit (:meth:`~.apply.Partition.evict_idle`); a Redis outage is waited out (:mod:`.store_outage`).
 
-Its parts: :mod:`.apply` turns records into state, :mod:`.cadence` says when to checkpoint,
-:mod:`.checkpoint` commits, :class:`~.online_writer.RowWrites` builds the rows' commands.
+Parts: :mod:`.apply` (records into state), :mod:`.cadence` (when), :mod:`.checkpoint` (commits),
+:class:`~.online_writer.RowWrites` (the rows' commands), :mod:`.mirror` (Kafka's copy of the offsets).
 
 Records in the Confluent wire format are decoded by their schema id (:mod:`livectx.wire`). A registry that
 does not answer is nobody's data problem, so it never dead-letters: the record it stopped at and every later
@@ -18,11 +18,10 @@ what was applied is checkpointed, and the held records are retried with a growin
 (:class:`~livectx.wire.RegistryPause`) until the registry answers. Offsets never pass a held record, so
 nothing is lost, skipped or counted twice; the other partitions keep going.
 
-Why a micro-batch engine and not Quix Streams: Quix applies each event to each window through RocksDB and a
-changelog record, measured here at ~0.4 ms per event and window operator (about 1,000 events/s for the four
-payment groups, 0.008x raw consume). Here an event costs a few dict operations per group, and Redis sees one
-write per entity per checkpoint, not one per event. The semantics are Quix's (per-entity event-time closing
-with grace) and are pinned by :mod:`livectx.features.recompute`, the batch reference the tests compare with.
+Why not Quix Streams: it applies each event to each window through RocksDB and a changelog record, ~0.4 ms
+per event and window operator here (0.008x raw consume); here an event costs a few dict operations per
+group and Redis sees one write per entity per checkpoint. The semantics are Quix's (per-entity event-time
+closing with grace), pinned by :mod:`livectx.features.recompute`, the reference the tests compare with.
 """
 
 from __future__ import annotations
@@ -43,8 +42,9 @@ from livectx.features.spec import FeatureGroup
 from livectx.wire import RegistryPause, SchemaCache
 from livectx_ingest.streaming.apply import COLUMNAR_MIN, Partition, RecordApplier, plan_sources
 from livectx_ingest.streaming.cadence import CheckpointCadence
-from livectx_ingest.streaming.checkpoint import FencedError, RolledBack, TopicPartition, checkpoints_for
+from livectx_ingest.streaming.checkpoint import Checkpoints, FencedError, RolledBack, TopicPartition, checkpoints_for
 from livectx_ingest.streaming.late import LateEvents
+from livectx_ingest.streaming.mirror import OffsetMirror
 from livectx_ingest.streaming.offline import OfflineRows
 from livectx_ingest.streaming.online_writer import FeastRedisWriter, RowWrites
 
@@ -53,7 +53,6 @@ BATCH = 5_000
 #: Under a backlog, consumed batches are pooled up to this many events before being applied: the columnar
 #: path's Python work is per entity and batch, so bigger batches mean fewer merges per event.
 POOL = 60_000
-MIRROR_INTERVAL_S = 0.1  # Kafka's copy of the offsets is for lag and caught-up checks: 10 commits/s is plenty
 #: Test hook (:mod:`livectx.faults`): ``<phase>:<n>`` SIGKILLs the worker at the n-th ``event`` processed, or
 #: the n-th checkpoint ``before-commit`` (side outputs written, Redis not), ``after-commit`` (Redis
 #: written, Kafka not) or, on a Redis Cluster, ``rows-written`` (rows written, state and offsets not).
@@ -87,12 +86,15 @@ class FeatureEngine:
         schemas: SchemaCache | None = None,
         registry_pause: RegistryPause | None = None,
         tables: Sequence[ChangelogGroup] = (),
+        checkpoints: Checkpoints | None = None,
     ) -> None:
+        """``checkpoints``: where state and offsets are committed (default: ``redis_client``'s, through
+        :func:`~.checkpoint.checkpoints_for`; unit tests pass an in-memory one)."""
         self._consumer = consumer
         self._registry_pause = registry_pause or RegistryPause(log)
         self._retry_s = 0.0  # > 0: records are held for the registry; wait this long, then retry them
         self._held_tps: set[TopicPartition] = set()  # partitions paused on the consumer meanwhile
-        self._checkpoints = checkpoints_for(redis_client, consumer_group, crash_point=self._crash_point)
+        self._checkpoints = checkpoints or checkpoints_for(redis_client, consumer_group, crash_point=self._crash_point)
         self.consumer_group = consumer_group
         self._groups = list(groups)
         self._writers = {g.name: FeastRedisWriter(redis_client, feast_project, g) for g in (*groups, *tables)}  # type: ignore[arg-type]
@@ -116,9 +118,7 @@ class FeatureEngine:
         self._on_written = on_written
         self._partitions: dict[TopicPartition, Partition] = {}
         self._stop = threading.Event()
-        self._mirror_pending = False
-        self._mirror_due: dict[TopicPartition, Partition] = {}
-        self._mirrored_at = 0.0
+        self._mirror = OffsetMirror(consumer)
         self._pool: list[Any] = []
         #: perf_counter() of the first record consumed and of the last commit (throughput accounting).
         self.first_consumed_at: float | None = None
@@ -158,7 +158,7 @@ class FeatureEngine:
             p.offset = OFFSET_BEGINNING if offsets[tp] is None else offsets[tp]
         consumer.assign(partitions)
         self._kafka_tps = [KafkaTP(t, p) for t, p in self._partitions]
-        self._mirror_pending = True  # Kafka's copy may lag Redis (a crash between the two commits)
+        self._mirror.pending = True
         log.info("assigned %s (resuming from %s)", tps, offsets)
 
     def _load(self, tp: TopicPartition, epoch: int, next_offset: int | None) -> Partition:
@@ -247,10 +247,7 @@ class FeatureEngine:
                     if due and backlog:  # the rows just applied count in the next checkpoint's cost
                         cadence.grow(self._dirty_rows())
                         due = cadence.due(now)
-                if self._mirror_pending:
-                    self._mirror_pending = False
-                    self._commit_kafka(self._partitions)
-                self._mirror()
+                self._mirror.tick(everything=self._partitions)
                 if due:
                     cadence.started(time.monotonic())
                     rows = self._dirty_rows()
@@ -339,7 +336,7 @@ class FeatureEngine:
             if p.next_offset is not None and (p.next_offset != p.committed or tp in evicted)
         }
         if not todo:
-            self._mirror(final)
+            self._mirror.tick(final)
             return
         began = time.perf_counter()
         written_ms = int(time.time() * 1000)
@@ -394,26 +391,7 @@ class FeatureEngine:
             for table in part.tables.values():
                 table.clean()
         self._crash_point("after-commit")
-        self._mirror_due.update(todo)
-        self._mirror(final)
+        self._mirror.committed(todo)
+        self._mirror.tick(final)
         if self._on_written is not None and rows:
             self._on_written(rows, visible_ms, time.perf_counter() - began)
-
-    def _mirror(self, final: bool = False) -> None:
-        """Copy committed offsets to Kafka at most every ``MIRROR_INTERVAL_S`` (always when ``final``)."""
-        now = time.monotonic()
-        if self._mirror_due and (final or now - self._mirrored_at >= MIRROR_INTERVAL_S):
-            self._commit_kafka(self._mirror_due, wait=final)
-            self._mirror_due, self._mirrored_at = {}, now
-
-    def _commit_kafka(self, done: Mapping[TopicPartition, Partition], wait: bool = True) -> None:
-        """Mirror the committed offsets to Kafka, for lag monitoring and `--until-caught-up` (not for
-        resuming: Redis holds the offsets the state belongs to)."""
-        from confluent_kafka import KafkaException
-        from confluent_kafka import TopicPartition as KafkaTP
-
-        offsets = [KafkaTP(t, p, part.committed) for (t, p), part in done.items() if part.committed is not None]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=not wait)
-        except KafkaException as exc:  # e.g. rebalancing: the next checkpoint commits again
-            log.info("Kafka offset mirror skipped: %s", exc)
