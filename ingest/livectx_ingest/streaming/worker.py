@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,8 @@ from livectx_ingest.streaming.offline import OfflineRows
 
 log = logging.getLogger(__name__)
 DEFAULT_GROUP = "livectx-features"
+#: Freshness samples kept for the worker's closing figures (a uniform sample once more rows were written).
+SAMPLE_LIMIT = 200_000
 
 
 @dataclass
@@ -55,13 +58,26 @@ class FreshnessStats:
     events: int = 0
     events_columnar: int = 0  # of which applied as columns (see FeatureEngine)
     busy_s: float = 0.0
+    _draw: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def record(self, rows_by_view: dict[str, list[WindowRow]], visible_ms: int) -> None:
         ages = [visible_ms - r.newest_event_ms for rows in rows_by_view.values() for r in rows]
+        seen = self.rows_written
         self.rows_written += len(ages)
         self.recent_ms.extend(ages)
-        if len(self.freshness_ms) < 1_000_000:
-            self.freshness_ms.extend(ages)
+        room = SAMPLE_LIMIT - len(self.freshness_ms)
+        if room > 0:
+            self.freshness_ms.extend(ages[:room])
+            seen, ages = seen + room, ages[room:]
+        # Past the limit, a uniform reservoir (Algorithm R) of every row so far: the closing percentiles
+        # stay those of the whole run while memory stays flat (a soak's RSS must not grow with its length).
+        # The first sample, which benches drop as the warm-up row, is never replaced.
+        draw = self._draw.randrange
+        for age in ages:
+            seen += 1
+            slot = draw(seen)
+            if 0 < slot < SAMPLE_LIMIT:
+                self.freshness_ms[slot] = age
 
     def drain_recent(self) -> list[float]:
         recent, self.recent_ms = self.recent_ms, []
