@@ -206,8 +206,11 @@ class _Soak:
         self._warm_up(ready)
         go_payments.set()
         fed_from = time.time()
-        samples = [self._sample(0, self._next_report(after=fed_from + 0.9 * self.interval))]
-        click.echo(progress_line(samples[0], minutes), err=True)
+        start = Sample(-1, fed_from, 0.0)
+        start.cpu_s = {name: soak_procs.cpu_s(child.pid) for name, child in self.children.items()}
+        start.cpu_s.update({name: soak_procs.cpu_s(pid, tree=name == "postgres") for name, pid in self.servers.items()})
+        samples = [start, self._sample(0, self._next_report(after=fed_from + 0.9 * self.interval))]
+        click.echo(progress_line(samples[-1], minutes), err=True)
         go_load.set()
         for minute in range(1, minutes + 1):
             samples.append(self._sample(minute, self._next_report(after=samples[-1].at + 0.5)))
@@ -292,9 +295,11 @@ class _Soak:
             sample.lag[group], sample.committed[group] = soak_procs.lag(self.settings, self.groups[group],
                                                                         self.topics[group])  # fmt: skip
         for name, child in self.children.items():
-            sample.rss_mb[name] = soak_procs.rss_mb(child.pid)
+            sample.rss_mb[name], sample.cpu_s[name] = soak_procs.rss_mb(child.pid), soak_procs.cpu_s(child.pid)
         for name, pid in self.servers.items():
-            sample.rss_mb[name] = soak_procs.tree_pss_mb(pid) if name == "postgres" else soak_procs.rss_mb(pid)
+            postgres = name == "postgres"
+            sample.rss_mb[name] = soak_procs.tree_pss_mb(pid) if postgres else soak_procs.rss_mb(pid)
+            sample.cpu_s[name] = soak_procs.cpu_s(pid, tree=postgres)
         sample.redis_mb = float(redis_client(self.settings).info("memory")["used_memory"]) / 2**20
         return sample
 

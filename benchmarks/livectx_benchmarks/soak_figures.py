@@ -36,7 +36,8 @@ class Sample:
     """What the bench saw when the feature worker's report for one minute landed.
 
     ``minute`` 0 is the quiet baseline (the feature worker and its producer, nothing else working), then
-    1..N the soak. ``seconds`` is the length of the interval the freshness figures cover."""
+    1..N the soak; -1, if taken, the moment the baseline's traffic started (only its CPU counters are
+    used). ``seconds`` is the length of the interval the freshness figures cover."""
 
     minute: int
     at: float
@@ -49,6 +50,8 @@ class Sample:
     committed: dict[str, int] = field(default_factory=dict)
     #: per process (workers, producers, agent, servers): resident memory in MiB
     rss_mb: dict[str, float] = field(default_factory=dict)
+    #: per process: CPU seconds used since it started (the table shows each minute's share of one core)
+    cpu_s: dict[str, float] = field(default_factory=dict)
     redis_mb: float = math.nan
 
 
@@ -188,22 +191,36 @@ def tables(samples: Sequence[Sample]) -> list[tuple[str, list[str], list[list[st
     """The per-minute tables ``(title, columns, rows)``: the flow (freshness, throughput, lag, Redis) and
     the memory of every process; minute 0 is shown as ``base``."""
     ordered = sorted(samples, key=lambda s: s.minute)
-    processes = list(dict.fromkeys(name for s in ordered for name in s.rss_mb))
+    processes = list(dict.fromkeys(name for s in ordered if s.minute >= 0 for name in s.rss_mb))
     throughput = {g: rate_per_s(samples, g) for g in GROUPS}
     flow = ["minute", "fresh p50 ms", "fresh p99 ms", "rows", "events/s", "texts/s", "decisions/s"]
     flow += [f"lag {g}" for g in GROUPS] + ["redis MB"]
-    flow_rows, memory_rows = [], []
-    for s in ordered:
+    flow_rows, memory_rows, cpu_rows = [], [], []
+    for before, s in itertools.pairwise([None, *ordered]):
+        if s.minute < 0:
+            continue  # the moment the baseline's traffic started: only what the baseline's CPU is counted from
         minute = "base" if s.minute == 0 else str(s.minute)
         row = [minute, _fmt(s.freshness_p50_ms), _fmt(s.freshness_p99_ms), f"{s.freshness_rows:,}"]
         row += [_fmt(throughput[g].get(s.minute, math.nan), ",.0f") for g in GROUPS]
         row += [f"{s.lag[g]:,}" if g in s.lag else "-" for g in GROUPS] + [_fmt(s.redis_mb)]
         flow_rows.append(row)
         memory_rows.append([minute] + [_fmt(s.rss_mb.get(p, math.nan), ",.0f") for p in processes])
+        if before is not None:
+            cpu_rows.append([minute] + [_fmt(cpu_pct(before, s, p), ",.0f") for p in processes])
     return [
         ("soak per minute (base: the quiet baseline)", flow, flow_rows),
         ("RSS MB per process per minute (postgres: Pss of all its processes)", ["minute", *processes], memory_rows),
-    ]
+        ("CPU % of one core per process per minute (this machine's cores shared by all)", ["minute", *processes],
+         cpu_rows),
+    ]  # fmt: skip
+
+
+def cpu_pct(before: Sample, after: Sample, process: str) -> float:
+    """The share of one core ``process`` used between two samples, in percent (nan when unknown)."""
+    seconds = after.at - before.at
+    if seconds <= 0 or process not in before.cpu_s or process not in after.cpu_s:
+        return math.nan
+    return (after.cpu_s[process] - before.cpu_s[process]) / seconds * 100
 
 
 def progress_line(sample: Sample, minutes: int) -> str:

@@ -14,6 +14,7 @@ summed over all of them, so shared memory counts once.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import time
@@ -36,6 +37,22 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return math.nan
+
+
+def cpu_s(pid: int, tree: bool = False) -> float:
+    """CPU seconds (user + system) ``pid`` has used, with its descendants' when ``tree`` (nan once gone):
+    what each process takes of the machine's cores, minute by minute."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in descendants(pid) if tree else [pid]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            if member == pid:
+                return math.nan
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def descendants(pid: int) -> list[int]:

@@ -41,7 +41,7 @@ def _samples(p99s: tuple[float, ...] = (40.0, 60.0, 80.0, 70.0), features_lag: t
     out = [
         Sample(0, at=0.0, seconds=60.0, freshness_p50_ms=10.0, freshness_p99_ms=20.0, freshness_rows=1000,
                lag={"features": 100, "memory": 0, "agent": 0}, committed={"features": 0, "memory": 0, "agent": 0},
-               rss_mb={"features": 700.0, "kafka": 400.0}, redis_mb=2.0)
+               rss_mb={"features": 700.0, "kafka": 400.0}, cpu_s={"features": 0.0, "kafka": 0.0}, redis_mb=2.0)
     ]  # fmt: skip
     for minute, (p99, lag) in enumerate(zip(p99s, features_lag, strict=True), start=1):
         out.append(
@@ -51,6 +51,7 @@ def _samples(p99s: tuple[float, ...] = (40.0, 60.0, 80.0, 70.0), features_lag: t
                 lag={"features": lag, "memory": 10 * minute, "agent": 5},
                 committed={"features": 300_000 * minute, "memory": 3_000 * minute, "agent": 6_000 * minute},
                 rss_mb={"features": 760.0 + minute, "kafka": 420.0, "agent": 600.0 + 12.0 * minute},
+                cpu_s={"features": 30.0 * minute, "kafka": 60.0 * minute},
                 redis_mb=2.5 + 0.1 * minute,
             )
         )  # fmt: skip
@@ -113,10 +114,18 @@ def test_a_soak_without_a_baseline_or_a_minute_is_refused() -> None:
 def test_per_minute_throughput_tables_and_progress() -> None:
     samples = _samples()
     assert rate_per_s(samples, "features") == {m: 5000.0 for m in (1, 2, 3, 4)}
-    (flow_title, flow, flow_rows), (_title, memory, memory_rows) = tables(samples)
+    (flow_title, flow, flow_rows), (_title, memory, memory_rows), (_, cpu, cpu_rows) = tables(samples)
     assert "per minute" in flow_title and [r[0] for r in flow_rows] == ["base", "1", "2", "3", "4"]
     assert flow_rows[0][flow.index("events/s")] == "-" and flow_rows[1][flow.index("events/s")] == "5,000"
-    assert memory == ["minute", "features", "kafka", "agent"] and memory_rows[0][3] == "-"
+    assert memory == cpu == ["minute", "features", "kafka", "agent"] and memory_rows[0][3] == "-"
+    # CPU per minute: 30 s of 60 is half a core; 60 s of 60, a whole one; the agent's is unknown. The base
+    # row needs the moment the baseline began (minute -1), which no other table or figure shows.
+    assert [r[0] for r in cpu_rows] == ["1", "2", "3", "4"] and cpu_rows[1][1:] == ["50", "100", "-"]
+    start = Sample(-1, at=-60.0, seconds=0.0, cpu_s={"features": -15.0, "kafka": 0.0}, rss_mb={"ghost": 1.0})
+    with_start = tables([start, *samples])
+    assert with_start[2][2][0] == ["base", "25", "0", "-"] and with_start[0][2] == flow_rows
+    assert "ghost" not in with_start[1][1]
+    assert figures([start, *samples], warmup=1, rates=RATES) == figures(samples, warmup=1, rates=RATES)
     line = progress_line(samples[2], 4)
     assert line.startswith("soak minute 2/4: freshness p99 60.0 ms") and "agent 624" in line and "kafka" not in line
     assert "baseline" in progress_line(samples[0], 4)
