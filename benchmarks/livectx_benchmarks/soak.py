@@ -162,6 +162,7 @@ class _Soak:
         self.logs = Path(tempfile.mkdtemp(prefix="livectx-bench-soak-"))
         self.children: dict[str, Any] = {}
         self.totals: dict[str, float] = {}
+        self.sent: dict[str, Any] = {}
         self.load = (math.nan, math.nan)
         self.report = settings.stack.state_dir / "metrics" / f"{self.groups['features']}-soak.json"
 
@@ -190,6 +191,7 @@ class _Soak:
         self.load = (os.getloadavg()[0], math.nan)
         self._start_workers()
         sent = {name: self.spawn.Value("d", 0.0) for name in ("producer", "texts", "agent_feed")}
+        self.sent = {"features": sent["producer"], "memory": sent["texts"], "agent": sent["agent_feed"]}
         go_payments, go_load, stop_payments, stop_load = (self.spawn.Event() for _ in range(4))
         stops += [stop_payments, stop_load, go_payments, go_load]  # a feeder still waiting to go ends too
         feeders = {
@@ -291,6 +293,7 @@ class _Soak:
         for name, key in (("freshness_p50_ms", "freshness_p50_ms"), ("freshness_p99_ms", "freshness_p99_ms")):
             value = report.get(key)
             setattr(sample, name, math.nan if value is None else float(value))
+        sample.sent = {group: counter.value for group, counter in self.sent.items()}
         for group in GROUPS:
             sample.lag[group], sample.committed[group] = soak_procs.lag(self.settings, self.groups[group],
                                                                         self.topics[group])  # fmt: skip

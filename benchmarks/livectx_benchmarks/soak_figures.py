@@ -48,6 +48,8 @@ class Sample:
     #: per group of :data:`GROUPS`: records behind the log end, and offsets committed in all
     lag: dict[str, int] = field(default_factory=dict)
     committed: dict[str, int] = field(default_factory=dict)
+    #: per group: records its feeder had sent (what the soak delivered, beside what was consumed)
+    sent: dict[str, float] = field(default_factory=dict)
     #: per process (workers, producers, agent, servers): resident memory in MiB
     rss_mb: dict[str, float] = field(default_factory=dict)
     #: per process: CPU seconds used since it started (the table shows each minute's share of one core)
@@ -121,6 +123,7 @@ def figures(samples: Sequence[Sample], warmup: int, rates: Mapping[str, float]) 
         raise ValueError("no baseline minute: the soak's freshness has nothing to be compared with")
     baseline, warm, end = baselines[0], warm_sample(samples, warmup), soak[-1]
     growth = rss_growth(samples, warmup)
+    fed = {m: r for m, r in rate_per_s(samples, "features", "sent").items() if m > 0}
     p99s = [s.freshness_p99_ms for s in soak]
     worst = _max(p99s)
     out: dict[str, float] = {
@@ -137,6 +140,7 @@ def figures(samples: Sequence[Sample], warmup: int, rates: Mapping[str, float]) 
         else math.nan,
         "minutes_over_freshness_target": float(sum(1 for p in p99s if not p < FRESHNESS_TARGET_MS)),
         "freshness_rows": float(sum(s.freshness_rows for s in soak)),
+        "fed_per_s_min_minute": min(fed.values(), default=math.nan),
         "warmup_minutes": float(warm.minute),
     }
     for name in sorted(growth):
@@ -177,13 +181,15 @@ def worst_process(samples: Sequence[Sample], warmup: int) -> str:
     return max(growth, key=lambda k: growth[k]) if growth else "-"
 
 
-def rate_per_s(samples: Sequence[Sample], group: str) -> dict[int, float]:
-    """Per minute: offsets the group committed during it, per second (its throughput)."""
+def rate_per_s(samples: Sequence[Sample], group: str, counter: str = "committed") -> dict[int, float]:
+    """Per minute: offsets the group committed during it (``counter="sent"``: records its feeder sent), per
+    second: its throughput, or the load it was given."""
     ordered = sorted(samples, key=lambda s: s.minute)
     rates: dict[int, float] = {}
     for before, sample in itertools.pairwise(ordered):
-        if group in before.committed and group in sample.committed and sample.seconds > 0:
-            rates[sample.minute] = (sample.committed[group] - before.committed[group]) / sample.seconds
+        was, now = getattr(before, counter), getattr(sample, counter)
+        if group in was and group in now and sample.at > before.at:
+            rates[sample.minute] = (now[group] - was[group]) / (sample.at - before.at)
     return rates
 
 
@@ -193,7 +199,8 @@ def tables(samples: Sequence[Sample]) -> list[tuple[str, list[str], list[list[st
     ordered = sorted(samples, key=lambda s: s.minute)
     processes = list(dict.fromkeys(name for s in ordered if s.minute >= 0 for name in s.rss_mb))
     throughput = {g: rate_per_s(samples, g) for g in GROUPS}
-    flow = ["minute", "fresh p50 ms", "fresh p99 ms", "rows", "events/s", "texts/s", "decisions/s"]
+    fed = rate_per_s(samples, "features", "sent")
+    flow = ["minute", "fresh p50 ms", "fresh p99 ms", "rows", "payments fed/s", "events/s", "texts/s", "decisions/s"]
     flow += [f"lag {g}" for g in GROUPS] + ["redis MB"]
     flow_rows, memory_rows, cpu_rows = [], [], []
     for before, s in itertools.pairwise([None, *ordered]):
@@ -201,6 +208,7 @@ def tables(samples: Sequence[Sample]) -> list[tuple[str, list[str], list[list[st
             continue  # the moment the baseline's traffic started: only what the baseline's CPU is counted from
         minute = "base" if s.minute == 0 else str(s.minute)
         row = [minute, _fmt(s.freshness_p50_ms), _fmt(s.freshness_p99_ms), f"{s.freshness_rows:,}"]
+        row.append(_fmt(fed.get(s.minute, math.nan), ",.0f"))
         row += [_fmt(throughput[g].get(s.minute, math.nan), ",.0f") for g in GROUPS]
         row += [f"{s.lag[g]:,}" if g in s.lag else "-" for g in GROUPS] + [_fmt(s.redis_mb)]
         flow_rows.append(row)

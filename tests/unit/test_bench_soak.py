@@ -39,8 +39,9 @@ RATES = {"features": 5000.0, "memory": 50.0, "agent": 100.0}
 def _samples(p99s: tuple[float, ...] = (40.0, 60.0, 80.0, 70.0), features_lag: tuple[int, ...] = (300, 200, 250, 400)):
     """A baseline and four soak minutes: the workers' RSS flat after a warm-up jump, the agent's growing."""
     out = [
-        Sample(0, at=0.0, seconds=60.0, freshness_p50_ms=10.0, freshness_p99_ms=20.0, freshness_rows=1000,
+        Sample(0, at=60.0, seconds=60.0, freshness_p50_ms=10.0, freshness_p99_ms=20.0, freshness_rows=1000,
                lag={"features": 100, "memory": 0, "agent": 0}, committed={"features": 0, "memory": 0, "agent": 0},
+               sent={"features": 0.0},
                rss_mb={"features": 700.0, "kafka": 400.0}, cpu_s={"features": 0.0, "kafka": 0.0}, redis_mb=2.0)
     ]  # fmt: skip
     for minute, (p99, lag) in enumerate(zip(p99s, features_lag, strict=True), start=1):
@@ -50,6 +51,7 @@ def _samples(p99s: tuple[float, ...] = (40.0, 60.0, 80.0, 70.0), features_lag: t
                 freshness_rows=600_000,
                 lag={"features": lag, "memory": 10 * minute, "agent": 5},
                 committed={"features": 300_000 * minute, "memory": 3_000 * minute, "agent": 6_000 * minute},
+                sent={"features": 290_000.0 * minute},
                 rss_mb={"features": 760.0 + minute, "kafka": 420.0, "agent": 600.0 + 12.0 * minute},
                 cpu_s={"features": 30.0 * minute, "kafka": 60.0 * minute},
                 redis_mb=2.5 + 0.1 * minute,
@@ -68,6 +70,7 @@ def test_the_issues_four_figures_are_there_and_read_the_soak_minutes() -> None:
     assert out["rss_growth_pct"] == pytest.approx((648 - 612) / 612 * 100)
     assert out["target_freshness"] == 1.0 and out["minutes_over_freshness_target"] == 0.0
     assert out["target_rss"] == 1.0  # 5.9% < 10%
+    assert out["fed_per_s_min_minute"] == pytest.approx(290_000 / 60)
 
 
 def test_rss_growth_is_measured_from_the_end_of_the_warm_up_per_process() -> None:
@@ -114,14 +117,16 @@ def test_a_soak_without_a_baseline_or_a_minute_is_refused() -> None:
 def test_per_minute_throughput_tables_and_progress() -> None:
     samples = _samples()
     assert rate_per_s(samples, "features") == {m: 5000.0 for m in (1, 2, 3, 4)}
+    assert rate_per_s(samples, "features", "sent")[2] == pytest.approx(290_000 / 60)
     (flow_title, flow, flow_rows), (_title, memory, memory_rows), (_, cpu, cpu_rows) = tables(samples)
     assert "per minute" in flow_title and [r[0] for r in flow_rows] == ["base", "1", "2", "3", "4"]
     assert flow_rows[0][flow.index("events/s")] == "-" and flow_rows[1][flow.index("events/s")] == "5,000"
+    assert flow_rows[1][flow.index("payments fed/s")] == "4,833"
     assert memory == cpu == ["minute", "features", "kafka", "agent"] and memory_rows[0][3] == "-"
     # CPU per minute: 30 s of 60 is half a core; 60 s of 60, a whole one; the agent's is unknown. The base
     # row needs the moment the baseline began (minute -1), which no other table or figure shows.
     assert [r[0] for r in cpu_rows] == ["1", "2", "3", "4"] and cpu_rows[1][1:] == ["50", "100", "-"]
-    start = Sample(-1, at=-60.0, seconds=0.0, cpu_s={"features": -15.0, "kafka": 0.0}, rss_mb={"ghost": 1.0})
+    start = Sample(-1, at=0.0, seconds=0.0, cpu_s={"features": -15.0, "kafka": 0.0}, rss_mb={"ghost": 1.0})
     with_start = tables([start, *samples])
     assert with_start[2][2][0] == ["base", "25", "0", "-"] and with_start[0][2] == flow_rows
     assert "ghost" not in with_start[1][1]
