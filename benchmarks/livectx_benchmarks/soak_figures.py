@@ -129,6 +129,7 @@ def figures(samples: Sequence[Sample], warmup: int, rates: Mapping[str, float]) 
     out: dict[str, float] = {
         "minutes": sum(s.seconds for s in soak) / 60.0,
         "rss_growth_pct": _max(list(growth.values())),
+        "rss_growth_pct_product": _max([v for k, v in growth.items() if k in PRODUCT]),
         "lag_end": float(sum(end.lag.get(g, 0) for g in GROUPS)),
         "freshness_p99_ms_worst_minute": worst,
         "freshness_p99_ms_best_minute": min((p for p in p99s if not math.isnan(p)), default=math.nan),

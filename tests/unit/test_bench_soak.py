@@ -68,6 +68,7 @@ def test_the_issues_four_figures_are_there_and_read_the_soak_minutes() -> None:
     assert out["lag_end"] == 400 + 40 + 5
     # The agent grew from 612 MB after the warm-up minute to 648 MB: the worst process.
     assert out["rss_growth_pct"] == pytest.approx((648 - 612) / 612 * 100)
+    assert out["rss_growth_pct_product"] == out["rss_growth_pct"]  # the agent is one of the product's
     assert out["target_freshness"] == 1.0 and out["minutes_over_freshness_target"] == 0.0
     assert out["target_rss"] == 1.0  # 5.9% < 10%
     assert out["fed_per_s_min_minute"] == pytest.approx(290_000 / 60)
