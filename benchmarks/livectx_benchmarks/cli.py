@@ -64,6 +64,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "replay, and with its Kafka quota (secured stack: the configured one, else a private one it starts; "
         "-o seconds=40 -o rate=1000 -o history=300000 -o quota_bytes=1048576 -o settle=8)",
     ),
+    "soak": (
+        "livectx_benchmarks.soak:run",
+        "everything at once for --minutes (10) as separate processes: the feature worker at 5,000 payments/s, the "
+        "embedding worker at 50 texts/s, the fraud agent deciding; per minute freshness p99, lag, RSS of every "
+        "process, Redis memory (-o rate=5000 -o texts_rate=50 -o agent_rate=100 -o minute_s=60 -o warmup=1)",
+    ),
 }
 
 
@@ -84,6 +90,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     help="Multiply the benchmark's size (use <1 for a quick smoke run).",
 )
 @click.option(
+    "--minutes",
+    type=float,
+    default=None,
+    help="How long a benchmark that runs for minutes runs (`bench soak`; default: its own, 10).",
+)
+@click.option(
     "-o",
     "--option",
     "options",
@@ -98,6 +110,7 @@ def bench(
     list_only: bool,
     json_file: Path | None,
     scale: float,
+    minutes: float | None,
     options: tuple[str, ...],
 ) -> None:
     """Run a named benchmark: prints a table and writes a flat JSON object of figures."""
@@ -108,9 +121,17 @@ def bench(
         raise UnknownNameError(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)} (see --list)")
     module_name, attr = BENCHMARKS[name][0].split(":")
     run = getattr(importlib.import_module(module_name), attr)
-    extra = bench_options(name, run, options)
+    extra: dict[str, float] = bench_options(name, run, options)
+    if minutes is not None:
+        if "minutes" not in inspect.signature(run).parameters:
+            raise click.UsageError(f"benchmark {name} does not run for minutes: --minutes is for `bench soak`")
+        if "minutes" in extra:
+            raise click.UsageError("give --minutes or -o minutes=..., not both")
+        extra["minutes"] = minutes
     with console(stderr=True).status(f"running benchmark {name}..."):
         result = run(settings_from(ctx), scale=scale, **extra)
+    for table in result.tables:
+        print_table(table.title, table.columns, table.rows)
     print_figures(f"benchmark {name}", result.figures, ",.3f")
     for note in result.notes:
         click.echo(note)
