@@ -10,7 +10,8 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from, styled
 
-SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry", "prometheus", "connect"])
+KAFKA_NODES = ["kafka", *(f"kafka-{n}" for n in range(2, 6))]  # `kafka` = every node in up/down
+SERVICES = click.Choice([*KAFKA_NODES, "redis", "postgres", "schema-registry", "prometheus", "connect"])
 EXTRAS = click.Choice(["monitoring", "cdc"])
 
 
@@ -46,8 +47,16 @@ def stack() -> None:
     help="The secured stack (same as LIVECTX_STACK_SECURE=1, which every later command needs too): Kafka "
     "SASL_SSL + ACLs, Redis ACL users, Postgres SCRAM. A state dir is either plain or secured.",
 )
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 5),
+    help="Kafka nodes (LIVECTX_STACK_KAFKA_BROKERS, default 1): 3 gives a KRaft quorum of three with "
+    "replication 3 and min.insync.replicas 2; node n uses the Kafka ports + 2(n-1).",
+)
 @click.pass_context
-def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool) -> None:
+def up(
+    ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool, brokers: int | None
+) -> None:
     """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
     import os
 
@@ -57,7 +66,13 @@ def up(ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], s
         os.environ["LIVECTX_STACK_SECURE"] = "1"
         ctx.find_root().obj.pop("settings", None)
         click.echo("secured stack: export LIVECTX_STACK_SECURE=1 for the commands that use it", err=True)
+    if brokers is not None and brokers != settings_from(ctx).stack.kafka_brokers:
+        os.environ["LIVECTX_STACK_KAFKA_BROKERS"] = str(brokers)
+        ctx.find_root().obj.pop("settings", None)
+        click.echo(f"export LIVECTX_STACK_KAFKA_BROKERS={brokers} for the commands that use it", err=True)
     settings = settings_from(ctx)
+    if settings.stack.secure and settings.stack.kafka_brokers > 1:
+        raise click.UsageError("the secured stack runs one Kafka node: drop --brokers or --secure")
     from livectx.stack.kafka import KafkaBroker
     from livectx.stack.secure import check_mode
 

@@ -52,7 +52,7 @@ class Stack:
         stack, so ``down`` and ``status`` see it without the flag."""
         self.settings = settings
         self.services: list[Service] = [
-            KafkaBroker(settings),
+            *kafka_nodes(settings),
             RedisServer(settings),
             PostgresServer(settings),
             SchemaRegistry(settings),
@@ -74,9 +74,10 @@ class Stack:
     def up(self, names: list[str] | None = None) -> list[tuple[str, str]]:
         """Start what is not running, then wait for every service's readiness probe.
 
-        Returns ``(service, action)`` pairs, action being ``started`` or ``already running``.
+        Returns ``(service, action)`` pairs, action being ``started`` or ``already running``. The name
+        ``kafka`` means every Kafka node, ``kafka-<n>`` one of them.
         """
-        chosen = [s for s in self.services if names is None or s.name in names]
+        chosen = [s for s in self.services if _named(s.name, names)]
         actions = []
         for service in chosen:  # start all first, then probe: the JVM warms up while Redis starts
             if service.process.pid() is not None:
@@ -91,7 +92,7 @@ class Stack:
     def down(self, names: list[str] | None = None) -> list[tuple[str, str]]:
         actions = []
         for service in reversed(self.services):
-            if names is not None and service.name not in names:
+            if not _named(service.name, names):
                 continue
             stopped = service.process.stop()
             actions.append((service.name, "stopped" if stopped else "not running"))
@@ -120,3 +121,15 @@ class Stack:
 
     def is_up(self) -> bool:
         return all(row.ok for row in self.status())
+
+
+def kafka_nodes(settings: Settings) -> list[KafkaBroker]:
+    """The configured nodes, and any other node that still runs from an earlier, larger cluster (so that
+    ``down`` and ``status`` see it)."""
+    wanted = settings.stack.kafka_brokers
+    nodes = [KafkaBroker(settings, n) for n in range(1, 6)]
+    return [node for node in nodes if node.node <= wanted or node.process.recorded_pid() is not None]
+
+
+def _named(name: str, names: list[str] | None) -> bool:
+    return names is None or name in names or ("kafka" in names and name.startswith("kafka-"))
