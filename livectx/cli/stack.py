@@ -107,6 +107,9 @@ def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
         for service in the_stack.services:
             if not services or service.name in services:
                 shutil.rmtree(settings.stack.state_dir / service.name, ignore_errors=True)
+        if not services or "kafka" in services:  # every node's data, also of a larger cluster than configured
+            for node_home in settings.stack.state_dir.glob("kafka-[0-9]"):
+                shutil.rmtree(node_home, ignore_errors=True)
         click.echo("purged stack data")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -91,10 +92,16 @@ class Stack:
 
     def down(self, names: list[str] | None = None) -> list[tuple[str, str]]:
         actions = []
+        nodes = [s for s in self.services if isinstance(s, KafkaBroker) and _named(s.name, names)]
+        signalled = {n.name for n in nodes if n.process.pid() is not None} if len(nodes) > 1 else set()
+        for node in nodes if signalled else ():  # a cluster stops together: the last node alone waits for a quorum
+            node.process.signal(signal.SIGTERM)
         for service in reversed(self.services):
             if not _named(service.name, names):
                 continue
-            stopped = service.process.stop()
+            # The node that outlives the quorum never completes its controlled shutdown: bounded, then SIGKILL
+            # (its log is recovered at the next start; the data are on disk).
+            stopped = service.process.stop(10.0 if service.name in signalled else 30.0) or service.name in signalled
             actions.append((service.name, "stopped" if stopped else "not running"))
         return actions
 
