@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from livectx.errors import ConfigError
@@ -75,6 +75,12 @@ class StackSettings(_Section):
     postgres_port: int = Field(default=15432, ge=1, le=65535)
     kafka_version: str = "4.4.0"
     kafka_heap: str = "1g"
+    #: KRaft nodes (each broker + controller, all voters). Node ``n`` (1-based) listens on
+    #: ``kafka_port + 2(n-1)`` and its controller on ``kafka_controller_port + 2(n-1)``: 19092/19093,
+    #: 19094/19095, 19096/19097 by default. One node is the default (fastest start; CI and the demo).
+    kafka_brokers: int = Field(default=1, ge=1, le=5)
+    #: Heap per node when ``kafka_brokers`` > 1: three JVMs must fit a 2-core, 24 GB machine.
+    kafka_cluster_heap: str = "512m"
     #: Apicurio Registry (Confluent-compatible API); its management port serves the health probe.
     schema_registry_port: int = Field(default=18081, ge=1, le=65535)
     schema_registry_management_port: int = Field(default=18082, ge=1, le=65535)
@@ -100,6 +106,33 @@ class StackSettings(_Section):
     #: users, Postgres SCRAM. Its clients take their credentials from ``<state dir>/secure`` (see below).
     secure: bool = False
 
+    @model_validator(mode="after")
+    def _distinct_kafka_ports(self) -> StackSettings:
+        ports = [p for pair in self.kafka_node_ports for p in pair]
+        if len(set(ports)) != len(ports) or max(ports) > 65535:
+            raise ValueError(
+                f"kafka_port {self.kafka_port} and kafka_controller_port {self.kafka_controller_port} give "
+                f"{self.kafka_brokers} nodes clashing or invalid ports {ports}: use two ports at least "
+                f"{2 * self.kafka_brokers} apart, or kafka_controller_port = kafka_port + 1"
+            )
+        return self
+
+    @property
+    def kafka_node_ports(self) -> list[tuple[int, int]]:
+        """``(client port, controller port)`` of each local KRaft node, node 1 first."""
+        return [(self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i) for i in range(self.kafka_brokers)]
+
+    @property
+    def kafka_addresses(self) -> list[str]:
+        return [f"{self.host}:{port}" for port, _ in self.kafka_node_ports]
+
+    @property
+    def kafka_replication(self) -> tuple[int, int]:
+        """``(replication factor, min.insync.replicas)`` for the local cluster's topics: 3 and 2 from
+        three nodes up (a write survives one node down), else every node and 1."""
+        factor = min(3, self.kafka_brokers)
+        return factor, 2 if factor >= 3 else 1
+
 
 class KafkaSettings(_Section):
     """Kafka client settings, valid for Apache Kafka, Redpanda and Confluent Cloud alike."""
@@ -110,6 +143,18 @@ class KafkaSettings(_Section):
     client_options: dict[str, str | int | bool] = Field(default_factory=dict)
     sasl_password: SecretStr | None = None
     dead_letter_topic: str = "livectx.dead-letter"
+    #: Replication of the topics ``livectx topics apply`` creates; -1 is the broker's
+    #: ``default.replication.factor`` (3 on the local 3-node stack).
+    replication_factor: int = Field(default=-1, ge=-1, le=32767)
+    #: Set as each declared topic's ``min.insync.replicas`` when given (else the broker's default, 2 on the
+    #: local 3-node stack): with ``acks=all`` a write is acknowledged once that many replicas have it.
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _replication_not_zero(self) -> KafkaSettings:
+        if self.replication_factor == 0:
+            raise ValueError("replication_factor must be -1 (the broker's default) or at least 1")
+        return self
 
     def client_config(self, bootstrap_servers: str) -> dict[str, Any]:
         """librdkafka configuration shared by producers, consumers and admin clients."""
@@ -263,7 +308,7 @@ class Settings:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return self.kafka.bootstrap_servers or f"{self.stack.host}:{self.stack.kafka_port}"
+        return self.kafka.bootstrap_servers or ",".join(self.stack.kafka_addresses)
 
     def local_secret(self, name: str) -> str | None:
         """A password of the secured local stack (``kafka_admin``, ``redis``, ``postgres``), from

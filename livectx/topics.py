@@ -67,6 +67,30 @@ PENDING = ("create", "add partitions", "alter config")
 
 
 @dataclass(frozen=True)
+class Replication:
+    """How many copies new topics get (``-1``: the broker's ``default.replication.factor``) and, when set,
+    the ``min.insync.replicas`` every declared topic carries (with ``acks=all``, the copies a write needs)."""
+
+    factor: int = -1
+    min_insync: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Replication:
+        return cls(settings.kafka.replication_factor, settings.kafka.min_insync_replicas)
+
+    def declare(self, specs: Iterable[TopicSpec]) -> list[TopicSpec]:
+        """The specs with ``min.insync.replicas`` in their config, so a drift is corrected like any other."""
+        if self.min_insync is None:
+            return list(specs)
+        extra = {"min.insync.replicas": str(self.min_insync)}
+        return [TopicSpec(s.name, s.partitions, {**s.config, **extra}, s.purpose) for s in specs]
+
+    @property
+    def described(self) -> str:
+        return "broker default" if self.factor == -1 else str(self.factor)
+
+
+@dataclass(frozen=True)
 class TopicChange:
     topic: str
     action: str  # "create" | "alter config" | "add partitions" | "unchanged" | "warning"
@@ -82,11 +106,13 @@ def declared_topics(repo: Any) -> tuple[TopicSpec, ...]:
     return (*repo.topic_specs(), *PLATFORM_TOPICS)
 
 
-def plan(admin: Any, specs: Iterable[TopicSpec]) -> list[TopicChange]:
-    """Compare the declared topics with the cluster and list what ``apply`` would change."""
+def plan(admin: Any, specs: Iterable[TopicSpec], replication: Replication | None = None) -> list[TopicChange]:
+    """Compare the declared topics with the cluster and list what ``apply`` would change, with each
+    topic's replication (a differing replication factor is a warning: changing it is a reassignment)."""
     from confluent_kafka.admin import ConfigResource, ResourceType
 
-    specs = list(specs)
+    replication = replication or Replication()
+    specs = replication.declare(specs)
     try:
         existing = admin.list_topics(timeout=10).topics
     except Exception as exc:
@@ -100,9 +126,20 @@ def plan(admin: Any, specs: Iterable[TopicSpec]) -> list[TopicChange]:
             configs[resource.name] = {k: v.value for k, v in future.result().items()}
     for spec in specs:
         if spec.name not in existing:
-            changes.append(TopicChange(spec.name, "create", f"{spec.partitions} partitions, {_fmt(spec.config)}"))
+            detail = f"{spec.partitions} partitions, replication {replication.described}, {_fmt(spec.config)}"
+            changes.append(TopicChange(spec.name, "create", detail))
             continue
         actual_partitions = len(existing[spec.name].partitions)
+        replicas = min((len(p.replicas) for p in existing[spec.name].partitions.values()), default=0)
+        if replication.factor not in (-1, replicas):
+            changes.append(
+                TopicChange(
+                    spec.name,
+                    "warning",
+                    f"has replication {replicas}, declared {replication.factor}: `topics apply` does not "
+                    "reassign replicas (kafka-reassign-partitions does)",
+                )
+            )
         if spec.partitions > actual_partitions:
             changes.append(TopicChange(spec.name, "add partitions", f"{actual_partitions} -> {spec.partitions}"))
         elif spec.partitions < actual_partitions:
@@ -118,11 +155,13 @@ def plan(admin: Any, specs: Iterable[TopicSpec]) -> list[TopicChange]:
         if drift:
             changes.append(TopicChange(spec.name, "alter config", _fmt(drift)))
         if spec.partitions == actual_partitions and not drift:
-            changes.append(TopicChange(spec.name, "unchanged"))
+            changes.append(TopicChange(spec.name, "unchanged", f"replication {replicas}"))
     return changes
 
 
-def apply(admin: Any, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[TopicChange]:
+def apply(
+    admin: Any, specs: Iterable[TopicSpec], timeout_s: float = 30.0, replication: Replication | None = None
+) -> list[TopicChange]:
     """Make the cluster match the declarations. Safe to run any number of times."""
     from confluent_kafka.admin import (
         AlterConfigOpType,
@@ -133,13 +172,14 @@ def apply(admin: Any, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> li
         ResourceType,
     )
 
-    by_name = {s.name: s for s in specs}
-    changes = plan(admin, by_name.values())
+    replication = replication or Replication()
+    by_name = {s.name: s for s in replication.declare(specs)}
+    changes = plan(admin, by_name.values(), replication)
     creates = [
         NewTopic(
             c.topic,
             num_partitions=by_name[c.topic].partitions,
-            replication_factor=-1,
+            replication_factor=replication.factor,
             config=dict(by_name[c.topic].config),
         )
         for c in changes
@@ -181,7 +221,12 @@ def _wait_until_visible(admin: Any, specs: list[TopicSpec], timeout_s: float) ->
     producer, a worker, another ``plan``) must see the declared topics."""
     deadline = time.monotonic() + timeout_s
     while True:
-        pending = [c for c in plan(admin, specs) if c.action in PENDING]
+        try:
+            pending = [c for c in plan(admin, specs) if c.action in PENDING]
+        except Exception as exc:  # a broker that has not learned of a new topic yet answers "unknown"
+            if "UNKNOWN_TOPIC_OR_PART" not in str(exc):
+                raise
+            pending = [TopicChange(specs[0].name, "create")]
         if not pending:
             return
         if time.monotonic() > deadline:

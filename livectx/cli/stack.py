@@ -10,7 +10,8 @@ import click
 
 from livectx.cli.common import console, print_table, settings_from, styled
 
-SERVICES = click.Choice(["kafka", "redis", "postgres", "schema-registry", "prometheus", "connect"])
+KAFKA_NODES = ["kafka", *(f"kafka-{n}" for n in range(2, 6))]  # `kafka` = every node in up/down
+SERVICES = click.Choice([*KAFKA_NODES, "redis", "postgres", "schema-registry", "prometheus", "connect"])
 EXTRAS = click.Choice(["monitoring", "cdc"])
 
 
@@ -47,6 +48,12 @@ def stack() -> None:
     "SASL_SSL + ACLs, Redis ACL users, Postgres SCRAM. A state dir is either plain or secured.",
 )
 @click.option(
+    "--brokers",
+    type=click.IntRange(1, 5),
+    help="Kafka nodes (LIVECTX_STACK_KAFKA_BROKERS, default 1): 3 gives a KRaft quorum of three with "
+    "replication 3 and min.insync.replicas 2; node n uses the Kafka ports + 2(n-1).",
+)
+@click.option(
     "--redis-cluster",
     "redis_cluster",
     type=click.IntRange(3, 16),
@@ -57,7 +64,12 @@ def stack() -> None:
 )
 @click.pass_context
 def up(
-    ctx: click.Context, services: tuple[str, ...], extras: tuple[str, ...], secure: bool, redis_cluster: int | None
+    ctx: click.Context,
+    services: tuple[str, ...],
+    extras: tuple[str, ...],
+    secure: bool,
+    brokers: int | None,
+    redis_cluster: int | None,
 ) -> None:
     """Start the stack (or just SERVICES) and wait until every service answers its probe. Idempotent."""
     import os
@@ -68,6 +80,10 @@ def up(
         os.environ["LIVECTX_STACK_SECURE"] = "1"
         ctx.find_root().obj.pop("settings", None)
         click.echo("secured stack: export LIVECTX_STACK_SECURE=1 for the commands that use it", err=True)
+    if brokers is not None and brokers != settings_from(ctx).stack.kafka_brokers:
+        os.environ["LIVECTX_STACK_KAFKA_BROKERS"] = str(brokers)
+        ctx.find_root().obj.pop("settings", None)
+        click.echo(f"export LIVECTX_STACK_KAFKA_BROKERS={brokers} for the commands that use it", err=True)
     if redis_cluster is not None and settings_from(ctx).stack.redis_cluster_nodes != redis_cluster:
         os.environ["LIVECTX_STACK_REDIS_CLUSTER_NODES"] = str(redis_cluster)
         ctx.find_root().obj.pop("settings", None)
@@ -76,6 +92,8 @@ def up(
             err=True,
         )
     settings = settings_from(ctx)
+    if settings.stack.secure and settings.stack.kafka_brokers > 1:
+        raise click.UsageError("the secured stack runs one Kafka node: drop --brokers or --secure")
     from livectx.stack.kafka import KafkaBroker
     from livectx.stack.secure import check_mode
 
@@ -110,6 +128,9 @@ def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
         for service in the_stack.services:
             if not services or service.name in services:
                 shutil.rmtree(settings.stack.state_dir / service.name, ignore_errors=True)
+        if not services or "kafka" in services:  # every node's data, also of a larger cluster than configured
+            for node_home in settings.stack.state_dir.glob("kafka-[0-9]"):
+                shutil.rmtree(node_home, ignore_errors=True)
         click.echo("purged stack data")
 
 

@@ -16,7 +16,9 @@ def topics() -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change without changing it.")
 @click.pass_context
 def apply(ctx: click.Context, dry_run: bool) -> None:
-    """Create missing topics, add partitions and fix config drift. Idempotent."""
+    """Create missing topics, add partitions and fix config drift. Idempotent. New topics get
+    LIVECTX_KAFKA_REPLICATION_FACTOR replicas (default: the broker's), every topic LIVECTX_KAFKA_MIN_INSYNC_REPLICAS
+    when set."""
     from livectx import topics as topic_specs
     from livectx.kafka import admin_client, require_reachable
     from livectx.repo import current_repo
@@ -25,8 +27,11 @@ def apply(ctx: click.Context, dry_run: bool) -> None:
     declared = topic_specs.declared_topics(current_repo(settings))
     require_reachable(settings)
     admin = admin_client(settings)
-    run = topic_specs.plan if dry_run else topic_specs.apply
-    changes = run(admin, declared)
+    replication = topic_specs.Replication.from_settings(settings)
+    if dry_run:
+        changes = topic_specs.plan(admin, declared, replication)
+    else:
+        changes = topic_specs.apply(admin, declared, replication=replication)
     title = "topics plan (dry run)" if dry_run else "topics applied"
     print_table(title, ["topic", "action", "detail"], [(c.topic, c.action, c.detail) for c in changes])
 

@@ -82,8 +82,9 @@ class ConnectWorker:
 
     def worker_properties(self) -> str:
         stack = self.settings.stack
+        replication = str(stack.kafka_replication[0])  # its storage topics follow the broker count
         lines = {
-            "bootstrap.servers": f"{stack.host}:{stack.kafka_port}",
+            "bootstrap.servers": ",".join(stack.kafka_addresses),
             "group.id": "livectx-connect",
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -93,9 +94,9 @@ class ConnectWorker:
             "config.storage.topic": CONFIG_TOPIC,
             "offset.storage.topic": OFFSET_TOPIC,
             "status.storage.topic": STATUS_TOPIC,
-            "config.storage.replication.factor": "1",
-            "offset.storage.replication.factor": "1",
-            "status.storage.replication.factor": "1",
+            "config.storage.replication.factor": replication,
+            "offset.storage.replication.factor": replication,
+            "status.storage.replication.factor": replication,
             "offset.storage.partitions": "1",
             "status.storage.partitions": "1",
             # Source offsets (the LSN Debezium confirms to the slot) are flushed every second: a restart

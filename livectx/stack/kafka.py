@@ -1,7 +1,10 @@
-"""A single-node Apache Kafka 4.x broker in KRaft combined mode, built from Maven Central artifacts.
+"""Apache Kafka 4.x in KRaft combined mode (each node broker + controller), built from Maven Central artifacts.
 
+One node by default; ``LIVECTX_STACK_KAFKA_BROKERS=3`` runs three, all controller voters (a static quorum),
+each with its own data dir and ports (see :attr:`StackSettings.kafka_node_ports`), and every replication
+setting at 3 with ``min.insync.replicas`` 2, so one node can die without losing or refusing a write.
 The classpath is resolved once with Maven into ``<cache>/kafka-<version>/lib`` (outside the repo, shared
-by every checkout), the log directory is formatted once, and readiness is an AdminClient metadata probe.
+by every checkout), each log directory is formatted once, and readiness is an AdminClient metadata probe.
 Transactions work on one node because the transaction state log is configured with replication 1.
 """
 
@@ -17,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from livectx.errors import MissingPrerequisiteError, ServiceError
-from livectx.settings import Settings
+from livectx.settings import Settings, StackSettings
 from livectx.stack.java import java_env as _java_env
 from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
 from livectx.stack.secure import BROKER_CN, KAFKA_ADMIN, SecureMaterial, check_mode
@@ -28,21 +31,27 @@ MAVEN_HINT = "Maven is required to fetch Kafka from Maven Central: apt-get insta
 
 
 class KafkaBroker:
-    """Install, configure, start, probe and stop the local broker."""
+    """Install, configure, start, probe and stop one local node: ``kafka`` (node 1, the only one by
+    default, laid out as it always was) or ``kafka-<n>``."""
 
-    name = "kafka"
-
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, node: int = 1) -> None:
         self.settings = settings
         stack = settings.stack
-        self.home = stack.state_dir / "kafka"
+        self.node = node
+        self.name = node_name(node)
+        self.home = stack.state_dir / self.name
         self.data_dir = self.home / "data"
         self.lib_dir = stack.cache_dir / f"kafka-{stack.kafka_version}" / "lib"
         self.process = ManagedProcess.in_state_dir(stack.state_dir, self.name)
+        self.port, self.controller_port = _node_ports(stack, node)
 
     @property
     def address(self) -> str:
-        return f"{self.settings.stack.host}:{self.settings.stack.kafka_port}"
+        return f"{self.settings.stack.host}:{self.port}"
+
+    @property
+    def clustered(self) -> bool:
+        return self.settings.stack.kafka_brokers > 1
 
     def ensure_installed(self, progress: bool = True) -> Path:
         """Resolve the broker's jars from Maven Central once; later calls return the cached folder."""
@@ -86,16 +95,16 @@ class KafkaBroker:
     def server_properties(self) -> str:
         stack = self.settings.stack
         host = stack.host
+        port, controller = self.port, self.controller_port
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"{host}:{stack.kafka_controller_port}",
+            "node.id": str(self.node),
+            "controller.quorum.bootstrap.servers": f"{host}:{controller}",
             "controller.listener.names": "CONTROLLER",
             # Explicit hosts everywhere: an empty host makes the broker resolve its hostname, which can
             # stall on machines without DNS.
-            "listeners": f"PLAINTEXT://{host}:{stack.kafka_port},CONTROLLER://{host}:{stack.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{stack.kafka_port},"
-            f"CONTROLLER://{host}:{stack.kafka_controller_port}",
+            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.data_dir),
@@ -113,19 +122,30 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
+        if self.clustered:
+            del lines["controller.quorum.bootstrap.servers"]  # the static voters below replace it
+            lines.update(cluster_properties(self.settings))
         if stack.secure:
             lines.update(secure_properties(self.settings))
         return "".join(f"{k}={v}\n" for k, v in lines.items())
 
     def start(self) -> int:
         """Start the broker (formatting its log dir on first use). Returns the PID; does not wait."""
+        stack = self.settings.stack
+        if stack.secure and self.clustered:
+            raise ServiceError(
+                "the secured stack runs one Kafka node: unset LIVECTX_STACK_KAFKA_BROKERS (or --brokers) "
+                "or LIVECTX_STACK_SECURE"
+            )
         lib = self.ensure_installed()
         java = java_executable()
-        stack = self.settings.stack
-        ensure_port_free(stack.host, stack.kafka_port, "Kafka", "LIVECTX_STACK_KAFKA_PORT")
+        which = "" if self.node == 1 else f" node {self.node}"
+        ensure_port_free(stack.host, self.port, f"Kafka{which}", "LIVECTX_STACK_KAFKA_PORT")
         ensure_port_free(
-            stack.host, stack.kafka_controller_port, "the Kafka controller", "LIVECTX_STACK_KAFKA_CONTROLLER_PORT"
+            stack.host, self.controller_port, f"the Kafka controller{which}", "LIVECTX_STACK_KAFKA_CONTROLLER_PORT"
         )
+        formatted = (self.data_dir / "meta.properties").exists()
+        check_topology(self.settings, self.home, formatted)
         self.home.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
         check_mode(self.settings, (self.data_dir / "meta.properties").exists())
@@ -137,12 +157,12 @@ class KafkaBroker:
         log4j = self.home / "log4j2.properties"
         log4j.write_text(resources.files("livectx.stack").joinpath("resources/log4j2.properties").read_text())
         classpath = f"{lib}/*"
-        if not (self.data_dir / "meta.properties").exists():
+        if not formatted:
             self._format(java, classpath, props, log4j)
         argv = [
             java,
             "-Xms256m",
-            f"-Xmx{stack.kafka_heap}",
+            f"-Xmx{stack.kafka_cluster_heap if self.clustered else stack.kafka_heap}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
@@ -164,9 +184,9 @@ class KafkaBroker:
             classpath,
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
+            *([] if self.clustered else ["--standalone"]),  # a cluster's voters are static, in the properties
             "-t",
-            _kafka_uuid(),
+            self._cluster_id() if self.clustered else _kafka_uuid(),
             "-c",
             str(props),
             "--ignore-formatted",
@@ -177,6 +197,15 @@ class KafkaBroker:
         result = subprocess.run(cmd, capture_output=True, text=True, env=_java_env())
         if result.returncode != 0:
             raise ServiceError(f"formatting the Kafka log dir {self.data_dir} failed: {result.stderr[-1000:]}")
+        (self.home / TOPOLOGY).write_text(f"{self.settings.stack.kafka_brokers}\n")
+
+    def _cluster_id(self) -> str:
+        """Every node of a cluster is formatted with one id, kept in node 1's home."""
+        path = self.settings.stack.state_dir / node_name(1) / "cluster-id"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_kafka_uuid() + "\n")
+        return path.read_text().strip()
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the broker answers a metadata request, or raise with the log's last lines."""
@@ -201,7 +230,59 @@ class KafkaBroker:
             metadata = admin.list_topics(timeout=timeout_s)
         except Exception:
             return False
-        return bool(metadata.brokers)
+        # In a cluster the node must have registered itself: another node answering is not this one ready.
+        return self.node in metadata.brokers if self.clustered else bool(metadata.brokers)
+
+
+#: How many nodes a node's data dir was formatted for: a 1-node log dir cannot join a 3-node quorum.
+TOPOLOGY = "brokers"
+
+
+def node_name(node: int) -> str:
+    return "kafka" if node == 1 else f"kafka-{node}"
+
+
+def _node_ports(stack: StackSettings, node: int) -> tuple[int, int]:
+    offset = 2 * (node - 1)  # the scheme of StackSettings.kafka_node_ports, also for a node beyond the count
+    return stack.kafka_port + offset, stack.kafka_controller_port + offset
+
+
+def check_topology(settings: Settings, home: Path, formatted: bool) -> None:
+    """Refuse to start a node whose data dir belongs to a cluster of another size (one line, with the fix)."""
+    if not formatted:
+        return
+    path = home / TOPOLOGY
+    was = int(path.read_text().strip()) if path.exists() else 1  # formatted before clusters existed: 1 node
+    wanted = settings.stack.kafka_brokers
+    if was != wanted:
+        raise ServiceError(
+            f"the Kafka data in {home} is for {was} broker(s), the settings ask for {wanted} "
+            f"(LIVECTX_STACK_KAFKA_BROKERS): set it back to {was}, or `livectx stack down kafka --purge` "
+            "(deletes the Kafka data) first"
+        )
+
+
+def cluster_properties(settings: Settings) -> dict[str, str]:
+    """A static quorum of every node, and replication 3 / min ISR 2 (2 / 1 on two nodes) for the product's
+    topics and the brokers' internal ones, which the 1-node defaults set to 1."""
+    stack = settings.stack
+    factor, min_isr = (str(n) for n in stack.kafka_replication)
+    voters = ",".join(f"{n}@{stack.host}:{c}" for n, (_, c) in enumerate(stack.kafka_node_ports, start=1))
+    return {
+        "controller.quorum.voters": voters,
+        "default.replication.factor": factor,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": factor,
+        "transaction.state.log.replication.factor": factor,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": factor,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        # A killed node's partitions must move to a live replica quickly, and an unclean leader (data loss)
+        # is never elected: the defaults, spelled out because the chaos tests rely on them.
+        "unclean.leader.election.enable": "false",
+        "broker.session.timeout.ms": "6000",
+        "broker.heartbeat.interval.ms": "1000",
+    }
 
 
 def secure_properties(settings: Settings) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,7 +54,7 @@ class Stack:
         self.settings = settings
         redis_nodes = [RedisServer(settings, node) for node in range(max(1, settings.stack.redis_cluster_nodes))]
         self.services: list[Service] = [
-            KafkaBroker(settings),
+            *kafka_nodes(settings),
             *redis_nodes,
             PostgresServer(settings),
             SchemaRegistry(settings),
@@ -75,9 +76,10 @@ class Stack:
     def up(self, names: list[str] | None = None) -> list[tuple[str, str]]:
         """Start what is not running, then wait for every service's readiness probe.
 
-        Returns ``(service, action)`` pairs, action being ``started`` or ``already running``.
+        Returns ``(service, action)`` pairs, action being ``started`` or ``already running``. The name
+        ``kafka`` means every Kafka node, ``kafka-<n>`` one of them.
         """
-        chosen = [s for s in self.services if names is None or _named(s, names)]
+        chosen = [s for s in self.services if _named(s.name, names)]
         actions = []
         for service in chosen:  # start all first, then probe: the JVM warms up while Redis starts
             if service.process.pid() is not None:
@@ -91,10 +93,16 @@ class Stack:
 
     def down(self, names: list[str] | None = None) -> list[tuple[str, str]]:
         actions = []
+        nodes = [s for s in self.services if isinstance(s, KafkaBroker) and _named(s.name, names)]
+        signalled = {n.name for n in nodes if n.process.pid() is not None} if len(nodes) > 1 else set()
+        for node in nodes if signalled else ():  # a cluster stops together: the last node alone waits for a quorum
+            node.process.signal(signal.SIGTERM)
         for service in reversed(self.services):
-            if names is not None and not _named(service, names):
+            if not _named(service.name, names):
                 continue
-            stopped = service.process.stop()
+            # The node that outlives the quorum never completes its controlled shutdown: bounded, then SIGKILL
+            # (its log is recovered at the next start; the data are on disk).
+            stopped = service.process.stop(10.0 if service.name in signalled else 30.0) or service.name in signalled
             actions.append((service.name, "stopped" if stopped else "not running"))
         return actions
 
@@ -123,6 +131,15 @@ class Stack:
         return all(row.ok for row in self.status())
 
 
-def _named(service: Service, names: list[str]) -> bool:
-    """``redis`` names every node of a Redis Cluster (``redis``, ``redis-2``, ...), as it does one server."""
-    return any(service.name == name or service.name.startswith(f"{name}-") for name in names)
+def kafka_nodes(settings: Settings) -> list[KafkaBroker]:
+    """The configured nodes, and any other node that still runs from an earlier, larger cluster (so that
+    ``down`` and ``status`` see it)."""
+    wanted = settings.stack.kafka_brokers
+    nodes = [KafkaBroker(settings, n) for n in range(1, 6)]
+    return [node for node in nodes if node.node <= wanted or node.process.recorded_pid() is not None]
+
+
+def _named(name: str, names: list[str] | None) -> bool:
+    """``kafka`` names every Kafka node (``kafka``, ``kafka-2``, ...) and ``redis`` every Redis Cluster node,
+    as each names its one server."""
+    return names is None or name in names or any(name.startswith(f"{n}-") for n in names if n in {"kafka", "redis"})

@@ -71,6 +71,12 @@ class ManagedProcess:
         wait_until(lambda: proc.poll() is not None or _is_running(proc.pid, self.marker), 10.0, poll_s=0.005)
         return proc.pid
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` if our process runs (nothing otherwise)."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signum)
+
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM, wait for exit, SIGKILL after ``timeout_s``. Returns whether a process was stopped."""
         pid = self.pid()

@@ -108,6 +108,10 @@ class EmbeddingStats:
         }
 
 
+#: The longest wait between two writes to a store that does not answer.
+STORE_RETRY_MAX_S = 5.0
+
+
 class EmbeddingWorker:
     def __init__(
         self,
@@ -461,17 +465,33 @@ class EmbeddingWorker:
             self._done.put(job)
 
     def _write_with_retry(self, job: WriteJob) -> bool:
-        pause = 0.05
+        """Write the batch, retrying a store outage (a Postgres restart) with a bounded backoff. One warning
+        when the outage starts, one every 30 s while it lasts and one when the store answers again, not a
+        line per retry: nothing is committed past the batch meanwhile, and the consumer pauses once the
+        pending batches are full."""
+        pause, since, logged = 0.05, 0.0, 0.0
         while not self._closed.is_set():
             try:
                 self.store.delete(job.deletes)
                 self.store.upsert(job.records)
+                if since:
+                    log.warning("vector store answers again after %.1fs: writing resumes", time.monotonic() - since)
                 return True
             except VectorStoreError as exc:
                 self.stats.store_retries += 1
-                log.warning("vector store write failed, retrying in %.2fs: %s", pause, exc)
+                reason, now = " ".join(str(exc).split()), time.monotonic()  # psycopg's messages span lines
+                if not since:
+                    since = logged = now
+                    log.warning(
+                        "vector store unavailable (%s): holding the batch, retrying with a backoff up to %.0fs",
+                        reason,
+                        STORE_RETRY_MAX_S,
+                    )
+                elif now - logged >= 30.0:
+                    logged = now
+                    log.warning("vector store still unavailable after %.0fs: %s", now - since, reason)
                 self._closed.wait(pause)
-                pause = min(pause * 2, 5.0)
+                pause = min(pause * 2, STORE_RETRY_MAX_S)
         return False
 
 
