@@ -27,7 +27,7 @@ A Redis Cluster cannot run one transaction over keys of several slots: :mod:`.cl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from livectx.errors import LivectxError
 from livectx_ingest.streaming.online_writer import RowWrites
@@ -35,6 +35,7 @@ from livectx_ingest.streaming.resp import RawTransaction, bulk, command, hset
 from livectx_ingest.streaming.store_outage import StoreOutage
 
 TopicPartition = tuple[str, int]
+T = TypeVar("T")
 FIELD_SEP = "\x1f"
 
 
@@ -134,7 +135,45 @@ def checkpoints_for(
     return RedisCheckpoints(client, consumer_group, outage)
 
 
-class RedisCheckpoints:
+class _PartitionStore:
+    """What both stores do the same way: claim partitions and read a partition's state back, through
+    ``_call`` (outage-riding) and their own key layout (``_epoch_key``, ``state_key``)."""
+
+    _client: Any
+    #: One ``MULTI`` for the claim's ``INCR``s where every key is on one server (a Cluster spreads them).
+    _atomic_claim = True
+
+    def _epoch_key(self, tp: TopicPartition) -> str:
+        raise NotImplementedError
+
+    def state_key(self, tp: TopicPartition) -> str:
+        raise NotImplementedError
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        raise NotImplementedError
+
+    def claim(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Take ownership of ``tps``: bump their epochs (fencing out any previous owner) and return ours."""
+
+        def incr() -> dict[TopicPartition, int]:
+            pipe = self._client.pipeline(transaction=self._atomic_claim)
+            for tp in tps:
+                pipe.incr(self._epoch_key(tp))
+            return dict(zip(tps, (int(e) for e in pipe.execute()), strict=True))
+
+        return self._call(incr)
+
+    def state(self, tp: TopicPartition) -> Iterator[tuple[str, str, bytes]]:
+        """``(feature group, entity, state)`` for every entity of the partition (read whole: a restore
+        interrupted by an outage starts over instead of mixing two reads)."""
+        key = self.state_key(tp)
+        entries = self._call(lambda: list(self._client.hscan_iter(key, count=5_000)))
+        for field, value in entries:
+            group, _, entity = field.decode().partition(FIELD_SEP)
+            yield group, entity, value
+
+
+class RedisCheckpoints(_PartitionStore):
     """Checkpoints on one Redis: rows, state and offsets of every partition in one transaction."""
 
     def __init__(self, client: Any, consumer_group: str, outage: StoreOutage | None = None) -> None:
@@ -149,16 +188,8 @@ class RedisCheckpoints:
     def state_key(self, tp: TopicPartition) -> str:
         return f"{self.prefix}:state:{tp[0]}:{tp[1]}"
 
-    def claim(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Take ownership of ``tps``: bump their epochs (fencing out any previous owner) and return ours."""
-
-        def incr() -> dict[TopicPartition, int]:
-            pipe = self._client.pipeline(transaction=True)
-            for tp in tps:
-                pipe.incr(self._epoch_key(tp))
-            return dict(zip(tps, (int(e) for e in pipe.execute()), strict=True))
-
-        return self._outage.call(incr)
+    def _call(self, operation: Callable[[], T]) -> T:
+        return self._outage.call(operation)
 
     def offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
         """The next offset to process per partition, as of the last commit (``None``: never committed)."""
@@ -167,18 +198,9 @@ class RedisCheckpoints:
         raw = self._outage.call(lambda: self._client.hmget(self._offsets_key, [f"{t}:{p}" for t, p in tps]))
         return {tp: None if v is None else int(v) for tp, v in zip(tps, raw, strict=True)}
 
-    def state(self, tp: TopicPartition) -> Iterator[tuple[str, str, bytes]]:
-        """``(feature group, entity, state)`` for every entity of the partition (read whole: a restore
-        interrupted by an outage starts over instead of mixing two reads)."""
-        key = self.state_key(tp)
-        entries = self._outage.call(lambda: list(self._client.hscan_iter(key, count=5_000)))
-        for field, value in entries:
-            group, _, entity = field.decode().partition(FIELD_SEP)
-            yield group, entity, value
-
     def state_keys(self, topic: str) -> list[str]:
         """The state hashes of every partition of ``topic``."""
-        return [_text(k) for k in self._client.scan_iter(match=f"{self.prefix}:state:{topic}:*", count=1000)]
+        return [text(k) for k in self._client.scan_iter(match=f"{self.prefix}:state:{topic}:*", count=1000)]
 
     def drop_topic(self, topic: str) -> None:
         """Delete every state hash and stored offset of ``topic``, and fence out its current owners."""
@@ -186,7 +208,7 @@ class RedisCheckpoints:
             self._client.delete(key)
         for key in list(self._client.scan_iter(match=f"{self.prefix}:epoch:{topic}:*", count=1000)):
             self._client.incr(key)  # fences out a worker still running the old definitions
-        stale = [f for f in self._client.hkeys(self._offsets_key) if _text(f).rsplit(":", 1)[0] == topic]
+        stale = [f for f in self._client.hkeys(self._offsets_key) if text(f).rsplit(":", 1)[0] == topic]
         if stale:
             self._client.hdel(self._offsets_key, *stale)
 
@@ -241,5 +263,6 @@ class RedisCheckpoints:
                 raise FencedError("a partition epoch changed during the commit")
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """A Redis key or field as text (replies are bytes unless the client decodes them)."""
     return value.decode() if isinstance(value, bytes) else value

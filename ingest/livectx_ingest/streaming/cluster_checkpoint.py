@@ -32,22 +32,23 @@ ahead of that state are harmless by the argument above.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from livectx_ingest.streaming.checkpoint import (
-    FIELD_SEP,
     FencedError,
+    T,
     TopicPartition,
+    _PartitionStore,
     raise_for,
     state_commands,
+    text,
     verify,
 )
 from livectx_ingest.streaming.online_writer import VERSIONED_ROWS, RowWrites
 from livectx_ingest.streaming.resp import RawTransaction, ResponseError, command
 from livectx_ingest.streaming.store_outage import StoreOutage
 
-T = TypeVar("T")
 #: Redirections and a node that lost its scripts (restarted): refresh, reload, write the rows again.
 _RETRY_KINDS = {"MovedError", "AskError", "NoScriptError", "TryAgainError", "ClusterDownError"}
 
@@ -57,8 +58,10 @@ class SlotsMoved(Exception):
     (it restarted): refresh the slot map and retry."""
 
 
-class ClusterCheckpoints:
+class ClusterCheckpoints(_PartitionStore):
     """Checkpoints on a Redis Cluster (module docstring). ``client``: a ``redis.cluster.RedisCluster``."""
+
+    _atomic_claim = False
 
     def __init__(
         self,
@@ -88,17 +91,6 @@ class ClusterCheckpoints:
 
     # -- ownership and restore ----------------------------------------------------------------------------
 
-    def claim(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Bump each partition's epoch (fencing out a previous owner) and return ours."""
-
-        def incr() -> dict[TopicPartition, int]:
-            pipe = self._client.pipeline(transaction=False)
-            for tp in tps:
-                pipe.incr(self._epoch_key(tp))
-            return dict(zip(tps, (int(e) for e in pipe.execute()), strict=True))
-
-        return self._call(incr)
-
     def offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
         if not tps:
             return {}
@@ -112,16 +104,9 @@ class ClusterCheckpoints:
         raw = self._call(read)
         return {tp: None if v is None else int(v) for tp, v in zip(tps, raw, strict=True)}
 
-    def state(self, tp: TopicPartition) -> Iterator[tuple[str, str, bytes]]:
-        key = self.state_key(tp)
-        entries = self._call(lambda: list(self._client.hscan_iter(key, count=5_000)))
-        for field, value in entries:
-            group, _, entity = field.decode().partition(FIELD_SEP)
-            yield group, entity, value
-
     def state_keys(self, topic: str) -> list[str]:
         pattern = f"{self.prefix}:state:{{{topic}:*"
-        return sorted({_text(k) for k in self._client.scan_iter(match=pattern, count=1000)})
+        return sorted({text(k) for k in self._client.scan_iter(match=pattern, count=1000)})
 
     def drop_topic(self, topic: str) -> None:
         """Delete ``topic``'s state and offsets and fence out its owners (a rebuild from the log)."""
@@ -217,7 +202,3 @@ class ClusterCheckpoints:
         """After an outage or a redirection: re-read the slot map (a failover or a resharding moved slots)."""
         self._sha = b""
         self._client.nodes_manager.initialize()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -35,7 +35,7 @@ from typing import Any
 from livectx.errors import LivectxError
 from livectx.features.spec import FeatureGroup
 from livectx.repo.changes import changed_views, record_definitions, stored_definitions
-from livectx_ingest.streaming.checkpoint import FIELD_SEP, Checkpoints, checkpoints_for
+from livectx_ingest.streaming.checkpoint import FIELD_SEP, Checkpoints, checkpoints_for, text
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def _entities(client: Any, checkpoints: Checkpoints, topic: str, view: str) -> s
     entities = set()
     for key in checkpoints.state_keys(topic):
         for field, _state in client.hscan_iter(key, match=f"{view}{FIELD_SEP}*", count=5_000):
-            entities.add(_text(field).partition(FIELD_SEP)[2])
+            entities.add(text(field).partition(FIELD_SEP)[2])
     return entities
 
 
@@ -189,7 +189,3 @@ def _delete_rows(
         if n % 1000 == 0:
             pipe.execute()
     pipe.execute()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
