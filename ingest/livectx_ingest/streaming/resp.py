@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from redis.exceptions import ResponseError as RedisResponseError
+
 
 def bulk(value: bytes) -> bytes:
     """One RESP bulk string."""
@@ -94,8 +96,6 @@ class RawTransaction:
         self._ok = True
 
     def _read(self) -> Any:
-        from redis.exceptions import ResponseError as RedisResponseError
-
         try:
             reply = self._conn.read_response(disable_decoding=True)
         except RedisResponseError as exc:  # an error reply (MOVED, NOSCRIPT, ...): ours, named by its kind
