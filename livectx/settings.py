@@ -186,6 +186,10 @@ class SchemaRegistrySettings(_Section):
     #: How the agents write ``livectx.decisions``: ``plain`` JSON, or ``confluent`` (the wire format through
     #: the registry, schema registered by ``livectx schemas apply``; :mod:`livectx.schemas.platform`).
     platform_wire: Literal["plain", "confluent"] = "plain"
+    #: Seconds one registry request may take before it fails: a registry that accepts a connection and never
+    #: answers must not hang ``schemas apply``, a producer or an agent forever (the workers' schema cache
+    #: uses its own, shorter one and pauses; :mod:`livectx.wire`).
+    timeout_s: float = Field(default=30.0, gt=0, le=3600)
 
 
 class CdcSettings(_Section):
@@ -387,6 +391,10 @@ class Settings:
             secret = password.get_secret_value() if password is not None else ""
             config["basic.auth.user.info"] = f"{user or ''}:{secret}"
         return config
+
+    def schema_registry_client_config(self) -> dict[str, Any]:
+        """:meth:`schema_registry_config` with the request timeout: what livectx's own clients are built with."""
+        return {**self.schema_registry_config(), "timeout": self.schema_registry.timeout_s}
 
     @property
     def pgvector_dsn(self) -> str:

@@ -58,7 +58,7 @@ class ConfluentRegistry:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         self.url = settings.schema_registry_url
-        self.client = client or SchemaRegistryClient(settings.schema_registry_config())
+        self.client = client or SchemaRegistryClient(settings.schema_registry_client_config())
 
     @classmethod
     def over(cls, client: Any, url: str) -> ConfluentRegistry:

@@ -62,7 +62,7 @@ class RegistryEncoder:
         def make_client() -> Any:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
-            return SchemaRegistryClient(settings.schema_registry_config())
+            return SchemaRegistryClient(settings.schema_registry_client_config())
 
         return cls(sources, make_client, settings.schema_registry_url, platform)
 

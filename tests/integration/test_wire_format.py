@@ -559,7 +559,7 @@ def test_decisions_and_model_versions_go_through_the_registry_and_plain_clients_
     key, value, _headers = encoder.encode(decision, "livectx.decisions.renamed-for-a-test")
     assert key == b"t1" and wire.split(value)[0] == schema_id
     assert serde.decode(Decision, value) == decision  # what shadow mode, backtests and the archive read
-    client = SchemaRegistryClient({"url": settings.schema_registry_url})
+    client = SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": 30})  # a hang fails, not freezes
     plain = JSONDeserializer(None, schema_registry_client=client)
     read = plain(value, SerializationContext("livectx.decisions", MessageField.VALUE))
     assert read == decision.model_dump(mode="json")

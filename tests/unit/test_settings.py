@@ -90,6 +90,20 @@ def test_the_schema_registry_defaults_to_the_stack_and_keeps_credentials_out_of_
     assert "SECRET" not in env.output
 
 
+def test_livectx_registry_clients_time_out_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry that accepts a connection and never answers fails a request after ``timeout_s`` (CI once
+    froze 300 s on a read with no timeout)."""
+    assert Settings().schema_registry_client_config() == {
+        "url": "http://127.0.0.1:18081/apis/ccompat/v7",
+        "timeout": 30.0,
+    }
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_TIMEOUT_S", "2.5")
+    assert Settings().schema_registry_client_config()["timeout"] == 2.5
+    monkeypatch.setenv("LIVECTX_SCHEMA_REGISTRY_TIMEOUT_S", "0")
+    with pytest.raises(ConfigError, match="timeout_s"):
+        Settings()
+
+
 def test_invalid_setting_is_one_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVECTX_STACK_KAFKA_PORT", "not-a-port")
     with pytest.raises(ConfigError, match="kafka_port"):
