@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Message", "Producer"], None]
+#: Called with a consumed batch inside its transaction, before ``handle`` sees each record: a handler that
+#: decides better in bulk (one feature read, one model call) does the work here and publishes per record.
+Prepare = Callable[[Sequence["Message"]], None]
 
 
 @dataclass
@@ -57,12 +60,14 @@ class TransactionalLoop:
         handle: Handler,
         dead_letter_topic: str | None = None,
         batch_size: int = 100,
+        prepare: Prepare | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
         self.topics = list(topics)
         self.group = consumer_group
         self._handle = handle
+        self._prepare = prepare
         self._batch_size = batch_size
         self._consumer = consumer(settings, consumer_group, **{"client.id": f"livectx-{name}-{worker_id}"})
         # A stable transactional id per worker: a restarted worker fences its killed predecessor at once.
@@ -125,6 +130,8 @@ class TransactionalLoop:
 
         self._producer.begin_transaction()
         try:
+            if self._prepare is not None:
+                self._prepare(messages)
             positions: dict[tuple[str, int], int] = {}
             for message in messages:
                 self.stats.consumed += 1

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -68,6 +68,14 @@ def payment_model(settings: Settings | None = None) -> type[Event]:
     return current_repo(settings).model(PAYMENT_SOURCE)
 
 
+#: Users per ``get_context`` when a batch is decided: a read of 32 users costs about 1 ms here (one user's
+#: 0.35 ms), so each read stays well inside the per-call features timeout even on a loaded machine, where a
+#: read of 200 users overran it and failed the batch open.
+CONTEXT_CHUNK = 32
+#: A score and its reasons.
+Scored = tuple[float, list[str]]
+
+
 class Scorer(Protocol):
     #: what decisions record in their ``model`` field (``fraud:v2``, ``rules:card-testing``, ``model:m.joblib``)
     name: str
@@ -77,6 +85,15 @@ class Scorer(Protocol):
     threshold: float | None
 
     def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]: ...
+
+
+def score_all(scorer: Scorer, features: Sequence[Mapping[str, Any]], amounts: Sequence[float]) -> list[Scored]:
+    """A batch's scores: the scorer's own ``score_many`` where it has one (a model scores a matrix in one
+    call: its per-call overhead dwarfs a row's cost), else ``score`` row by row."""
+    many = getattr(scorer, "score_many", None)
+    if many is not None:
+        return list(many(features, amounts))
+    return [scorer.score(f, a) for f, a in zip(features, amounts, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -146,9 +163,14 @@ class ModelScorer:
         )
 
     def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]:
-        row = [model_row(features, amount, self.columns)]
-        probability = float(self.model.predict_proba(row)[0][1])
-        return probability, [f"model probability {probability:.2f}"]
+        return self.score_many([features], [amount])[0]
+
+    def score_many(self, features: Sequence[Mapping[str, Any]], amounts: Sequence[float]) -> list[Scored]:
+        """One ``predict_proba`` over the batch's rows (measured: 0.55 ms a call on this machine, of which
+        the trees take 0.17 ms a row)."""
+        rows = [model_row(f, a, self.columns) for f, a in zip(features, amounts, strict=True)]
+        probabilities = self.model.predict_proba(rows)[:, 1] if rows else []
+        return [(float(p), [f"model probability {p:.2f}"]) for p in probabilities]
 
 
 def model_row(features: Mapping[str, Any], amount: float, columns: tuple[str, ...] = MODEL_FEATURES) -> list[float]:
@@ -208,6 +230,8 @@ class FraudAgent:
         self.payment_model = payment_model()
         self.budget_ms = budget_ms
         self.stats = FraudStats()
+        #: A prepared batch's decisions (or dead-letter reasons) by record (topic, partition, offset).
+        self._prepared: dict[tuple[str, int, int], Decision | DeadLetter] = {}
 
     @property
     def scorer(self) -> Scorer:
@@ -233,30 +257,72 @@ class FraudAgent:
             return self._swapped.wait_for(lambda: self._scorer.name == name, timeout=timeout_s)
 
     def decide(self, txn: Any, source: str) -> Decision:
-        scorer = self._scorer  # read once: a live swap never mixes two versions within one decision
-        context = self.context.get_context([txn.user_id], scorer.feature_service, budget_ms=self.budget_ms)
-        score, reasons = scorer.score(context.features[txn.user_id], txn.amount)
-        declined = score >= (self.threshold if scorer.threshold is None else scorer.threshold)
-        self._count(declined, txn.is_fraud, bool(context.degraded))
-        return Decision(
-            event_time=txn.event_time,
-            decision_id=source,
-            agent="fraud",
-            entity_id=txn.txn_id,
-            action="decline" if declined else "approve",
-            score=score,
-            reasons=reasons,
-            degraded=context.degraded,
-            source=source,
-            model=scorer.name,
-        )
+        return self.decide_many([txn], [source])[0]
+
+    def decide_many(self, txns: Sequence[Any], sources: Sequence[str]) -> list[Decision]:
+        """Decide payments together: one ``get_context`` for all their users (one Redis round trip) and one
+        scorer call. Each payment is judged on its user's features as read, exactly as one at a time."""
+        if not txns:
+            return []
+        scorer = self._scorer  # read once: a live swap never mixes two versions within one batch
+        users = list(dict.fromkeys(t.user_id for t in txns))
+        features: dict[str, Mapping[str, Any]] = {}
+        degraded: dict[str, list[str]] = {}
+        for at in range(0, len(users), CONTEXT_CHUNK):  # each read within the per-call budget, as one user's is
+            chunk = users[at : at + CONTEXT_CHUNK]
+            context = self.context.get_context(chunk, scorer.feature_service, budget_ms=self.budget_ms)
+            for user in chunk:
+                features[user], degraded[user] = context.features[user], context.degraded
+        scored = score_all(scorer, [features[t.user_id] for t in txns], [t.amount for t in txns])
+        threshold = self.threshold if scorer.threshold is None else scorer.threshold
+        decisions = []
+        for txn, source, (score, reasons) in zip(txns, sources, scored, strict=True):
+            declined = score >= threshold
+            self._count(declined, txn.is_fraud, bool(degraded[txn.user_id]))
+            decisions.append(
+                Decision(
+                    event_time=txn.event_time,
+                    decision_id=source,
+                    agent="fraud",
+                    entity_id=txn.txn_id,
+                    action="decline" if declined else "approve",
+                    score=score,
+                    reasons=reasons,
+                    degraded=degraded[txn.user_id],
+                    source=source,
+                    model=scorer.name,
+                )
+            )
+        return decisions
+
+    def prepare(self, messages: Sequence[Message]) -> None:
+        """Decide a consumed batch before its records are handled (the transactional loop's ``prepare``
+        hook): ``handle`` then publishes each decision inside its record's span. A record that does not
+        decode is kept as its dead-letter reason; a registry that does not answer aborts the batch."""
+        self._prepared.clear()
+        txns, wheres = [], []
+        for message in messages:
+            where = (message.topic(), message.partition(), message.offset())
+            try:
+                txns.append(serde.decode(self.payment_model, message.value()))
+            except SchemaError as exc:
+                self._prepared[where] = DeadLetter(str(exc))
+                continue
+            wheres.append(where)
+        decisions = self.decide_many(txns, [idempotency_key(*where) for where in wheres])
+        self._prepared.update(zip(wheres, decisions, strict=True))
 
     def handle(self, message: Message, producer: Producer) -> None:
-        try:
-            txn = serde.decode(self.payment_model, message.value())
-        except SchemaError as exc:
-            raise DeadLetter(str(exc)) from None
-        decision = self.decide(txn, idempotency_key(message.topic(), message.partition(), message.offset()))
+        where = (message.topic(), message.partition(), message.offset())
+        decision = self._prepared.pop(where, None)
+        if decision is None:  # not prepared in a batch: decided alone
+            try:
+                txn = serde.decode(self.payment_model, message.value())
+            except SchemaError as exc:
+                raise DeadLetter(str(exc)) from None
+            decision = self.decide(txn, idempotency_key(*where))
+        if isinstance(decision, DeadLetter):
+            raise decision
         key, value, headers = self._encoder.encode(decision, self.decisions_topic)
         producer.produce(self.decisions_topic, key=key, value=value, headers=tracing.propagated(headers))
 
@@ -309,6 +375,15 @@ class RegistryFollower:
         self.agent.use(scorer, f"switched from {previous} to {version.ref}" if previous else f"using {version.ref}")
 
 
+def one_scoring_thread() -> None:
+    """Score on the calling thread alone: the agent scores one row at a time, where scikit-learn's OpenMP
+    pool only adds hand-offs (measured on a loaded 2-core machine: 3-7 ms a ``predict_proba`` row, against
+    0.2 ms single-threaded). Process-wide, as the agent's process is its own."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def open_fraud_agent(
     settings: Settings,
     *,
@@ -328,6 +403,7 @@ def open_fraud_agent(
         raise LivectxError("give either --model (a file) or --model-name (from the registry), not both")
     if model_name is not None:
         check_name(model_name)
+    one_scoring_thread()
     context = ContextClient.from_settings(
         settings, ContextConfig(budget_ms=30.0, features_timeout_ms=25.0), vectors=False
     )
@@ -372,6 +448,6 @@ def run_fraud_agent(
     )  # fmt: skip
     stats = run_agent(
         settings, name="fraud", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,
-        handle=agent.handle, close=close, batch_size=200, until_caught_up=until_caught_up,
+        handle=agent.handle, close=close, batch_size=200, until_caught_up=until_caught_up, prepare=agent.prepare,
     )  # fmt: skip
     return agent, stats

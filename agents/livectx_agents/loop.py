@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
-from livectx.transactional import DeadLetter, Handler, LoopStats, TransactionalLoop
+from livectx.transactional import DeadLetter, Handler, LoopStats, Prepare, TransactionalLoop
 
 __all__ = ["DeadLetter", "Handler", "LoopStats", "TransactionalLoop", "run_agent"]
 
@@ -27,6 +27,7 @@ def run_agent(
     close: Callable[[], None],
     batch_size: int,
     until_caught_up: bool,
+    prepare: Prepare | None = None,
 ) -> LoopStats:
     """Run an agent's handler in the transactional loop until SIGTERM/SIGINT (or caught up), then ``close``."""
     loop = TransactionalLoop(
@@ -37,6 +38,7 @@ def run_agent(
         worker_id=worker_id,
         handle=handle,
         batch_size=batch_size,
+        prepare=prepare,
     )
     try:
         with stop_on_signals(loop.stop):

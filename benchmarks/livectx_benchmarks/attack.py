@@ -78,10 +78,12 @@ class Outcome:
     run_start_ms: int
     event_ms: list[int] = field(default_factory=list)
     burst: list[str | None] = field(default_factory=list)  # the attack a payment belongs to, None: normal
+    ids: list[str] = field(default_factory=list)  # payment ids (the live path matches decisions by them)
     fresh: list[bool] = field(default_factory=list)  # declined
     stale: list[bool] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)  # the fresh agent's decide(), context included
     wall_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)  # figures of the live path (event to decision, ...)
     refreshes: list[int] = field(default_factory=list)  # event times (ms) the snapshot was taken at
 
 
@@ -124,49 +126,78 @@ def train_model(spec: AttackSpec, seconds: float = 150.0, every_s: float = 5.0) 
     return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=0).fit(rows, labels)
 
 
+class EngineReplica:
+    """The engine's window state over the scenario's events, in this process, and the article's batch job:
+    a snapshot of the online rows every ``refresh_s`` of event time, first at ``refresh_ms``.
+
+    ``latest`` is what the fresh in-process agent reads; ``stale_row`` is the stale agent's model input."""
+
+    def __init__(self, spec: AttackSpec, refresh_ms: int) -> None:
+        from livectx_backtest.asof import AsOfFeatures
+
+        self.spec = spec
+        self.decision = current_repo().decision(SERVICE)
+        self.columns = self.decision.columns
+        self.asof = AsOfFeatures(self.decision, self.columns)
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.snapshot: dict[str, dict[str, Any]] = {}
+        self.refresh_ms = refresh_ms
+        self.refreshes: list[int] = []  # event times (ms) the snapshot was taken at
+        self._n = 0
+
+    def apply(self, event: Event) -> str | None:
+        """One event through the window state (the batch job first, when its time has come); the paying
+        user for a payment, None for a login."""
+        if event.event_time_ms >= self.refresh_ms:  # the batch job: a copy of the online rows as of now
+            self.snapshot.clear()
+            self.snapshot.update(self.latest)
+            self.refreshes.append(self.refresh_ms)
+            self.refresh_ms += int(self.spec.refresh_s * 1000)
+        before = len(self.asof.scored)
+        self.asof.apply(event, self._n, self._n)
+        self._n += 1
+        if len(self.asof.scored) == before:
+            return None  # a login: only the engine's state moves
+        user = self.asof.scored.entity[-1]
+        self.latest[user] = dict(zip(self.columns, self.asof.scored.rows[-1], strict=False))
+        return user
+
+    def stale_row(self, user: str, payment: Event) -> list[float]:
+        """The stale agent's model input: the snapshot's features, then this payment's own inputs."""
+        return model_row(self.snapshot.get(user, {}), self.decision.input_values(payment), self.columns)
+
+
+def scenario_events(spec: AttackSpec, run_start: datetime) -> Iterator[tuple[str, Event]]:
+    """``(topic, event)`` of the run: the back-dated history, then the run's seconds with its bursts."""
+    history_start = run_start - timedelta(seconds=spec.history_s)
+    end_ms = int(run_start.timestamp() * 1000) + int(spec.seconds * 1000)
+    attacks = [spec.history_s + a for a in spec.attacks if a < spec.seconds]
+    stream = example.events("fraud", spec.seed, history_start, spec.events_per_s, **generator_options(spec, attacks))
+    return itertools.takewhile(lambda te: te[1].event_time_ms < end_ms, stream)
+
+
 def run_scenario(spec: AttackSpec, model: Any, start: datetime | None = None) -> Outcome:
-    """Run the scenario; ``start`` is the run's first event time (default: now, paced or not).
+    """Run the scenario in this process; ``start`` is the run's first event time (default: now).
 
     The model scores in one thread: scikit-learn's OpenMP pool costs milliseconds a row on a loaded
     2-core machine, more than the whole decision otherwise."""
     from livectx_agents.example_fraud import FraudAgent, ModelScorer
-    from livectx_backtest.asof import AsOfFeatures
     from threadpoolctl import threadpool_limits
 
-    decision = current_repo().decision(SERVICE)
-    columns = decision.columns
     run_start = start or datetime.now(UTC)
-    history_start = run_start - timedelta(seconds=spec.history_s)
     run_start_ms = int(run_start.timestamp() * 1000)
-    end_ms = run_start_ms + int(spec.seconds * 1000)
-    refresh_ms = run_start_ms - int(spec.refreshed_before_s * 1000)
-    attacks = [spec.history_s + a for a in spec.attacks if a < spec.seconds]
-    stream = example.events("fraud", spec.seed, history_start, spec.events_per_s, **generator_options(spec, attacks))
-
-    asof = AsOfFeatures(decision, columns)
-    latest: dict[str, dict[str, Any]] = {}
-    snapshot: dict[str, dict[str, Any]] = {}
-    scorer = ModelScorer(model, name="fraud:attack-scenario", columns=columns)
-    fresh = FraudAgent(EngineContext(latest, columns), scorer, threshold=spec.threshold)  # type: ignore[arg-type]
+    replica = EngineReplica(spec, run_start_ms - int(spec.refreshed_before_s * 1000))
+    scorer = ModelScorer(model, name="fraud:attack-scenario", columns=replica.columns)
+    fresh = FraudAgent(EngineContext(replica.latest, replica.columns), scorer, threshold=spec.threshold)  # type: ignore[arg-type]
     shadow: list[list[float]] = []  # the stale agent's model rows: snapshot features, this payment's inputs
     out = Outcome(spec, run_start_ms)
     began = time.monotonic()
     with threadpool_limits(1):
-        for n, event in enumerate(_until(stream, end_ms)):
+        for _topic, event in scenario_events(spec, run_start):
+            user = replica.apply(event)
             ts = event.event_time_ms
-            if ts >= refresh_ms:  # the batch job: a copy of the online rows as of this moment
-                snapshot.clear()
-                snapshot.update(latest)
-                out.refreshes.append(refresh_ms)
-                refresh_ms += int(spec.refresh_s * 1000)
-            before = len(asof.scored)
-            asof.apply(event, n, n)
-            if len(asof.scored) == before:
-                continue  # a login: only the engine's state moves
-            user = asof.scored.entity[-1]
-            latest[user] = dict(zip(columns, asof.scored.rows[-1], strict=False))
-            if ts < run_start_ms:
-                continue  # back-dated history: windows fill, nobody decides
+            if user is None or ts < run_start_ms:
+                continue  # a login, or back-dated history: windows fill, nobody decides
             if not out.event_ms:
                 began = time.monotonic()  # the run's clock starts at its first payment, after the history
             if spec.paced:
@@ -176,21 +207,22 @@ def run_scenario(spec: AttackSpec, model: Any, start: datetime | None = None) ->
             t0 = time.perf_counter()
             fresh_decision = fresh.decide(event, "attack-scenario")
             out.latency_ms.append((time.perf_counter() - t0) * 1000)
-            shadow.append(model_row(snapshot.get(user, {}), decision.input_values(event), columns))
+            shadow.append(replica.stale_row(user, event))
             out.event_ms.append(ts)
-            out.burst.append(_burst(event))
+            out.burst.append(burst_of(event))
             out.fresh.append(fresh_decision.action == "decline")
     out.wall_s = time.monotonic() - began
-    if shadow:
-        out.stale = [bool(p >= spec.threshold) for p in model.predict_proba(shadow)[:, 1]]
+    out.refreshes = replica.refreshes
+    out.stale = stale_decisions(model, shadow, spec.threshold)
     return out
 
 
-def _until(stream: Iterator[tuple[str, Event]], end_ms: int) -> Iterator[Event]:
-    return (e for _t, e in itertools.takewhile(lambda te: te[1].event_time_ms < end_ms, stream))
+def stale_decisions(model: Any, rows: list[list[float]], threshold: float) -> list[bool]:
+    """The stale agent's declines, scored in one batch (a shadow acts on nothing: same scores, less CPU)."""
+    return [bool(p >= threshold) for p in model.predict_proba(rows)[:, 1]] if rows else []
 
 
-def _burst(payment: Any) -> str | None:
+def burst_of(payment: Any) -> str | None:
     """Ground truth: an attack payment's burst (its ``txn_id`` is ``t<burst>a<k>``), None for normal ones."""
     return payment.txn_id.split("a")[0] if payment.is_fraud else None
 
@@ -218,6 +250,7 @@ def figures(out: Outcome) -> dict[str, float]:
         "false_positive_rate_stale": _rate(out.stale, normal),
         "payments_per_s": len(out.burst) / out.wall_s if out.wall_s else float("nan"),
         "speedup": out.spec.speedup,
+        **out.extra,
     }
 
 

@@ -26,14 +26,23 @@ from livectx_benchmarks.result import BenchResult
 PLOT = Path("bench-results") / "attack.png"
 
 
-def run(settings: Settings, scale: float = 1.0, plot: Path = PLOT) -> BenchResult:
-    """The bench: train, run paced, report. Needs no stack (the context is the engine's in-process state)."""
+def run(
+    settings: Settings, scale: float = 1.0, plot: Path = PLOT, live: float = 1.0, rate: float = 1000.0
+) -> BenchResult:
+    """The bench: train, run paced, report. ``live`` 1 (the default) runs the live path on the stack (the
+    feature worker, Redis, the agent with the registered model: :mod:`livectx_benchmarks.attack_live`); 0
+    runs the same scenario in this process over the engine's state, with no stack."""
     base = AttackSpec()
     seconds = max(15.0, base.seconds * min(scale, 1.0))
-    spec = AttackSpec(seconds=seconds, attacks=tuple(a for a in base.attacks if a + 8 < seconds))
+    spec = AttackSpec(seconds=seconds, attacks=tuple(a for a in base.attacks if a + 8 < seconds), payments_per_s=rate)
     model = train_model(spec)
     load_before = os.getloadavg()[0]
-    out = run_scenario(spec, model)
+    if live:
+        from livectx_benchmarks.attack_live import run_live
+
+        out = run_live(settings, spec, model)
+    else:
+        out = run_scenario(spec, model)
     load_after = os.getloadavg()[0]
     result = BenchResult("attack", figures(out))
     result.figures["load_1m"] = max(load_before, load_after)
@@ -49,8 +58,9 @@ def report_lines(out: Outcome, f: dict[str, float]) -> list[str]:
     spec = out.spec
     time_note = f" (event time compressed {spec.speedup:g}x)" if spec.speedup != 1 else ""
     age = spec.refreshed_before_s
+    fresh = "fresh (live: worker, Redis, get_context)" if f.get("live") else "fresh (in-process engine state)"
     rows = [
-        ("", "fresh (get_context)", f"stale (15-min batch, {age:g}-{age + spec.seconds:g} s old)"),
+        ("", fresh, f"stale (15-min batch, {age:g}-{age + spec.seconds:g} s old)"),
         (
             "attack payments declined",
             f"{f['attack_decline_rate_fresh']:.0%} of {f['attack_payments']:.0f}",
@@ -70,6 +80,17 @@ def report_lines(out: Outcome, f: dict[str, float]) -> list[str]:
             "decision latency p50 / p99 (feature fetch incl.)",
             f"{f['decision_p50_ms']:.2f} / {f['decision_p99_ms']:.2f} ms",
             "shadow",
+        ),
+        *(
+            [
+                (
+                    "payment to decision p50 / p99 (through Kafka)",
+                    f"{f['event_to_decision_p50_ms']:.1f} / {f['event_to_decision_p99_ms']:.1f} ms",
+                    "",
+                )
+            ]
+            if f.get("live")
+            else []
         ),
         (
             "false positives on normal payments",

@@ -17,6 +17,7 @@ from typing import Any
 
 from livectx.kafka import consumer, producer
 from livectx.settings import get_settings
+from livectx.topics import MODELS
 
 #: How the replay reports its progress to the bench: bytes received, records read, passes over the log.
 REPLAY_BYTES, REPLAY_RECORDS, REPLAY_PASSES = 0, 1, 2
@@ -48,35 +49,46 @@ def feed(topic: str, rate: float, tag: str, stop: Any, sent: Any) -> None:
     sent.value = n
 
 
-def agent(topic: str, decisions_topic: str, group: str, ready: Any, results: Any) -> None:
-    """The fraud agent as ``livectx agents run fraud`` runs it (rules, its transactional loop, stopped by
-    SIGTERM), with its ``decide`` timed: per decision (wall-clock end, decide ms, event-to-decision ms,
-    why its context was degraded: ``timeout``, ``circuit_open``, ``error`` or ``""``), put on ``results``
-    when it stops."""
+def agent(
+    topic: str,
+    decisions_topic: str,
+    group: str,
+    ready: Any,
+    results: Any,
+    model_name: str | None = None,
+    models_topic: str = MODELS,
+) -> None:
+    """The fraud agent as ``livectx agents run fraud`` runs it (the rules, or the registered ``model_name``'s
+    active version on ``models_topic``; its transactional loop, stopped by SIGTERM), with its ``decide``
+    timed: per decision (wall-clock end, decide ms, event-to-decision ms, why its context was degraded:
+    ``timeout``, ``circuit_open``, ``error`` or ``""``), put on ``results`` when it stops."""
     from livectx_agents.example_fraud import open_fraud_agent
     from livectx_agents.loop import run_agent
 
     from livectx.prometheus import degraded_reason
 
     settings = get_settings()
-    fraud, close = open_fraud_agent(settings, decisions_topic=decisions_topic)
+    fraud, close = open_fraud_agent(
+        settings, decisions_topic=decisions_topic, model_name=model_name, models_topic=models_topic
+    )
     samples: list[tuple[float, float, float, str]] = []
-    decide = fraud.decide
+    decide_many = fraud.decide_many
 
-    def timed(txn: Any, source: str) -> Any:
+    def timed(txns: Any, sources: Any) -> Any:
         began = time.perf_counter()
-        decision = decide(txn, source)
+        decisions = decide_many(txns, sources)
         ended = time.time()
-        took_ms = (time.perf_counter() - began) * 1000
-        degraded = degraded_reason(decision.degraded[0]) if decision.degraded else ""
-        samples.append((ended, took_ms, ended * 1000 - txn.event_time.timestamp() * 1000, degraded))
+        took_ms = (time.perf_counter() - began) * 1000  # each decision of a batch is ready when the batch is
+        for txn, decision in zip(txns, decisions, strict=True):
+            degraded = degraded_reason(decision.degraded[0]) if decision.degraded else ""
+            samples.append((ended, took_ms, ended * 1000 - txn.event_time.timestamp() * 1000, degraded))
         ready.set()
-        return decision
+        return decisions
 
-    fraud.decide = timed  # type: ignore[method-assign]
+    fraud.decide_many = timed  # type: ignore[method-assign]
     run_agent(
         settings, name="fraud", source_topic=topic, consumer_group=group, worker_id="0", handle=fraud.handle,
-        close=close, batch_size=200, until_caught_up=False,
+        close=close, batch_size=200, until_caught_up=False, prepare=fraud.prepare,
     )  # fmt: skip
     results.put(samples)
 

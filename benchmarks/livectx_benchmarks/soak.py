@@ -180,8 +180,8 @@ class _Soak:
         finally:
             for stop in stops:
                 stop.set()
-            for name, child in self.children.items():
-                _end(name, child)
+            for child in self.children.values():
+                soak_procs.end_child(child)
             for future in admin.delete_topics(names).values():
                 with contextlib.suppress(Exception):
                     future.result(30)
@@ -321,7 +321,7 @@ class _Soak:
             drained = wait_for_caught_up(self.settings, self.groups[group], targets, timeout_s=DRAIN_S)
             self.totals[f"drained_{group}"] = float(drained)
         for name in ("features", "embeddings", "agent"):
-            _end(name, self.children[name])
+            soak_procs.end_child(self.children[name])
         out = {name: (self.logs / f"{name}.log").read_text(errors="replace") for name in ("features", "embeddings")}
         out["agent"] = (self.logs / "agent.log").read_text(errors="replace")
         self.totals["events_processed"] = soak_procs.closing_figure(out["features"], "events processed")
@@ -342,20 +342,3 @@ class _Soak:
             store = PgVectorStore.from_settings(self.settings, index=self.index)
             store.drop()
             store.close()
-
-
-def _end(name: str, child: Any) -> None:
-    """Stop a child as production stops it (SIGTERM: the workers commit, the agent ends its transaction)."""
-    if isinstance(child, subprocess.Popen):
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(10)
-        return
-    if child.is_alive():
-        child.join(30)
-        if child.is_alive():
-            child.kill()

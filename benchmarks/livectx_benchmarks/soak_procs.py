@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -193,3 +194,21 @@ def exited(processes: Sequence[tuple[str, Any]]) -> list[str]:
         if code is not None:
             dead.append(name)
     return dead
+
+
+def end_child(child: Any) -> None:
+    """Stop a child as production stops it (SIGTERM: the workers commit, the agent ends its transaction),
+    killing it after a grace period (a subprocess or a multiprocessing process)."""
+    if isinstance(child, subprocess.Popen):
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(10)
+        return
+    if child.is_alive():
+        child.join(30)
+        if child.is_alive():
+            child.kill()

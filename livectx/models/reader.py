@@ -53,11 +53,25 @@ class TopicReader:
 
     def end_offsets(self, timeout_s: float) -> dict[int, int]:
         """Each partition's high watermark now: what "caught up" means for a read started now."""
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+        electing = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
 
         ends = {}
+        deadline = time.monotonic() + timeout_s
         for p in self.partitions:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout_s, cached=False)
+            while True:
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(self.topic, p), max(0.1, deadline - time.monotonic()), cached=False
+                    )
+                    break
+                except KafkaException as exc:
+                    # A topic created a moment ago may have no leader known to every broker yet.
+                    error = exc.args[0]
+                    if not (error.retriable() or error.code() in electing) or time.monotonic() >= deadline:
+                        raise ModelRegistryError(f"cannot read the end of {self.topic}[{p}]: {error.str()}") from None
+                    time.sleep(0.1)  # retrying a leader election, bounded by the deadline
             ends[p] = high
         return ends
 

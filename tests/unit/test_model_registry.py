@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pytest
@@ -298,3 +299,44 @@ def test_a_version_record_in_the_confluent_wire_format_reads_like_a_plain_one() 
     assert decode(wire.frame(42, value)) == decode(value) == record()
     with pytest.raises(ModelRegistryError):
         decode(wire.frame(42, b'{"name": 7}'))
+
+
+class _ElectingConsumer:
+    """A consumer whose first watermark reads fail as on a topic created a moment ago (no leader known yet)."""
+
+    def __init__(self, failures: int, code: int) -> None:
+        self.failures, self.code, self.calls = failures, code, 0
+
+    def get_watermark_offsets(self, tp: Any, timeout: float, cached: bool) -> tuple[int, int]:
+        from confluent_kafka import KafkaError, KafkaException
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise KafkaException(KafkaError(self.code))
+        return 0, 7
+
+
+def _reader(fake: _ElectingConsumer) -> Any:
+    from livectx.models.reader import TopicReader
+
+    reader = object.__new__(TopicReader)  # no broker: only the attributes end_offsets reads
+    reader._consumer, reader.topic, reader.partitions = fake, "livectx.models", [0]
+    return reader
+
+
+def test_the_end_of_a_new_registry_topic_is_read_once_its_leader_is_elected() -> None:
+    from confluent_kafka import KafkaError
+
+    fake = _ElectingConsumer(failures=2, code=KafkaError.NOT_LEADER_FOR_PARTITION)
+    assert _reader(fake).end_offsets(timeout_s=5.0) == {0: 7} and fake.calls == 3
+
+
+def test_a_lasting_or_non_transient_watermark_error_is_one_registry_error() -> None:
+    from confluent_kafka import KafkaError
+
+    with pytest.raises(ModelRegistryError, match=r"cannot read the end of livectx\.models"):
+        _reader(_ElectingConsumer(failures=10**6, code=KafkaError.LEADER_NOT_AVAILABLE)).end_offsets(timeout_s=0.3)
+    fake = _ElectingConsumer(failures=1, code=KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(ModelRegistryError, match="Topic authorization failed"):
+        _reader(fake).end_offsets(timeout_s=5.0)
+    assert fake.calls == 1
