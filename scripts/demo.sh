@@ -38,7 +38,7 @@ livectx tier status --topic livectx.transactions
 step "livectx skew (online values against the recomputation from the archived raw events)"
 livectx skew --service fraud_features --sample 50
 step "the article's story: card-testing bursts, the fraud agent on fresh features beside a 15-minute batch snapshot"
-livectx bench attack --scale 0.3   # 18 s at 1,000 payments/s: prints the table, writes bench-results/attack.png
+livectx demo attack --scale 0.3    # 18 s at 1,000 payments/s on the live path: the table, bench-results/attack.png
 step "livectx produce --generator support (tickets with text; a few are retracted)"
 livectx produce --generator support --count 1000 --seed 7
 step "livectx ingest run embeddings --until-caught-up (MiniLM on this machine -> pgvector)"

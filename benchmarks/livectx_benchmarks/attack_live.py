@@ -107,6 +107,7 @@ class _LiveAttack:
             for future in admin.delete_topics([*names, self.models]).values():
                 with contextlib.suppress(Exception):
                     future.result(30)
+            self._drop_artifact()
 
     def _register(self, model: Any) -> None:
         """The model as a registered, active version on the run's own models topic (what the agent follows)."""
@@ -123,6 +124,14 @@ class _LiveAttack:
             config={"threshold": self.spec.threshold, "generator": "fraud", "trained_on_seed": self.spec.seed + 1},
             topic=self.models,
         )  # fmt: skip
+
+    def _drop_artifact(self) -> None:
+        """The run's model artifact (its registry topic is gone, so nothing can resolve it any more)."""
+        import fsspec
+
+        with contextlib.suppress(Exception):  # never registered, or a store that refuses deletes
+            fs, root = fsspec.core.url_to_fs(f"{self.settings.models_url.rstrip('/')}/{self.model_name}")
+            fs.rm(root, recursive=True)
 
     def _run(self, model: Any) -> Outcome:
         spec = self.spec
