@@ -61,6 +61,7 @@ class TransactionalLoop:
         dead_letter_topic: str | None = None,
         batch_size: int = 100,
         prepare: Prepare | None = None,
+        fill_wait_s: float = 0.1,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -69,6 +70,9 @@ class TransactionalLoop:
         self._handle = handle
         self._prepare = prepare
         self._batch_size = batch_size
+        #: How long a batch may wait to fill up to ``batch_size``; 0: take what is queued once a record is
+        #: there (a latency-bound handler: small batches while keeping up, full ones under a backlog).
+        self._fill_wait_s = fill_wait_s
         self._consumer = consumer(settings, consumer_group, **{"client.id": f"livectx-{name}-{worker_id}"})
         # A stable transactional id per worker: a restarted worker fences its killed predecessor at once.
         self._producer = producer(settings, **{"transactional.id": f"livectx-{name}-{consumer_group}-{worker_id}"})
@@ -91,7 +95,7 @@ class TransactionalLoop:
         next_probe = 0.0
         try:
             while not self._stopping:
-                messages = [m for m in self._consumer.consume(self._batch_size, 0.1) if self._usable(m)]
+                messages = [m for m in self._next_batch() if self._usable(m)]
                 if messages:
                     counted = self.stats.consumed, self.stats.dead_lettered
                     try:
@@ -110,6 +114,12 @@ class TransactionalLoop:
         finally:
             self._consumer.close()
         return self.stats
+
+    def _next_batch(self) -> list[Message]:
+        if self._fill_wait_s > 0:
+            return self._consumer.consume(self._batch_size, self._fill_wait_s)
+        first = self._consumer.consume(1, 0.1)
+        return first + self._consumer.consume(self._batch_size - 1, 0) if first else first
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

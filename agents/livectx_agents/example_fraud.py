@@ -19,6 +19,7 @@ that made it, e.g. ``fraud:v2``), and falls back to the rules when the name is r
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import warnings
@@ -72,6 +73,11 @@ def payment_model(settings: Settings | None = None) -> type[Event]:
 #: 0.35 ms), so each read stays well inside the per-call features timeout even on a loaded machine, where a
 #: read of 200 users overran it and failed the batch open.
 CONTEXT_CHUNK = 32
+#: Payments the agent takes from its queue at most per batch (and Kafka transaction): each decision of a
+#: batch waits for the whole batch, so a backlog is worked off in batches that stay short (measured at
+#: 1,000 payments/s with the stack on 2 cores: decision p99 155-213 ms with batches of up to 200, 101-140
+#: ms with 64, 48 ms with 32).
+DECISION_BATCH = 32
 #: A score and its reasons.
 Scored = tuple[float, list[str]]
 
@@ -412,6 +418,7 @@ def open_fraud_agent(
     encoder.check()  # an unregistered decisions schema fails here, in one line, before any decision
     agent = FraudAgent(context, scorer, threshold=threshold, decisions_topic=decisions_topic, encoder=encoder)
     if model_name is None:
+        gc.freeze()  # what is loaded now lives as long as the agent: full collections never walk it again
         return agent, context.close
     try:
         view = RegistryView(settings, models_topic).start()
@@ -419,6 +426,7 @@ def open_fraud_agent(
         context.close()
         raise
     view.follow(model_name, RegistryFollower(settings, agent, model_name))
+    gc.freeze()  # the model and the libraries are loaded: full collections never walk them again
 
     def close() -> None:
         try:
@@ -448,6 +456,7 @@ def run_fraud_agent(
     )  # fmt: skip
     stats = run_agent(
         settings, name="fraud", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,
-        handle=agent.handle, close=close, batch_size=200, until_caught_up=until_caught_up, prepare=agent.prepare,
+        handle=agent.handle, close=close, batch_size=DECISION_BATCH, until_caught_up=until_caught_up,
+        prepare=agent.prepare, fill_wait_s=0,  # a payment waits for no other: decided with what is queued beside it
     )  # fmt: skip
     return agent, stats

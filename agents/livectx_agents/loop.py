@@ -28,6 +28,7 @@ def run_agent(
     batch_size: int,
     until_caught_up: bool,
     prepare: Prepare | None = None,
+    fill_wait_s: float = 0.1,
 ) -> LoopStats:
     """Run an agent's handler in the transactional loop until SIGTERM/SIGINT (or caught up), then ``close``."""
     loop = TransactionalLoop(
@@ -39,6 +40,7 @@ def run_agent(
         handle=handle,
         batch_size=batch_size,
         prepare=prepare,
+        fill_wait_s=fill_wait_s,
     )
     try:
         with stop_on_signals(loop.stop):

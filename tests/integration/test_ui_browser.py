@@ -99,6 +99,11 @@ def test_the_dashboard_shows_freshness_dead_letters_and_an_entity(  # type: igno
     topic = create_topic(settings, f"test.{unique}.txn", partitions=2)
     user = f"{unique}-u"
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    # All 20 payments inside one 5-minute tumbling window, or `txn_count_5m` (the newest window's count)
+    # never reaches 20: a boundary fell inside the 19 s in about one run in sixteen.
+    window = 300 * (int(base.timestamp()) // 300)
+    if base.timestamp() + 19 >= window + 300:
+        base = datetime.fromtimestamp(window + 300 - 20, UTC)
     good = [payment(user, base + timedelta(seconds=k), k, amount=5.0 + k) for k in range(20)]
     poison = f'{{"poison": "{unique}"'.encode()  # not JSON: dead-lettered as malformed
     produce(settings, topic, [*good[:10], poison, *good[10:]], key=user.encode())
