@@ -15,4 +15,6 @@ if [ -z "${LIVECTX_STACK_STATE_DIR:-}" ]; then
 fi
 ruff check .
 lint-imports
+# The docs site (mkdocs.yml): a broken link or anchor in docs/ fails the run (no --quiet: it hides the warnings strict counts).
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$(mktemp -d)"
 pytest "$@"
