@@ -454,9 +454,26 @@ def run_fraud_agent(
         settings, decisions_topic=decisions_topic, model=model, model_name=model_name, models_topic=models_topic,
         threshold=threshold,
     )  # fmt: skip
-    stats = run_agent(
+    stats = run_fraud_loop(settings, agent, close, consumer_group=consumer_group, worker_id=worker_id,
+                           source_topic=source_topic, until_caught_up=until_caught_up)  # fmt: skip
+    return agent, stats
+
+
+def run_fraud_loop(
+    settings: Settings,
+    agent: FraudAgent,
+    close: Callable[[], None],
+    *,
+    consumer_group: str,
+    worker_id: str,
+    source_topic: str,
+    until_caught_up: bool,
+) -> Any:
+    """An opened agent in its transactional loop until SIGTERM/SIGINT (or caught up), then ``close``: batches
+    decided at once (``prepare``), adaptive (a payment waits for no other: decided with what is queued
+    beside it) and at most :data:`DECISION_BATCH`."""
+    return run_agent(
         settings, name="fraud", source_topic=source_topic, consumer_group=consumer_group, worker_id=worker_id,
         handle=agent.handle, close=close, batch_size=DECISION_BATCH, until_caught_up=until_caught_up,
-        prepare=agent.prepare, fill_wait_s=0,  # a payment waits for no other: decided with what is queued beside it
+        prepare=agent.prepare, fill_wait_s=0,
     )  # fmt: skip
-    return agent, stats

@@ -288,7 +288,4 @@ class _LiveAttack:
         }
 
     def _check_alive(self) -> None:
-        dead = soak_procs.exited(list(self.children.items()))
-        if dead:
-            name = dead[0]
-            raise RuntimeError(f"the attack run's {name} process exited:\n{soak_procs.tail(self.logs / f'{name}.log')}")
+        soak_procs.check_alive(self.children, self.logs, "the attack run")

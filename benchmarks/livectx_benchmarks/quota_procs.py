@@ -62,8 +62,7 @@ def agent(
     active version on ``models_topic``; its transactional loop, stopped by SIGTERM), with its ``decide``
     timed: per decision (wall-clock end, decide ms, event-to-decision ms, why its context was degraded:
     ``timeout``, ``circuit_open``, ``error`` or ``""``), put on ``results`` when it stops."""
-    from livectx_agents.example_fraud import DECISION_BATCH, open_fraud_agent
-    from livectx_agents.loop import run_agent
+    from livectx_agents.example_fraud import open_fraud_agent, run_fraud_loop
 
     from livectx.prometheus import degraded_reason
 
@@ -86,10 +85,8 @@ def agent(
         return decisions
 
     fraud.decide_many = timed  # type: ignore[method-assign]
-    run_agent(
-        settings, name="fraud", source_topic=topic, consumer_group=group, worker_id="0", handle=fraud.handle,
-        close=close, batch_size=DECISION_BATCH, until_caught_up=False, prepare=fraud.prepare, fill_wait_s=0,
-    )  # fmt: skip
+    run_fraud_loop(settings, fraud, close, consumer_group=group, worker_id="0", source_topic=topic,
+                   until_caught_up=False)  # fmt: skip
     results.put(samples)
 
 

@@ -307,10 +307,7 @@ class _Soak:
         return sample
 
     def _check_alive(self) -> None:
-        dead = soak_procs.exited(list(self.children.items()))
-        if dead:
-            name = dead[0]
-            raise RuntimeError(f"the soak's {name} process exited:\n{soak_procs.tail(self.logs / f'{name}.log')}")
+        soak_procs.check_alive(self.children, self.logs, "the soak")
 
     def _drain(self) -> None:
         """Every group to the log end (the feeders stopped), then the workers' and the agent's closing

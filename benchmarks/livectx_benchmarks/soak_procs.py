@@ -196,6 +196,14 @@ def exited(processes: Sequence[tuple[str, Any]]) -> list[str]:
     return dead
 
 
+def check_alive(children: dict[str, Any], logs: Path, what: str) -> None:
+    """Raise when one of ``what``'s child processes (``name`` -> Popen or multiprocessing) has exited, with
+    the tail of its ``<logs>/<name>.log``: a dead worker must fail the bench, not make it wait."""
+    dead = exited(list(children.items()))
+    if dead:
+        raise RuntimeError(f"{what}'s {dead[0]} process exited:\n{tail(logs / f'{dead[0]}.log')}")
+
+
 def end_child(child: Any) -> None:
     """Stop a child as production stops it (SIGTERM: the workers commit, the agent ends its transaction),
     killing it after a grace period (a subprocess or a multiprocessing process)."""
