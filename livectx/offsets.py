@@ -9,27 +9,40 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from livectx.kafka import admin_client
 from livectx.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import AdminClient
 
 log = logging.getLogger(__name__)
 
 
 def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
-    from confluent_kafka import Consumer, TopicPartition
+    """The log end of every partition of ``topics`` now, read by a probe consumer of its own."""
+    from livectx.consuming import probe_consumer
 
-    probe = Consumer(settings.kafka_config(**{"group.id": "livectx-offset-probe", "enable.auto.commit": False}))
+    probe = probe_consumer(settings)
     try:
-        metadata = probe.list_topics(timeout=10)
-        targets = {}
-        for topic in topics:
-            for partition in metadata.topics[topic].partitions:
-                _low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
-                targets[(topic, partition)] = high
-        return targets
+        return watermark_ends(probe, topics)
     finally:
         probe.close()
+
+
+def watermark_ends(probe: Consumer, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The high watermark of every partition of ``topics``, asked of the broker (not the cached value)."""
+    from confluent_kafka import TopicPartition
+
+    metadata = probe.list_topics(timeout=10)
+    targets = {}
+    for topic in topics:
+        for partition in metadata.topics[topic].partitions:
+            _low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+            targets[(topic, partition)] = high
+    return targets
 
 
 def committed_reached(admin: object, group: str, targets: dict[tuple[str, int], int]) -> bool:
@@ -57,11 +70,20 @@ def wait_for_caught_up(settings: Settings, group: str, targets: dict[tuple[str, 
 
 
 def group_lag(settings: Settings, group: str) -> list[tuple[str, int, int, int]]:
-    """``(topic, partition, committed, end)`` for every partition ``group`` has committed, sorted."""
+    """``(topic, partition, committed, end)`` for every partition ``group`` has committed, sorted. One call
+    with clients of its own; a caller that asks repeatedly keeps a :class:`livectx.consuming.GroupLag`."""
+    from livectx.consuming import GroupLag
+
+    lag = GroupLag(settings)
+    try:
+        return lag.rows(group)
+    finally:
+        lag.close()
+
+
+def committed_offsets(admin: AdminClient, group: str) -> dict[tuple[str, int], int]:
+    """What ``group`` has committed, per partition (partitions it never committed are left out)."""
     from confluent_kafka import ConsumerGroupTopicPartitions
 
-    admin = admin_client(settings)
     result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(10)
-    committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
-    ends = end_offsets(settings, sorted({t for t, _ in committed}))
-    return sorted((t, p, off, ends.get((t, p), off)) for (t, p), off in committed.items())
+    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livectx import tracing
+from livectx.consuming import CaughtUp, is_record
 from livectx.dead_letter import DeadLetterPublisher
-from livectx.errors import LivectxError, RegistryUnavailable
-from livectx.kafka import admin_client, consumer, producer, require_reachable
-from livectx.offsets import committed_reached, end_offsets
+from livectx.errors import RegistryUnavailable
+from livectx.kafka import consumer, producer, require_reachable
 from livectx.settings import Settings
 from livectx.wire import RegistryPause
 
@@ -89,13 +89,11 @@ class TransactionalLoop:
     def run(self, *, until_caught_up: bool = False) -> LoopStats:
         require_reachable(self.settings)
         self._producer.init_transactions(30)
-        targets = end_offsets(self.settings, self.topics) if until_caught_up else None
-        admin = admin_client(self.settings) if until_caught_up else None
+        caught_up = CaughtUp.when(until_caught_up, self.settings, self.group, self.topics)
         self._consumer.subscribe(self.topics)
-        next_probe = 0.0
         try:
             while not self._stopping:
-                messages = [m for m in self._next_batch() if self._usable(m)]
+                messages = [m for m in self._next_batch() if is_record(m, log)]
                 if messages:
                     counted = self.stats.consumed, self.stats.dead_lettered
                     try:
@@ -107,10 +105,8 @@ class TransactionalLoop:
                         self._sleep(self._registry_pause.wait_s(str(exc), where))
                         continue
                     self._registry_pause.resumed()
-                if targets is not None and time.monotonic() >= next_probe:
-                    next_probe = time.monotonic() + 0.1  # an admin round trip: not once per batch
-                    if committed_reached(admin, self.group, targets):
-                        break
+                if caught_up is not None and caught_up.reached():
+                    break
         finally:
             self._consumer.close()
         return self.stats
@@ -125,15 +121,6 @@ class TransactionalLoop:
         deadline = time.monotonic() + seconds
         while not self._stopping and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # a stop ends the wait early
-
-    def _usable(self, message: Message) -> bool:
-        error = message.error()
-        if error is None:
-            return True
-        if error.fatal():
-            raise LivectxError(f"Kafka consumer failed: {error}")
-        log.warning("consumer error (retriable): %s", error)
-        return False
 
     def _transaction(self, messages: list[Message]) -> None:
         from confluent_kafka import TopicPartition

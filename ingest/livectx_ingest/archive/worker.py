@@ -25,9 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from livectx.errors import LivectxError
-from livectx.kafka import admin_client, consumer, require_reachable
-from livectx.offsets import committed_reached, end_offsets
+from livectx.consuming import CaughtUp, assigned_lag, is_record
+from livectx.kafka import consumer, require_reachable
 from livectx.repo import current_repo
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
@@ -125,26 +124,23 @@ class ArchiveWorker:
 
     def run(self, *, until_caught_up: bool = False, max_seconds: float | None = None) -> ArchiveStats:
         require_reachable(self.settings)
-        targets = end_offsets(self.settings, self.topics) if until_caught_up else None
-        admin = admin_client(self.settings) if until_caught_up else None
+        caught_up = CaughtUp.when(until_caught_up, self.settings, self.group, self.topics)
         compactor = None
         if not until_caught_up and self.compact_interval_s > 0:
             compactor = threading.Thread(target=self._compact_loop, name="livectx-compaction", daemon=True)
             compactor.start()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        next_probe = next_metrics = 0.0
+        next_metrics = 0.0
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("archiver: %s -> %s", ", ".join(self.topics), self.manifest.storage.root)
         try:
             while not self._stopping.is_set():
                 for message in self._consumer.consume(10_000, 0.1):
-                    self._accept(message, targets)
+                    self._accept(message, caught_up)
                 self._cut_old_files()
                 now = time.monotonic()
-                if targets is not None and now >= next_probe:
-                    next_probe = now + 0.1
-                    if committed_reached(admin, self.group, targets):
-                        break
+                if caught_up is not None and caught_up.reached():
+                    break
                 if now >= next_metrics:
                     next_metrics = now + self.metrics_interval_s
                     self._report()
@@ -162,18 +158,15 @@ class ArchiveWorker:
 
     # -- consuming --------------------------------------------------------------------------------------
 
-    def _accept(self, message: Message, targets: dict[Position, int] | None) -> None:
+    def _accept(self, message: Message, caught_up: CaughtUp | None) -> None:
         from confluent_kafka import KafkaError
 
         position = (message.topic(), message.partition())
         error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                self._at_end(position, message.offset(), targets)
-                return
-            if error.fatal():
-                raise LivectxError(f"Kafka consumer failed: {error}")
-            log.warning("consumer error (retriable): %s", error)
+        if error is not None and error.code() == KafkaError._PARTITION_EOF:
+            self._at_end(position, message.offset(), None if caught_up is None else caught_up.targets)
+            return
+        if not is_record(message, log):
             return
         self.stats.consumed += 1
         if self.stats.first_record is None:
@@ -310,20 +303,7 @@ class ArchiveWorker:
         log.info("archiver: %s", snapshot)
 
     def _lag(self) -> int | None:
-        from confluent_kafka import TopicPartition
-
-        total, known = 0, False
-        try:
-            assignment = self._consumer.assignment()
-        except RuntimeError:  # closed
-            return None
-        for tp in assignment:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
-            committed = self._committed.get((tp.topic, tp.partition))
-            if high >= 0 and committed is not None:
-                total += max(0, high - committed)
-                known = True
-        return total if known else None
+        return assigned_lag(self._consumer, self._committed)
 
 
 def run_archive_worker(settings: Settings, *, until_caught_up: bool = False, **options: object) -> ArchiveStats:

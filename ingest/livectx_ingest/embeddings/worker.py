@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 from livectx import prometheus as prom
 from livectx import tracing
+from livectx.consuming import CaughtUp, assigned_lag, is_record
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError, RegistryUnavailable, SchemaError, VectorStoreError
-from livectx.kafka import admin_client, consumer, producer, require_reachable
+from livectx.kafka import consumer, producer, require_reachable
 from livectx.metrics import percentile
-from livectx.offsets import committed_reached, end_offsets
 from livectx.redis_client import redis_client
 from livectx.settings import Settings
 from livectx.signals import stop_on_signals
@@ -183,8 +183,7 @@ class EmbeddingWorker:
         require_reachable(self.settings)
         self.embedder.load()
         self.store.ensure_index(self.embedder.name, self.embedder.dim)
-        targets = end_offsets(self.settings, list(self.sources)) if until_caught_up else None
-        admin = admin_client(self.settings) if until_caught_up else None
+        caught_up = CaughtUp.when(until_caught_up, self.settings, self.group, self.sources)
         threads = [
             threading.Thread(target=self._guarded(self._embed_loop), name="livectx-embedder", daemon=True),
             threading.Thread(target=self._guarded(self._write_loop), name="livectx-vector-writer", daemon=True),
@@ -192,7 +191,6 @@ class EmbeddingWorker:
         for thread in threads:
             thread.start()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        next_probe = 0.0
         stalled_since: float | None = None
         self._consumer.subscribe(list(self.sources), on_revoke=self._on_revoke)
         self.stats.started = time.monotonic()  # throughput counts from here, not from the model load
@@ -217,10 +215,8 @@ class EmbeddingWorker:
                     if time.monotonic() - stalled_since > 1.0:
                         self._set_paused(True)
                         self._poll(1, timeout_s=0.0)
-                if targets is not None and time.monotonic() >= next_probe:
-                    next_probe = time.monotonic() + 0.1
-                    if committed_reached(admin, self.group, targets):
-                        break
+                if caught_up is not None and caught_up.reached():
+                    break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
             self._drain(timeout_s=30.0)
@@ -267,11 +263,7 @@ class EmbeddingWorker:
         self._stopping.wait(self._registry_pause.wait_s(reason, where))
 
     def _accept(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise LivectxError(f"Kafka consumer failed: {error}")
-            log.warning("consumer error (retriable): %s", error)
+        if not is_record(message, log):
             return
         source = self.sources[message.topic()]
         try:
@@ -341,17 +333,7 @@ class EmbeddingWorker:
             self._on_progress(self.stats)
 
     def _lag(self) -> int | None:
-        """Records on the assigned partitions not yet committed (from the last fetch's high watermarks)."""
-        from confluent_kafka import TopicPartition
-
-        total, known = 0, False
-        for tp in self._consumer.assignment():
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
-            committed = self._committed.get((tp.topic, tp.partition))
-            if high >= 0 and committed is not None:
-                total += max(0, high - committed)
-                known = True
-        return total if known else None
+        return assigned_lag(self._consumer, self._committed)
 
     def _drain(self, timeout_s: float) -> None:
         """Embed, write and commit everything consumed so far (on stop and before a rebalance)."""

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from livectx.cdc.changelog import ChangelogGroup
+from livectx.consuming import CaughtUp, GroupLag
 from livectx.errors import LivectxError
 from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
-from livectx.kafka import admin_client, producer, require_reachable
-from livectx.offsets import committed_reached, end_offsets, group_lag
+from livectx.kafka import producer, require_reachable
 from livectx.prometheus import serve_metrics
 from livectx.prometheus_targets import register_target, unregister_target
 from livectx.settings import Settings
@@ -89,18 +89,30 @@ class MetricsReporter(threading.Thread):
     (``<state dir>/metrics/<group>-<worker>.json``) that a sidecar or node exporter can scrape."""
 
     def __init__(
-        self, stats: FreshnessStats, lag: Callable[[], int | None], path: Path, interval_s: float = 10.0
+        self,
+        stats: FreshnessStats,
+        lag: Callable[[], int | None],
+        path: Path,
+        interval_s: float = 10.0,
+        close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(daemon=True, name="livectx-metrics")
         self._stats = stats
         self._lag = lag
         self._path = path
         self._interval_s = interval_s
+        self._close = close
         self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._done.wait(self._interval_s):
-            self.report()
+        # ``close`` releases what ``lag`` uses (Kafka clients) on this thread, after its last use: a client
+        # closed by another thread while this one is inside a call is how librdkafka crashes a process.
+        try:
+            while not self._done.wait(self._interval_s):
+                self.report()
+        finally:
+            if self._close is not None:
+                self._close()
 
     def stop(self) -> None:
         self._done.set()
@@ -245,11 +257,13 @@ def run_features_worker(
     target = None
     if metrics_server is not None:  # the stack's Prometheus scrapes what registers (livectx.prometheus_targets)
         target = _register(settings, consumer_group, worker_id, metrics_server.server_port)
+    group_lag = GroupLag(settings)  # the metrics thread's own clients, for the worker's life
     reporter = MetricsReporter(
         stats,
-        lambda: _total_lag(settings, consumer_group, metrics),
+        lambda: _total_lag(group_lag, consumer_group, metrics),
         settings.stack.state_dir / "metrics" / f"{consumer_group}-{worker_id}.json",
         metrics_interval_s,
+        close=group_lag.close,
     )
     reporter.start()
     watcher = None
@@ -305,18 +319,16 @@ class CaughtUpWatcher(threading.Thread):
         poll_s: float = 0.1,
     ) -> None:
         super().__init__(daemon=True, name="livectx-caught-up")
-        self._admin = admin_client(settings)
-        self._group = group
+        self._caught_up = CaughtUp.start(settings, group, topics) if topics else None
         self._stop_app = stop
         self._external = external
         self._poll_s = poll_s
         self._done = threading.Event()
-        self.targets = end_offsets(settings, topics) if topics else None
 
     def run(self) -> None:
         while not self._done.wait(self._poll_s):
             external = self._external is not None and self._external.is_set()
-            if external or (self.targets is not None and committed_reached(self._admin, self._group, self.targets)):
+            if external or (self._caught_up is not None and self._caught_up.reached_now()):
                 self._stop_app()
                 return
 
@@ -324,9 +336,9 @@ class CaughtUpWatcher(threading.Thread):
         self._done.set()
 
 
-def _total_lag(settings: Settings, group: str, metrics: EngineMetrics) -> int | None:
+def _total_lag(group_lag: GroupLag, group: str, metrics: EngineMetrics) -> int | None:
     try:
-        return metrics.lag(group_lag(settings, group))
+        return metrics.lag(group_lag.rows(group))
     except Exception as exc:  # the group may not have committed yet
         log.debug("lag of %s unavailable: %s", group, exc)
         return None
