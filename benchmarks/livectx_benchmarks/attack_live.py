@@ -28,22 +28,18 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import os
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from livectx import serde
 from livectx.events import Decision, Event
 from livectx.kafka import admin_client, consumer, producer, require_reachable
 from livectx.metrics import percentile
-from livectx.offsets import end_offsets, wait_for_caught_up
+from livectx.offsets import end_offsets
 from livectx.settings import Settings
 from livectx.topics import PLATFORM_TOPICS, TopicSpec, apply
 from livectx_benchmarks import quota_procs, soak_procs
@@ -56,6 +52,7 @@ from livectx_benchmarks.attack import (
     scenario_events,
     stale_decisions,
 )
+from livectx_benchmarks.children import Children
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.features import _produce, _send
 
@@ -78,9 +75,11 @@ def run_live(settings: Settings, spec: AttackSpec, model: Any) -> Outcome:
     return _LiveAttack(settings, spec).run(model)
 
 
-class _LiveAttack:
-    def __init__(self, settings: Settings, spec: AttackSpec) -> None:
-        self.settings, self.spec = settings, spec
+class _Names:
+    """The run's own topics (each example topic renamed), consumer groups and model name, under a tag of its
+    own: the run touches nothing another run (or the product) uses, and removes what it made."""
+
+    def __init__(self) -> None:
         self.tag = uuid.uuid4().hex[:8]
         self.topics = {t: f"livectx.bench.attack-{t.split('.')[-1]}.{self.tag}" for t in (TRANSACTIONS, LOGINS)}
         self.payments = self.topics[TRANSACTIONS]
@@ -89,22 +88,29 @@ class _LiveAttack:
         self.models = f"livectx.bench.attack-models.{self.tag}"
         self.groups = {"features": f"bench-attack-features-{self.tag}", "agent": f"bench-attack-agent-{self.tag}"}
         self.model_name = f"attack-{self.tag}"
-        self.logs = Path(tempfile.mkdtemp(prefix="livectx-bench-attack-"))
-        self.spawn = multiprocessing.get_context("spawn")
-        self.children: dict[str, Any] = {}
+
+
+class _LiveAttack:
+    """One live run: its names, its child processes (the feature worker and the agent) and, once the agent
+    has started, the event it sets on its first decision and the queue its timings come back on."""
+
+    def __init__(self, settings: Settings, spec: AttackSpec) -> None:
+        self.settings, self.spec = settings, spec
+        self.names = _Names()
+        self.children = Children("the attack run", "livectx-bench-attack-")
 
     def run(self, model: Any) -> Outcome:
         admin = admin_client(self.settings)
-        names = [*self.topics.values(), self.decisions, self.dlq]
-        specs = [TopicSpec(t, PARTITIONS, {"retention.ms": "3600000"}) for t in names]
-        apply(admin, [*PLATFORM_TOPICS, *specs, TopicSpec(self.models, 1, {"cleanup.policy": "compact"})])
+        n = self.names
+        topics = [*n.topics.values(), n.decisions, n.dlq]
+        specs = [TopicSpec(t, PARTITIONS, {"retention.ms": "3600000"}) for t in topics]
+        apply(admin, [*PLATFORM_TOPICS, *specs, TopicSpec(n.models, 1, {"cleanup.policy": "compact"})])
         try:
             self._register(model)
             return self._run(model)
         finally:
-            for child in self.children.values():
-                soak_procs.end_child(child)
-            for future in admin.delete_topics([*names, self.models]).values():
+            self.children.end_all()
+            for future in admin.delete_topics([*topics, n.models]).values():
                 with contextlib.suppress(Exception):
                     future.result(30)
             self._drop_artifact()
@@ -116,13 +122,13 @@ class _LiveAttack:
         from livectx.models import registry
         from livectx.repo import current_repo
 
-        path = self.logs / "model.joblib"
+        path = self.children.logs / "model.joblib"
         joblib.dump(model, path)
         decision = current_repo(self.settings).decision(SERVICE)
         registry.register(
-            self.settings, self.model_name, "v1", path, feature_service=SERVICE, feature_columns=decision.columns,
+            self.settings, self.names.model_name, "v1", path, feature_service=SERVICE, feature_columns=decision.columns,
             config={"threshold": self.spec.threshold, "generator": "fraud", "trained_on_seed": self.spec.seed + 1},
-            topic=self.models,
+            topic=self.names.models,
         )  # fmt: skip
 
     def _drop_artifact(self) -> None:
@@ -130,7 +136,7 @@ class _LiveAttack:
         import fsspec
 
         with contextlib.suppress(Exception):  # never registered, or a store that refuses deletes
-            fs, root = fsspec.core.url_to_fs(f"{self.settings.models_url.rstrip('/')}/{self.model_name}")
+            fs, root = fsspec.core.url_to_fs(f"{self.settings.models_url.rstrip('/')}/{self.names.model_name}")
             fs.rm(root, recursive=True)
 
     def _run(self, model: Any) -> Outcome:
@@ -142,12 +148,12 @@ class _LiveAttack:
         p = producer(self.settings)
         self._start_features_worker()
         pending = self._feed_history(p, events, replica, planned_ms)
-        self._await_group("features", list(self.topics.values()), "apply the history")
+        self._await_group("features", list(self.names.topics.values()), "apply the history")
         self._start_agent(p)
         out, rows = self._feed_run(p, events, replica, pending, planned_ms)
         out.refreshes = replica.refreshes
         out.stale = stale_decisions(model, rows, spec.threshold)
-        self._await_group("agent", [self.payments], "decide every payment", DRAIN_S)
+        self._await_group("agent", [self.names.payments], "decide every payment", DRAIN_S)
         samples = self._stop_agent()[1:]  # the first is the warm-up payment's
         decided = self._read_decisions(len(out.event_ms) + 1)
         self._judge(out, decided, samples)
@@ -157,16 +163,13 @@ class _LiveAttack:
         from livectx.repo import current_repo
 
         views = ",".join(g.name for g in current_repo(self.settings).service_groups(SERVICE))
-        mapping = [arg for source, target in self.topics.items() for arg in ("--source-topic", f"{source}={target}")]
+        n = self.names
+        mapping = [arg for source, target in n.topics.items() for arg in ("--source-topic", f"{source}={target}")]
         command = soak_procs.livectx_command(
-            self.settings, "ingest", "run", "features", "--groups", views, "--group", self.groups["features"],
-            "--worker-id", self.tag, *mapping, "--dead-letter-topic", self.dlq, "--no-offline",
+            self.settings, "ingest", "run", "features", "--groups", views, "--group", n.groups["features"],
+            "--worker-id", n.tag, *mapping, "--dead-letter-topic", n.dlq, "--no-offline",
         )  # fmt: skip
-        log = (self.logs / "features.log").open("ab")
-        env = {**os.environ, "COLUMNS": "200"}
-        self.children["features"] = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
+        self.children.command("features", command, {**os.environ, "COLUMNS": "200"})
 
     def _feed_history(self, p: Any, events: Iterator[tuple[str, Event]], replica: EngineReplica, run_ms: int) -> Any:
         """The back-dated history, as fast as the broker takes it; returns the run's first event."""
@@ -187,22 +190,18 @@ class _LiveAttack:
 
         if p.flush(60):
             raise RuntimeError("the history was not acknowledged by the broker")
-        ends = end_offsets(self.settings, [self.payments])
-        mover = consumer(self.settings, self.groups["agent"])
+        n, children = self.names, self.children
+        ends = end_offsets(self.settings, [n.payments])
+        mover = consumer(self.settings, n.groups["agent"])
         mover.commit(offsets=[TopicPartition(t, part, end) for (t, part), end in ends.items()], asynchronous=False)
         mover.close()
-        self.ready, self.results = self.spawn.Event(), self.spawn.Queue()
-        args = (self.payments, self.decisions, self.groups["agent"], self.ready, self.results, self.model_name,
-                self.models)  # fmt: skip
-        self.children["agent"] = self.spawn.Process(target=quota_procs.agent, args=args, daemon=True)
-        self.children["agent"].start()
-        _send(p, self.payments, f"{self.tag}-warm", 0)
+        self.ready, self.results = children.spawn.Event(), children.spawn.Queue()
+        children.process("agent", quota_procs.agent, n.payments, n.decisions, n.groups["agent"], self.ready,
+                         self.results, n.model_name, n.models)  # fmt: skip
+        _send(p, n.payments, f"{n.tag}-warm", 0)
         p.flush(30)
-        deadline = time.monotonic() + READY_S
-        while not self.ready.wait(1):
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the fraud agent decided no payment within {READY_S:g} s; see {self.logs}")
+        failure = f"the fraud agent decided no payment within {READY_S:g} s; see {children.logs}"
+        children.wait_set(self.ready, time.monotonic() + READY_S, failure)
 
     def _feed_run(
         self, p: Any, events: Iterator[tuple[str, Event]], replica: EngineReplica, first: Any, planned_ms: int
@@ -234,19 +233,17 @@ class _LiveAttack:
         return out, rows
 
     def _own(self, event: Event) -> Event:
-        return event.model_copy(update={"user_id": f"{self.tag}-{event.user_id}"})  # type: ignore[attr-defined]
+        return event.model_copy(update={"user_id": f"{self.names.tag}-{event.user_id}"})  # type: ignore[attr-defined]
 
     def _produce(self, p: Any, topic: str, event: Event) -> None:
         key, value, headers = serde.encode(event)
-        _produce(p, self.topics[topic], key, value, headers)
+        _produce(p, self.names.topics[topic], key, value, headers)
 
     def _await_group(self, name: str, topics: list[str], what: str, timeout_s: float = READY_S) -> None:
         targets = end_offsets(self.settings, topics)
         deadline = time.monotonic() + timeout_s
-        while not wait_for_caught_up(self.settings, self.groups[name], targets, timeout_s=2):
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the {name} process did not {what} within {timeout_s:g} s; see {self.logs}")
+        failure = f"the {name} process did not {what} within {timeout_s:g} s; see {self.children.logs}"
+        self.children.wait_caught_up(self.settings, self.names.groups[name], targets, deadline, failure)
 
     def _stop_agent(self) -> list[Timing]:
         agent = self.children["agent"]
@@ -258,8 +255,8 @@ class _LiveAttack:
 
     def _read_decisions(self, expected: int) -> dict[str, Decision]:
         """Every committed decision on the run's decisions topic, by payment id."""
-        reader = consumer(self.settings, f"bench-attack-read-{self.tag}")
-        reader.subscribe([self.decisions])
+        reader = consumer(self.settings, f"bench-attack-read-{self.names.tag}")
+        reader.subscribe([self.names.decisions])
         found: dict[str, Decision] = {}
         deadline = time.monotonic() + 60
         try:
@@ -286,6 +283,3 @@ class _LiveAttack:
             "decisions_degraded_share": degraded / len(samples) if samples else math.nan,
             "live": 1.0,
         }
-
-    def _check_alive(self) -> None:
-        soak_procs.check_alive(self.children, self.logs, "the attack run")

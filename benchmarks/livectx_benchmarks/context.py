@@ -21,12 +21,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import numpy as np
 from livectx_agents.context import ContextClient, ContextConfig, bounded_redis_client
 
-from livectx.feast_store import apply_feature_repo, open_feature_store
 from livectx.features.online_reader import OnlineFeatureReader
 from livectx.redis_client import redis_client
 from livectx.repo import current_repo
@@ -34,6 +32,7 @@ from livectx.settings import Settings
 from livectx.vectors.pgvector_store import PgVectorStore
 from livectx.vectors.records import VectorRecord
 from livectx_benchmarks.embeddings import clustered_unit_vectors
+from livectx_benchmarks.feast_rows import bench_users, write_rows
 from livectx_benchmarks.result import BenchResult, percentile
 
 SERVICE = "fraud_features"
@@ -43,28 +42,12 @@ ITERATIONS = 2000
 
 
 def run(settings: Settings, scale: float = 1.0) -> BenchResult:
-    import pandas as pd
-
-    apply_feature_repo(settings)
-    store = open_feature_store(settings)
-    prefix = f"bench{uuid.uuid4().hex[:6]}-"
-    users = [f"{prefix}{n}" for n in range(USERS)]
-    now = datetime.now(UTC)
+    store, users, now = bench_users(settings, USERS)
     rng = np.random.default_rng(5)
     for group in current_repo().service_groups(SERVICE):
         columns = {name: rng.integers(0, 1000, len(users)).tolist() for name in (f.name for f in group.features)}
-        store.write_to_online_store(
-            group.name,
-            pd.DataFrame(
-                {
-                    "user_id": users,
-                    "event_timestamp": [now] * len(users),
-                    "created_timestamp": [now] * len(users),
-                    **columns,
-                    **{name: [int(now.timestamp() * 1000)] * len(users) for name in group.metadata_fields},
-                }
-            ),
-        )
+        stamps = {name: [int(now.timestamp() * 1000)] * len(users) for name in group.metadata_fields}
+        write_rows(store, group.name, users, now, {**columns, **stamps})
     client = redis_client(settings)
     reader = OnlineFeatureReader.from_settings(settings, client)
     plan = reader.plan(SERVICE)

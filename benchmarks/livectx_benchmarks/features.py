@@ -43,6 +43,7 @@ from livectx.topics import TopicSpec, apply
 from livectx_benchmarks import example
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.kafka_throughput import _consume
+from livectx_benchmarks.pacing import Pacer
 from livectx_benchmarks.result import BenchResult
 
 EVENTS = 480_000  # ~385,000 payments: seconds of sustained work, so start-up and the last checkpoint do not dominate
@@ -265,16 +266,12 @@ def _feed(topic: str, rate: float, seconds: float, tag: str, ready: Any, results
         results.put(0.0)
         return
     count = int(rate * seconds)
-    began = time.perf_counter()
+    pacer = Pacer(p, rate, poll_every=500)
     for n in range(1, count + 1):
         _send(p, topic, f"{tag}-u{n % 500}", n)
-        ahead = began + n / rate - time.perf_counter()
-        if ahead > 0:
-            time.sleep(ahead)  # pacing the sustained rate
-        if n % 500 == 0:
-            p.poll(0)
+        pacer.sent_one(n)
     p.flush(30)
-    results.put(count / (time.perf_counter() - began))
+    results.put(count / (time.perf_counter() - pacer.began))
 
 
 def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-def]

@@ -8,16 +8,14 @@ agent context client's fast read path exists to remove.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from livectx_ingest.streaming.online_writer import FeastRedisWriter
 
-from livectx.feast_store import apply_feature_repo, open_feature_store
 from livectx.redis_client import redis_client
 from livectx.repo import current_repo
 from livectx.settings import Settings
+from livectx_benchmarks.feast_rows import bench_users, write_rows
 from livectx_benchmarks.result import BenchResult, percentile
 
 ENTITIES = 2000
@@ -27,24 +25,9 @@ FEATURES = tuple(f.name for f in GROUP.features)
 
 
 def run(settings: Settings, scale: float = 1.0) -> BenchResult:
-    import pandas as pd
-
-    apply_feature_repo(settings)
-    store = open_feature_store(settings)
-    prefix = f"bench{uuid.uuid4().hex[:6]}-"
-    users = [f"{prefix}{n}" for n in range(ENTITIES)]
-    now = datetime.now(UTC)
-    store.write_to_online_store(
-        FEATURE_VIEW,
-        pd.DataFrame(
-            {
-                "user_id": users,
-                "event_timestamp": [now] * len(users),
-                "created_timestamp": [now] * len(users),
-                **{name: list(range(len(users))) for name in (*FEATURES, *GROUP.metadata_fields)},
-            }
-        ),
-    )
+    store, users, now = bench_users(settings, ENTITIES)
+    columns = {name: list(range(len(users))) for name in (*FEATURES, *GROUP.metadata_fields)}
+    write_rows(store, FEATURE_VIEW, users, now, columns)
     client = redis_client(settings)
     # The engine's writer owns Feast's key and field encoding; the baseline reads exactly those.
     writer = FeastRedisWriter(client, store.config.project, GROUP, store.config.entity_key_serialization_version)

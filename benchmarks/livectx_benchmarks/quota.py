@@ -135,13 +135,24 @@ class _Freshness:
         ages.clear()
 
 
-class _Run:
-    def __init__(self, settings: Settings, history: int, rate: float, quota_bytes: int, settle: float) -> None:
-        self.settings, self.rate, self.settle = settings, rate, settle
+class _Names:
+    """The run's own payments and decisions topics and consumer groups, under a tag of its own: the replay
+    reads only this run's log, and the run removes what it made."""
+
+    def __init__(self) -> None:
         self.tag = uuid.uuid4().hex[:8]
         self.topic = f"livectx.bench.quota.{self.tag}"
         self.decisions = f"livectx.bench.quota-decisions.{self.tag}"
         self.engine_group, self.agent_group = f"bench-quota-{self.tag}", f"bench-quota-fraud-{self.tag}"
+
+
+class _Run:
+    """One quota run: its names, its options, the spawn context of its processes, and what it reports beside
+    the windows (the history's payments, the quota the broker holds)."""
+
+    def __init__(self, settings: Settings, history: int, rate: float, quota_bytes: int, settle: float) -> None:
+        self.settings, self.rate, self.settle = settings, rate, settle
+        self.names = _Names()
         self.tenant = research_tenant(quota_bytes)
         self.history = history
         self.history_payments = 0
@@ -152,26 +163,27 @@ class _Run:
 
     def measure(self, seconds: float) -> dict[str, Phase]:
         admin = admin_client(self.settings)
-        topics = [TopicSpec(t, PARTITIONS, {"retention.ms": "3600000"}) for t in (self.topic, self.decisions)]
-        apply(admin, [*PLATFORM_TOPICS, *topics])
+        names = [self.names.topic, self.names.decisions]
+        apply(admin, [*PLATFORM_TOPICS, *(TopicSpec(t, PARTITIONS, {"retention.ms": "3600000"}) for t in names)])
         try:
             return self._measure(seconds)
         finally:
-            for future in admin.delete_topics([self.topic, self.decisions]).values():
+            for future in admin.delete_topics(names).values():
                 future.result(30)
 
     def _measure(self, seconds: float) -> dict[str, Phase]:
-        self.history_payments = _produce_scenario(self.settings, self.topic, self.history, self.tag)
-        caught_up = end_offsets(self.settings, [self.topic])
-        execute_reset(self.settings, self.agent_group, plan_reset(self.settings, self.agent_group, self.topic,
-                                                                   datetime.now(UTC)))  # fmt: skip
+        n = self.names
+        self.history_payments = _produce_scenario(self.settings, n.topic, self.history, n.tag)
+        caught_up = end_offsets(self.settings, [n.topic])
+        execute_reset(self.settings, n.agent_group, plan_reset(self.settings, n.agent_group, n.topic,
+                                                                datetime.now(UTC)))  # fmt: skip
         apply_tenant(self.settings, self.tenant)
-        grant_read(self.settings, RESEARCH_PRINCIPAL, self.topic)
+        grant_read(self.settings, RESEARCH_PRINCIPAL, n.topic)
         stop_feed, sent = self.spawn.Event(), self.spawn.Value("d", 0.0)
         agent_ready, agent_results = self.spawn.Event(), self.spawn.Queue()
-        feeder = self.spawn.Process(target=quota_procs.feed, args=(self.topic, self.rate, self.tag, stop_feed, sent))
+        feeder = self.spawn.Process(target=quota_procs.feed, args=(n.topic, self.rate, n.tag, stop_feed, sent))
         agent = self.spawn.Process(
-            target=quota_procs.agent, args=(self.topic, self.decisions, self.agent_group, agent_ready, agent_results)
+            target=quota_procs.agent, args=(n.topic, n.decisions, n.agent_group, agent_ready, agent_results)
         )
         phases: dict[str, Phase] = {}
         stop_engine = threading.Event()
@@ -186,9 +198,9 @@ class _Run:
         samples: list[tuple[float, float, float, str]] = []
         try:
             run_features_worker(
-                self.settings, groups=payment_groups(), consumer_group=self.engine_group, worker_id="q",
-                topic_map={TRANSACTIONS: self.topic}, write_offline=False,
-                dead_letter_topic=f"livectx.bench.dlq.{self.tag}", on_progress=self.freshness, stop=stop_engine,
+                self.settings, groups=payment_groups(), consumer_group=n.engine_group, worker_id="q",
+                topic_map={TRANSACTIONS: n.topic}, write_offline=False,
+                dead_letter_topic=f"livectx.bench.dlq.{n.tag}", on_progress=self.freshness, stop=stop_engine,
             )  # fmt: skip
         finally:
             stop_engine.set()
@@ -218,11 +230,11 @@ class _Run:
         stop_replay, replay_ready = self.spawn.Event(), self.spawn.Event()
         replay = self.spawn.Process(
             target=quota_procs.replay,
-            args=(self.topic, f"research.replay-{self.tag}", secrets_dir(self.settings), RESEARCH_PRINCIPAL,
+            args=(self.names.topic, f"research.replay-{self.names.tag}", secrets_dir(self.settings), RESEARCH_PRINCIPAL,
                   counters, stop_replay, replay_ready),
         )  # fmt: skip
         try:
-            if not wait_for_caught_up(self.settings, self.engine_group, caught_up, timeout_s=300):
+            if not wait_for_caught_up(self.settings, self.names.engine_group, caught_up, timeout_s=300):
                 raise RuntimeError("the feature engine did not work through the history within 5 minutes")
             if not agent_ready.wait(120) or not agent.is_alive():
                 raise RuntimeError("the fraud agent made no decision within 2 minutes")
@@ -248,8 +260,8 @@ class _Run:
         time.sleep(self.settle)  # pacing: the new situation in its steady state
         phase = Phase(name)
         deadline = time.monotonic() + CATCH_UP_S
-        targets = end_offsets(self.settings, [self.topic])
-        for group in (self.engine_group, self.agent_group):
+        targets = end_offsets(self.settings, [self.names.topic])
+        for group in (self.names.engine_group, self.names.agent_group):
             wait_for_caught_up(self.settings, group, targets, timeout_s=max(0.0, deadline - time.monotonic()))
         phase.catch_up_s = CATCH_UP_S - (deadline - time.monotonic())
         sent0, replay0 = sent.value, list(counters)

@@ -18,6 +18,7 @@ from typing import Any
 from livectx.kafka import consumer, producer
 from livectx.settings import get_settings
 from livectx.topics import MODELS
+from livectx_benchmarks.pacing import Pacer
 
 #: How the replay reports its progress to the bench: bytes received, records read, passes over the log.
 REPLAY_BYTES, REPLAY_RECORDS, REPLAY_PASSES = 0, 1, 2
@@ -34,17 +35,12 @@ def feed(topic: str, rate: float, tag: str, stop: Any, sent: Any) -> None:
     p = producer(get_settings())
     _send(p, topic, f"{tag}-warm", 0)  # loads the repo and connects: the paced sends start after
     p.flush(30)
-    began = time.perf_counter()
+    pacer = Pacer(p, rate, poll_every=100, sent=sent)
     n = 0
     while not stop.is_set():
         n += 1
         _send(p, topic, f"{tag}-u{n % 500}", n)
-        ahead = began + n / rate - time.perf_counter()
-        if ahead > 0:
-            time.sleep(ahead)  # pacing the sustained rate
-        if n % 100 == 0:
-            p.poll(0)
-            sent.value = n
+        pacer.sent_one(n)
     p.flush(30)
     sent.value = n
 

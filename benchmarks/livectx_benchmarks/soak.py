@@ -27,12 +27,9 @@ import contextlib
 import json
 import math
 import os
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -44,6 +41,7 @@ from livectx.redis_client import redis_client
 from livectx.settings import Settings
 from livectx.topics import PLATFORM_TOPICS, TopicSpec, apply
 from livectx_benchmarks import quota_procs, soak_procs
+from livectx_benchmarks.children import Children
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.features import _send, payment_groups
 from livectx_benchmarks.quota_setup import _free_port
@@ -148,31 +146,38 @@ def _stack(settings: Settings) -> Iterator[tuple[dict[str, int], str]]:
             stack.down(started)
 
 
-class _Soak:
-    def __init__(self, settings: Settings, interval: float, rates: dict[str, float]) -> None:
-        import multiprocessing
+class _Names:
+    """The soak's own topics, consumer groups and vector index, under a tag of the run's own: a soak reads and
+    writes nothing another run (or the product) uses, and removes what it made."""
 
-        self.settings, self.interval, self.rates = settings, interval, rates
+    def __init__(self) -> None:
         self.tag = uuid.uuid4().hex[:8]
         self.topics = {g: f"livectx.bench.soak-{g}.{self.tag}" for g in GROUPS}
         self.decisions, self.dlq = f"livectx.bench.soak-decisions.{self.tag}", f"livectx.bench.dlq.{self.tag}"
         self.groups = {g: f"bench-soak-{g}-{self.tag}" for g in GROUPS}
         self.index = f"bench_soak_{self.tag}"
-        self.spawn = multiprocessing.get_context("spawn")
-        self.logs = Path(tempfile.mkdtemp(prefix="livectx-bench-soak-"))
-        self.children: dict[str, Any] = {}
+
+
+class _Soak:
+    """One soak: its names, its child processes, and what it measured beside the samples (``totals``, the
+    1-minute ``load`` at the start and the end)."""
+
+    def __init__(self, settings: Settings, interval: float, rates: dict[str, float]) -> None:
+        self.settings, self.interval, self.rates = settings, interval, rates
+        self.names = _Names()
+        self.children = Children("the soak", "livectx-bench-soak-")
         self.totals: dict[str, float] = {}
         self.sent: dict[str, Any] = {}
         self.load = (math.nan, math.nan)
-        self.report = settings.stack.state_dir / "metrics" / f"{self.groups['features']}-soak.json"
+        self.report = settings.stack.state_dir / "metrics" / f"{self.names.groups['features']}-soak.json"
 
     def measure(self, minutes: int, servers: dict[str, int]) -> list[Sample]:
         from livectx.repo import current_repo
 
         self.ticket_topic = current_repo(self.settings).memory[MEMORY_VIEW].topic
         admin = admin_client(self.settings)
-        names = [*self.topics.values(), self.decisions, self.dlq]
-        apply(admin, [*PLATFORM_TOPICS, *(TopicSpec(t, PARTITIONS, {"retention.ms": "3600000"}) for t in names)])
+        topics = [*self.names.topics.values(), self.names.decisions, self.names.dlq]
+        apply(admin, [*PLATFORM_TOPICS, *(TopicSpec(t, PARTITIONS, {"retention.ms": "3600000"}) for t in topics)])
         self.servers = servers
         stops: list[Any] = []
         try:
@@ -180,9 +185,8 @@ class _Soak:
         finally:
             for stop in stops:
                 stop.set()
-            for child in self.children.values():
-                soak_procs.end_child(child)
-            for future in admin.delete_topics(names).values():
+            self.children.end_all()
+            for future in admin.delete_topics(topics).values():
                 with contextlib.suppress(Exception):
                     future.result(30)
             self._drop_index()
@@ -190,26 +194,27 @@ class _Soak:
     def _measure(self, minutes: int, stops: list[Any]) -> list[Sample]:
         self.load = (os.getloadavg()[0], math.nan)
         self._start_workers()
-        sent = {name: self.spawn.Value("d", 0.0) for name in ("producer", "texts", "agent_feed")}
+        spawn, n = self.children.spawn, self.names
+        sent = {name: spawn.Value("d", 0.0) for name in ("producer", "texts", "agent_feed")}
         self.sent = {"features": sent["producer"], "memory": sent["texts"], "agent": sent["agent_feed"]}
-        go_payments, go_load, stop_payments, stop_load = (self.spawn.Event() for _ in range(4))
+        go_payments, go_load, stop_payments, stop_load = (spawn.Event() for _ in range(4))
         stops += [stop_payments, stop_load, go_payments, go_load]  # a feeder still waiting to go ends too
         feeders = {
-            "producer": (go_payments, quota_procs.feed, self.topics["features"], self.rates["features"], self.tag,
+            "producer": (go_payments, quota_procs.feed, n.topics["features"], self.rates["features"], n.tag,
                          stop_payments, sent["producer"]),
-            "texts": (go_load, soak_procs.texts, {self.ticket_topic: self.topics["memory"]}, self.rates["memory"],
+            "texts": (go_load, soak_procs.texts, {self.ticket_topic: n.topics["memory"]}, self.rates["memory"],
                       19, stop_load, sent["texts"]),
-            "agent_feed": (go_load, quota_procs.feed, self.topics["agent"], self.rates["agent"], self.tag, stop_load,
+            "agent_feed": (go_load, quota_procs.feed, n.topics["agent"], self.rates["agent"], n.tag, stop_load,
                            sent["agent_feed"]),
         }  # fmt: skip
-        ready = {name: self.spawn.Event() for name in feeders}
+        ready = {name: spawn.Event() for name in feeders}
         for name, (go, *args) in feeders.items():
-            self._spawn(name, soak_procs.gated, ready[name], go, *args)
+            self.children.process(name, soak_procs.gated, ready[name], go, *args)
         self._warm_up(ready)
         go_payments.set()
         fed_from = time.time()
         start = Sample(-1, fed_from, 0.0)
-        start.cpu_s = {name: soak_procs.cpu_s(child.pid) for name, child in self.children.items()}
+        start.cpu_s = {name: soak_procs.cpu_s(child.pid) for name, child in self.children.running.items()}
         start.cpu_s.update({name: soak_procs.cpu_s(pid, tree=name == "postgres") for name, pid in self.servers.items()})
         samples = [start, self._sample(0, self._next_report(after=fed_from + 0.9 * self.interval))]
         click.echo(progress_line(samples[-1], minutes), err=True)
@@ -230,50 +235,39 @@ class _Soak:
     def _start_workers(self) -> None:
         """The two workers and the agent, as production starts them, each logging to its own file."""
         cmd = soak_procs.livectx_command
-        s = self.settings
+        s, n = self.settings, self.names
         features = cmd(s, "ingest", "run", "features", "--groups", ",".join(g.name for g in payment_groups()),
-                       "--group", self.groups["features"], "--worker-id", "soak",
-                       "--source-topic", f"{TRANSACTIONS}={self.topics['features']}", "--dead-letter-topic", self.dlq,
+                       "--group", n.groups["features"], "--worker-id", "soak",
+                       "--source-topic", f"{TRANSACTIONS}={n.topics['features']}", "--dead-letter-topic", n.dlq,
                        "--no-offline", "--metrics-interval", f"{self.interval:g}",
                        "--metrics-port", str(_free_port()))  # fmt: skip
-        memory = cmd(s, "ingest", "run", "embeddings", "--view", MEMORY_VIEW, "--group", self.groups["memory"],
-                     "--worker-id", "soak", "--source-topic", f"{self.ticket_topic}={self.topics['memory']}",
-                     "--dead-letter-topic", self.dlq, "--metrics-port", str(_free_port()))  # fmt: skip
-        agent = cmd(s, "agents", "run", "fraud", "--group", self.groups["agent"], "--worker-id", f"soak-{self.tag}",
-                    "--source-topic", self.topics["agent"], "--decisions-topic", self.decisions,
+        memory = cmd(s, "ingest", "run", "embeddings", "--view", MEMORY_VIEW, "--group", n.groups["memory"],
+                     "--worker-id", "soak", "--source-topic", f"{self.ticket_topic}={n.topics['memory']}",
+                     "--dead-letter-topic", n.dlq, "--metrics-port", str(_free_port()))  # fmt: skip
+        agent = cmd(s, "agents", "run", "fraud", "--group", n.groups["agent"], "--worker-id", f"soak-{n.tag}",
+                    "--source-topic", n.topics["agent"], "--decisions-topic", n.decisions,
                     "--metrics-port", str(_free_port()))  # fmt: skip
-        env = {**os.environ, "COLUMNS": "200", "LIVECTX_VECTOR_INDEX": self.index}
+        env = {**os.environ, "COLUMNS": "200", "LIVECTX_VECTOR_INDEX": n.index}
         for name, command in (("embeddings", memory), ("agent", agent), ("features", features)):
-            log = (self.logs / f"{name}.log").open("ab")
-            self.children[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                   stdin=subprocess.DEVNULL, env=env)  # fmt: skip
-
-    def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        process = self.spawn.Process(target=target, args=args, daemon=True)
-        process.start()
-        self.children[name] = process
+            self.children.command(name, command, env)
 
     def _warm_up(self, ready: dict[str, Any]) -> None:
         """One record for each worker and the agent; wait until each group committed it (started, assigned,
         model loaded) and every feeder has loaded what it needs: start-up is not what the soak measures."""
+        n, children = self.names, self.children
         p = producer(self.settings)
-        _send(p, self.topics["features"], f"{self.tag}-warm", 0)
-        _send(p, self.topics["agent"], f"{self.tag}-warm", 0)
+        _send(p, n.topics["features"], f"{n.tag}-warm", 0)
+        _send(p, n.topics["agent"], f"{n.tag}-warm", 0)
         if p.flush(30):
             raise RuntimeError("the warm-up payments were not acknowledged")
-        soak_procs.warm_ticket(self.settings, self.topics["memory"], self.ticket_topic, self.tag)
+        soak_procs.warm_ticket(self.settings, n.topics["memory"], self.ticket_topic, n.tag)
         deadline = time.monotonic() + READY_S
         for group in GROUPS:
-            targets = end_offsets(self.settings, [self.topics[group]])
-            while not wait_for_caught_up(self.settings, self.groups[group], targets, timeout_s=2):
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the {group} process took no record within {READY_S:g} s; see {self.logs}")
+            targets = end_offsets(self.settings, [n.topics[group]])
+            failure = f"the {group} process took no record within {READY_S:g} s; see {children.logs}"
+            children.wait_caught_up(self.settings, n.groups[group], targets, deadline, failure)
         for name, event in ready.items():
-            while not event.wait(1):
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the {name} feeder was not ready within {READY_S:g} s")
+            children.wait_set(event, deadline, f"the {name} feeder was not ready within {READY_S:g} s")
 
     def _next_report(self, after: float) -> dict[str, Any]:
         """The feature worker's next metrics report written at or after ``after`` (epoch s)."""
@@ -283,7 +277,7 @@ class _Soak:
                 report = json.loads(self.report.read_text())
                 if report["at_ms"] / 1000 >= after:
                     return report
-            self._check_alive()
+            self.children.check_alive()
             time.sleep(0.2)  # polling the worker's report file, written every interval
         raise RuntimeError(f"the feature worker wrote no metrics report to {self.report} in time")
 
@@ -295,9 +289,9 @@ class _Soak:
             setattr(sample, name, math.nan if value is None else float(value))
         sample.sent = {group: counter.value for group, counter in self.sent.items()}
         for group in GROUPS:
-            sample.lag[group], sample.committed[group] = soak_procs.lag(self.settings, self.groups[group],
-                                                                        self.topics[group])  # fmt: skip
-        for name, child in self.children.items():
+            sample.lag[group], sample.committed[group] = soak_procs.lag(self.settings, self.names.groups[group],
+                                                                        self.names.topics[group])  # fmt: skip
+        for name, child in self.children.running.items():
             sample.rss_mb[name], sample.cpu_s[name] = soak_procs.rss_mb(child.pid), soak_procs.cpu_s(child.pid)
         for name, pid in self.servers.items():
             postgres = name == "postgres"
@@ -306,21 +300,17 @@ class _Soak:
         sample.redis_mb = float(redis_client(self.settings).info("memory")["used_memory"]) / 2**20
         return sample
 
-    def _check_alive(self) -> None:
-        soak_procs.check_alive(self.children, self.logs, "the soak")
-
     def _drain(self) -> None:
         """Every group to the log end (the feeders stopped), then the workers' and the agent's closing
         tables: what each processed, against what was produced."""
         for group in GROUPS:
-            targets = end_offsets(self.settings, [self.topics[group]])
+            targets = end_offsets(self.settings, [self.names.topics[group]])
             self.totals[f"produced_{group}"] = float(sum(targets.values()))
-            drained = wait_for_caught_up(self.settings, self.groups[group], targets, timeout_s=DRAIN_S)
+            drained = wait_for_caught_up(self.settings, self.names.groups[group], targets, timeout_s=DRAIN_S)
             self.totals[f"drained_{group}"] = float(drained)
         for name in ("features", "embeddings", "agent"):
             soak_procs.end_child(self.children[name])
-        out = {name: (self.logs / f"{name}.log").read_text(errors="replace") for name in ("features", "embeddings")}
-        out["agent"] = (self.logs / "agent.log").read_text(errors="replace")
+        out = {name: self.children.log(name) for name in ("features", "embeddings", "agent")}
         self.totals["events_processed"] = soak_procs.closing_figure(out["features"], "events processed")
         self.totals["rows_written"] = soak_procs.closing_figure(out["features"], "rows written online")
         self.totals["texts_consumed"] = soak_procs.closing_figure(out["embeddings"], "consumed")
@@ -336,6 +326,6 @@ class _Soak:
         from livectx.vectors.pgvector_store import PgVectorStore
 
         with contextlib.suppress(Exception):  # the worker may never have created it
-            store = PgVectorStore.from_settings(self.settings, index=self.index)
+            store = PgVectorStore.from_settings(self.settings, index=self.names.index)
             store.drop()
             store.close()

@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from livectx.kafka import producer
 from livectx.offsets import end_offsets, group_lag
 from livectx.settings import Settings, get_settings
+from livectx_benchmarks.pacing import Pacer
 
 
 def rss_mb(pid: int) -> float:
@@ -140,7 +140,7 @@ def texts(topic_map: dict[str, str], rate: float, seed: int, stop: Any, sent: An
     repo = current_repo(settings)
     encoder = RegistryEncoder.from_settings(settings, repo.sources.values())
     p = producer(settings)
-    began = time.perf_counter()
+    pacer = Pacer(p, rate, poll_every=10, sent=sent)
     n = 0
     for topic, event in generated_events(repo, "support", seed, datetime.now(UTC), rate):
         if stop.is_set():
@@ -149,12 +149,7 @@ def texts(topic_map: dict[str, str], rate: float, seed: int, stop: Any, sent: An
         key, value, headers = encoder.encode(event, target)
         _produce(p, target, key, value, headers)
         n += 1
-        ahead = began + n / rate - time.perf_counter()
-        if ahead > 0:
-            time.sleep(ahead)  # pacing the sustained rate
-        if n % 10 == 0:
-            p.poll(0)
-            sent.value = n
+        pacer.sent_one(n)
     p.flush(30)
     sent.value = n
 
