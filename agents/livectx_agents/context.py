@@ -6,6 +6,10 @@ the call's budget, unless its timeout is set explicitly (then the smaller of the
 budget gives its parts the time, a small budget still returns on time. When a part times out, fails or
 has its breaker open, the call still returns on time: with the declared feature defaults or no similar
 items, and a ``degraded`` reason per missing part. It raises only when asked to (``strict=True``).
+
+This module wires the client; the answer's shape is :mod:`.context_answer`, the budget rules
+:mod:`.context_budget`, the dependencies :mod:`.context_sources`. Their public names (``Context``,
+``ContextConfig``, ``bounded_redis_client``...) are re-exported here, where callers import them.
 """
 
 from __future__ import annotations
@@ -15,64 +19,35 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from livectx import prometheus as prom
 from livectx.errors import LivectxError
 from livectx.features.spec import FeatureGroup
 from livectx.settings import Settings
-from livectx.vectors.records import SearchHit, VectorFilter
+from livectx.vectors.records import VectorFilter
 from livectx_agents.breaker import CircuitBreaker
+from livectx_agents.context_answer import Context as Context
+from livectx_agents.context_answer import ContextUnavailable as ContextUnavailable
+from livectx_agents.context_answer import _index_freshness as _index_freshness
+from livectx_agents.context_answer import _record_metrics as _record_metrics
+from livectx_agents.context_answer import _shape_features as _shape_features
+from livectx_agents.context_budget import ContextConfig as ContextConfig
+from livectx_agents.context_budget import collect_parts, submit_part
+from livectx_agents.context_sources import ContextSources as ContextSources
+from livectx_agents.context_sources import Embed, IndexStatus, ReadFeatures, Search
+from livectx_agents.context_sources import _no_embed as _no_embed
+from livectx_agents.context_sources import _no_features as _no_features
+from livectx_agents.context_sources import _no_search as _no_search
+from livectx_agents.context_sources import bounded_redis_client as bounded_redis_client
+from livectx_agents.context_sources import feast_sdk_reader as feast_sdk_reader
 
 log = logging.getLogger(__name__)
 
-
-class ContextUnavailable(LivectxError):
-    """``strict=True`` and a part of the context could not be served within the budget."""
-
-
-@dataclass
-class Context:
-    entities: list[str]
-    #: entity -> feature -> value (declared default when the value is missing or the read degraded)
-    features: dict[str, dict[str, Any]]
-    similar: list[SearchHit]
-    #: ``features``: entity -> group -> age in ms (now - newest event); ``newest_event_ms``: entity -> group
-    #: -> that newest event time (epoch ms); ``vector_index``: lag and age
-    freshness: dict[str, Any]
-    degraded: list[str] = field(default_factory=list)
-    elapsed_ms: float = 0.0
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.degraded
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ContextConfig:
-    """``budget_ms`` is a call's default budget. A part's timeout, when set, caps that part below the budget
-    (``None``: the part follows the budget). The fast feature path's Redis socket timeout is the feature
-    timeout, else this default budget: a Redis read slower than that counts as failed whatever the call's
-    budget (Redis answers in well under a millisecond when healthy)."""
-
-    budget_ms: float = 50.0
-    features_timeout_ms: float | None = None
-    vectors_timeout_ms: float | None = None
-    failure_threshold: int = 3
-    reset_after_s: float = 2.0
-
-    def part_limit_ms(self, part: str, budget_ms: float) -> float:
-        """How long ``part`` may take in a call of ``budget_ms``."""
-        explicit = self.features_timeout_ms if part == "features" else self.vectors_timeout_ms
-        return budget_ms if explicit is None else min(explicit, budget_ms)
+#: The default config (frozen, so one instance serves every default argument).
+DEFAULT_CONFIG = ContextConfig()
 
 
 class ContextClient:
@@ -80,11 +55,11 @@ class ContextClient:
 
     def __init__(
         self,
-        read_features: Callable[[Sequence[str], str], dict[str, list[Any]]],
-        search: Callable[[np.ndarray, int, VectorFilter | None], list[SearchHit]],
-        embed: Callable[[str], np.ndarray],
-        index_status: Callable[[], dict[str, Any]] | None = None,
-        config: ContextConfig = ContextConfig(),
+        read_features: ReadFeatures,
+        search: Search,
+        embed: Embed,
+        index_status: IndexStatus | None = None,
+        config: ContextConfig = DEFAULT_CONFIG,
         clock: Callable[[], float] = time.time,
         inline_features: bool = False,
         services: Mapping[str, Sequence[FeatureGroup]] | None = None,
@@ -101,10 +76,7 @@ class ContextClient:
         #: Feature service -> its views, and memory view -> its source: the repo's declarations.
         self.services = {name: list(groups) for name, groups in services.items()}
         self.memory_sources = dict(memory_sources)
-        self._read_features = read_features
-        self._search = search
-        self._embed = embed
-        self._index_status = index_status
+        self._sources = ContextSources(read_features, search, embed, index_status)
         self.config = config
         self._clock = clock
         # The fast path is a sub-millisecond Redis round trip with socket timeouts: the caller runs it while
@@ -124,7 +96,7 @@ class ContextClient:
     def from_settings(
         cls,
         settings: Settings,
-        config: ContextConfig = ContextConfig(),
+        config: ContextConfig = DEFAULT_CONFIG,
         fast_path: bool = True,
         features: bool = True,
         vectors: bool = True,
@@ -136,7 +108,7 @@ class ContextClient:
         from livectx.vectors.embedder import Embedder
         from livectx.vectors.watermark import IndexWatermark
 
-        read_features: Callable[[Sequence[str], str], dict[str, list[Any]]]
+        read_features: ReadFeatures
         if not features:
             read_features = _no_features
         elif fast_path:
@@ -182,10 +154,11 @@ class ContextClient:
         part's time in ms, or its error; never raises (a dependency that is down degrades calls as usual).
         Servers call it before accepting calls; :attr:`warm` then holds the report."""
         parts: dict[str, Callable[[], Any]] = {}
-        if self._embed is not _no_embed:
-            parts["vectors"] = lambda: self._vector_part("warm up", None, 1, None)
-        if self._read_features is not _no_features:
-            parts["features"] = lambda: [self._read_features(["livectx-warm-up"], s) for s in self.services]
+        sources = self._sources
+        if sources.has_vectors:
+            parts["vectors"] = lambda: sources.similar("warm up", None, 1, None)
+        if sources.has_features:
+            parts["features"] = lambda: [sources.read_features(["livectx-warm-up"], s) for s in self.services]
         report: dict[str, Any] = {}
         for name, run in parts.items():
             began = time.perf_counter()
@@ -221,7 +194,6 @@ class ContextClient:
     ) -> Context:
         started = time.perf_counter()
         budget_ms = budget_ms if budget_ms is not None else self.config.budget_ms
-        budget_s = budget_ms / 1000
         if feature_service is None:
             feature_service = self.default_service() if entities else ""
         if entities and feature_service not in self.services:
@@ -241,41 +213,17 @@ class ContextClient:
         parts: dict[str, Future[Any]] = {}
         # The vector search (model + index) is the slow part: send it first, then read features meanwhile.
         if wants_vectors:
-            parts["vectors"] = self._submit(
-                "vectors", degraded, timings, self._vector_part, query_text, query_vector, top_k, filters
-            )
+            parts["vectors"] = submit_part(
+                self._pool, "vectors", self.breakers["vectors"], degraded, timings,
+                self._sources.similar, query_text, query_vector, top_k, filters,
+            )  # fmt: skip
         if entities:
-            parts["features"] = self._submit(
-                "features",
-                degraded,
-                timings,
-                self._read_features,
-                entities,
-                feature_service,
+            parts["features"] = submit_part(
+                self._pool, "features", self.breakers["features"], degraded, timings,
+                self._sources.read_features, entities, feature_service,
                 inline_limit_ms=self.config.part_limit_ms("features", budget_ms) if self._inline_features else None,
-            )
-        timeouts = {name: self.config.part_limit_ms(name, budget_ms) / 1000 for name in ("features", "vectors")}
-        results: dict[str, Any] = {}
-        for name, future in parts.items():
-            remaining = budget_s - (time.perf_counter() - started)
-            limit = max(0.0, min(timeouts[name], remaining))
-            try:
-                results[name] = future.result(timeout=limit)
-            except _Skipped:
-                continue
-            except _Overran as exc:  # ran inline and answered, but later than its timeout
-                results[name] = exc.result
-                self.breakers[name].record_failure(str(exc))
-                degraded.append(f"{name}: {exc}")
-                continue
-            except FutureTimeout:
-                self.breakers[name].record_failure(f"timed out after {limit * 1000:.0f} ms")
-                degraded.append(f"{name}: timed out after {limit * 1000:.0f} ms")
-            except Exception as exc:  # the dependency failed: the breaker counts it, the caller gets defaults
-                self.breakers[name].record_failure(f"{type(exc).__name__}: {exc}")
-                degraded.append(f"{name}: {type(exc).__name__}: {exc}")
-            else:
-                self.breakers[name].record_success()
+            )  # fmt: skip
+        results = collect_parts(parts, self.breakers, self.config, budget_ms, started, degraded)
         now_ms = self._clock() * 1000
         groups = self.services.get(feature_service, [])
         features, ages, newest = _shape_features(entities, groups, results.get("features"), now_ms)
@@ -299,174 +247,6 @@ class ContextClient:
             raise ContextUnavailable("; ".join(degraded))
         return context
 
-    def _submit(
-        self,
-        name: str,
-        degraded: list[str],
-        timings: dict[str, float],
-        fn: Callable[..., Any],
-        *args: Any,
-        inline_limit_ms: float | None = None,
-    ) -> Future[Any]:
-        """Run a part on the pool, or with ``inline_limit_ms`` on the calling thread (an answer later than
-        that limit is kept but reported)."""
-        breaker = self.breakers[name]
-        if not breaker.allow():
-            degraded.append(f"{name}: circuit open ({breaker.last_error})")
-            return _skipped()
-
-        def timed() -> Any:
-            began = time.perf_counter()
-            try:
-                return fn(*args)
-            finally:
-                timings[name] = (time.perf_counter() - began) * 1000
-
-        if inline_limit_ms is None:
-            return self._pool.submit(timed)
-        # On the calling thread (it would only wait otherwise): its client's socket timeouts bound it, and
-        # an answer later than the part's timeout is used but reported (and counted by the breaker).
-        done: Future[Any] = Future()
-        began = time.perf_counter()
-        try:
-            result = timed()
-        except Exception as exc:
-            done.set_exception(exc)
-            return done
-        elapsed_ms = (time.perf_counter() - began) * 1000
-        if elapsed_ms > inline_limit_ms:
-            done.set_exception(
-                _Overran(result, f"answered after {elapsed_ms:.0f} ms, over its {inline_limit_ms:.0f} ms timeout")
-            )
-        else:
-            done.set_result(result)
-        return done
-
-    def _vector_part(
-        self,
-        query_text: str | None,
-        query_vector: Sequence[float] | np.ndarray | None,
-        top_k: int,
-        filters: VectorFilter | None,
-    ) -> tuple[list[SearchHit], dict[str, Any] | None]:
-        vector = self._embed(query_text) if query_text is not None else np.asarray(query_vector, dtype=np.float32)
-        hits = self._search(vector, top_k, filters)
-        try:
-            status = self._index_status() if self._index_status is not None else None
-        except Exception as exc:  # freshness is informative: losing it must not lose the hits
-            log.debug("vector index status unavailable: %s", exc)
-            status = None
-        return hits, status
-
-
-def _record_metrics(context: Context, breakers: Mapping[str, CircuitBreaker]) -> None:
-    """The call's latency, each part's, the parts left out by reason kind, and the breakers' states."""
-    prom.CONTEXT_CALL.observe(context.elapsed_ms / 1000)
-    for part, ms in context.timings_ms.items():
-        prom.CONTEXT_PART.labels(part).observe(ms / 1000)
-    for message in context.degraded:
-        prom.CONTEXT_DEGRADED.labels(message.partition(":")[0], prom.degraded_reason(message)).inc()
-    for part, breaker in breakers.items():
-        prom.BREAKER_OPEN.labels(part).set(1 if breaker.state == "open" else 0)
-
-
-class _Overran(Exception):
-    """An inline part that answered after its timeout: the answer is kept, the lateness reported."""
-
-    def __init__(self, result: Any, message: str) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-class _Skipped(Exception):
-    """A part not attempted because its circuit is open (its reason is already recorded)."""
-
-
-def _skipped() -> Future[Any]:
-    future: Future[Any] = Future()
-    future.set_exception(_Skipped())
-    return future
-
-
-def _shape_features(
-    entities: list[str], groups: Sequence[FeatureGroup], raw: dict[str, list[Any]] | None, now_ms: float
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float | None]], dict[str, dict[str, int | None]]]:
-    """Per entity: feature values (defaults where missing), and per view the age and time of its newest event."""
-    features: dict[str, dict[str, Any]] = {}
-    ages: dict[str, dict[str, float | None]] = {}
-    newest_times: dict[str, dict[str, int | None]] = {}
-    for i, entity in enumerate(entities):
-        values: dict[str, Any] = {}
-        entity_ages: dict[str, float | None] = {}
-        entity_newest: dict[str, int | None] = {}
-        for group in groups:
-            group_name = group.name
-            for feature in group.features:
-                value = raw[feature.name][i] if raw is not None else None
-                values[feature.name] = feature.default_value if value is None else value
-            newest = raw[group.event_time_field][i] if raw is not None else None
-            entity_ages[group_name] = None if newest is None else max(0.0, now_ms - newest)
-            entity_newest[group_name] = newest
-        features[entity] = values
-        ages[entity] = entity_ages
-        newest_times[entity] = entity_newest
-    return features, ages, newest_times
-
-
-def _index_freshness(status: dict[str, Any] | None, now_ms: float) -> dict[str, Any] | None:
-    if status is None:
-        return None
-    newest, updated = status.get("newest_event_ms"), status.get("updated_ms")
-    return {
-        "lag_records": status.get("lag_records"),
-        "newest_event_age_ms": None if newest is None else max(0.0, now_ms - newest),
-        "status_age_ms": None if updated is None else max(0.0, now_ms - updated),
-    }
-
-
-def bounded_redis_client(settings: Settings, config: ContextConfig) -> Any:
-    """A Redis client whose every connect and read gives up within the feature part's timeout, without
-    retries: a dead or hung Redis costs one timeout, and the breaker then stops trying."""
-    import redis
-    from redis.cluster import RedisCluster
-
-    timeout = (config.features_timeout_ms if config.features_timeout_ms is not None else config.budget_ms) / 1000
-    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry_on_timeout": False}
-    if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **options)
-    return redis.Redis.from_url(settings.redis_url, retry=None, **options)
-
-
-def _no_features(_entities: Sequence[str], _service: str) -> dict[str, list[Any]]:
-    raise LivectxError("this context client was built without a feature reader (features=False)")
-
-
-def _no_search(_vector: np.ndarray, _k: int, _where: VectorFilter | None) -> list[SearchHit]:
-    raise LivectxError("this context client was built without a vector store (vectors=False)")
-
-
-def _no_embed(_text: str) -> np.ndarray:
-    raise LivectxError("this context client was built without an embedding model (vectors=False)")
-
-
-def feast_sdk_reader(settings: Settings) -> Callable[[Sequence[str], str], dict[str, list[Any]]]:
-    """Feast's own ``get_online_features``: the reference path, selectable instead of the fast one."""
-    from livectx.feast_store import open_feature_store
-    from livectx.repo import current_repo
-
-    store = open_feature_store(settings)
-    repo = current_repo(settings)
-    services: dict[str, Any] = {}
-
-    def read(entities: Sequence[str], service: str) -> dict[str, list[Any]]:
-        if service not in services:
-            services[service] = store.get_feature_service(service)
-        join_key = repo.service_groups(service)[0].entity_key
-        rows = [{join_key: e} for e in entities]
-        return store.get_online_features(features=services[service], entity_rows=rows).to_dict()
-
-    return read
-
 
 class AsyncContextClient:
     """The asyncio twin: same call, same budget semantics, awaitable (the parts run in worker threads)."""
@@ -475,7 +255,7 @@ class AsyncContextClient:
         self._client = client
 
     @classmethod
-    def from_settings(cls, settings: Settings, config: ContextConfig = ContextConfig()) -> AsyncContextClient:
+    def from_settings(cls, settings: Settings, config: ContextConfig = DEFAULT_CONFIG) -> AsyncContextClient:
         return cls(ContextClient.from_settings(settings, config))
 
     @property

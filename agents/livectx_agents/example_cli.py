@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -73,6 +74,17 @@ def _metrics_endpoint(ctx: click.Context, job: str, group: str, worker_id: str, 
         yield
 
 
+def _run_with_metrics(
+    ctx: click.Context, job: str, run: Callable[..., Any], options: dict[str, Any], **own: Any
+) -> Any:
+    """``run`` (``run_router``, ``run_fraud_agent``) with the options every agent takes (see
+    :func:`_agent_options`: passed through as they are, but ``--metrics-port``) and the agent's ``own``,
+    serving ``/metrics`` while it runs. One place, so that an option added for every agent reaches each."""
+    metrics_port = options.pop("metrics_port")
+    with _metrics_endpoint(ctx, job, options["consumer_group"], options["worker_id"], metrics_port):
+        return run(settings_from(ctx), **options, **own)
+
+
 @run_agent.command()
 @_agent_options("livectx-router", "livectx.tickets")
 @click.option(
@@ -89,32 +101,14 @@ def _metrics_endpoint(ctx: click.Context, job: str, group: str, worker_id: str, 
     help="Latency budget of each ticket's context call; over it, the ticket goes to the fallback queue.",
 )
 @click.pass_context
-def router(
-    ctx: click.Context,
-    consumer_group: str,
-    worker_id: str,
-    source_topic: str,
-    decisions_topic: str,
-    notifications: Path | None,
-    budget_ms: float,
-    until_caught_up: bool,
-    metrics_port: int,
-) -> None:
+def router(ctx: click.Context, notifications: Path | None, budget_ms: float, **options: Any) -> None:
     """Route each new ticket by its most similar past tickets; notify the department exactly once."""
     from livectx.cli.common import print_table
     from livectx_agents.example_router import run_router
 
-    with _metrics_endpoint(ctx, "livectx-agent-router", consumer_group, worker_id, metrics_port):
-        router_agent, stats = run_router(
-            settings_from(ctx),
-            consumer_group=consumer_group,
-            worker_id=worker_id,
-            source_topic=source_topic,
-            decisions_topic=decisions_topic,
-            notifications=notifications,
-            until_caught_up=until_caught_up,
-            budget_ms=budget_ms,
-        )
+    router_agent, stats = _run_with_metrics(
+        ctx, "livectx-agent-router", run_router, options, notifications=notifications, budget_ms=budget_ms
+    )
     rows = [("tickets consumed", stats.consumed), ("notifications sent", router_agent.notified)]
     rows += [(f"routed to {dept}", n) for dept, n in sorted(router_agent.routed.items())]
     print_table("router agent", ["figure", "value"], rows)
@@ -144,17 +138,7 @@ def router(
 )
 @click.pass_context
 def fraud(
-    ctx: click.Context,
-    consumer_group: str,
-    worker_id: str,
-    source_topic: str,
-    decisions_topic: str,
-    model: Path | None,
-    model_name: str | None,
-    models_topic: str,
-    threshold: float,
-    until_caught_up: bool,
-    metrics_port: int,
+    ctx: click.Context, model: Path | None, model_name: str | None, models_topic: str, threshold: float, **options: Any
 ) -> None:
     """Approve or decline each payment from its user's streaming features; report precision/recall.
 
@@ -163,19 +147,16 @@ def fraud(
     from livectx.cli.common import print_table
     from livectx_agents.example_fraud import run_fraud_agent
 
-    with _metrics_endpoint(ctx, "livectx-agent-fraud", consumer_group, worker_id, metrics_port):
-        agent, _loop_stats = run_fraud_agent(
-            settings_from(ctx),
-            consumer_group=consumer_group,
-            worker_id=worker_id,
-            source_topic=source_topic,
-            decisions_topic=decisions_topic,
-            model=model,
-            model_name=model_name,
-            models_topic=models_topic,
-            threshold=threshold,
-            until_caught_up=until_caught_up,
-        )
+    agent, _loop_stats = _run_with_metrics(
+        ctx,
+        "livectx-agent-fraud",
+        run_fraud_agent,
+        options,
+        model=model,
+        model_name=model_name,
+        models_topic=models_topic,
+        threshold=threshold,
+    )
     s = agent.stats
     print_table(
         f"fraud agent ({agent.scorer.name})",

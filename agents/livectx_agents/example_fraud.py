@@ -14,6 +14,10 @@ The model comes from a file (``--model``) or, live, from the model registry (``-
 agent follows the name's active version through a :class:`~livectx.models.RegistryView`, swaps the scorer
 between two decisions when a new version is activated (each decision's ``model`` field names the version
 that made it, e.g. ``fraud:v2``), and falls back to the rules when the name is retired.
+
+This module is the agent and its loop. The scorers are :mod:`.example_fraud_scoring`, the registry
+following :mod:`.example_fraud_registry`, the figures :mod:`.example_fraud_stats`; their names are
+re-exported here, where the CLI, tests and benchmarks import them.
 """
 
 from __future__ import annotations
@@ -24,20 +28,29 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from livectx import serde, topics, tracing
 from livectx.errors import LivectxError, SchemaError
 from livectx.events import Decision, Event
-from livectx.models import ModelVersion, RegistryView, load_artifact, rows
+from livectx.models import RegistryView
 from livectx.models.version import check_name
 from livectx.prometheus import MODEL_IN_USE
 from livectx.schemas.platform import platform_encoder
 from livectx.schemas.serializers import RegistryEncoder
 from livectx.settings import Settings
 from livectx_agents.context import ContextClient, ContextConfig
+from livectx_agents.example_fraud_registry import RegistryFollower as RegistryFollower
+from livectx_agents.example_fraud_scoring import MODEL_FEATURES as MODEL_FEATURES
+from livectx_agents.example_fraud_scoring import CardTestingRules as CardTestingRules
+from livectx_agents.example_fraud_scoring import ModelScorer as ModelScorer
+from livectx_agents.example_fraud_scoring import Scored as Scored
+from livectx_agents.example_fraud_scoring import Scorer as Scorer
+from livectx_agents.example_fraud_scoring import model_row as model_row
+from livectx_agents.example_fraud_scoring import one_scoring_thread as one_scoring_thread
+from livectx_agents.example_fraud_scoring import score_all as score_all
+from livectx_agents.example_fraud_stats import FraudStats as FraudStats
 from livectx_agents.idempotency import idempotency_key
 from livectx_agents.loop import DeadLetter, run_agent
 
@@ -49,17 +62,6 @@ log = logging.getLogger(__name__)
 #: The example repo's payments topic and source (this agent belongs to the example domain).
 PAYMENTS_TOPIC = "livectx.transactions"
 PAYMENT_SOURCE = "transaction"
-#: The fraud model's inputs, in column order: what training writes and this agent reads (the example repo
-#: declares the same list as its ``fraud_features`` service's ``livectx.model_columns``; a test pins it).
-MODEL_FEATURES: tuple[str, ...] = (
-    "txn_count_5m",
-    "txn_amount_max_5m",
-    "txn_amount_sum_1h",
-    "distinct_merchants_24h",
-    "distinct_ips_10m",
-    "distinct_cards_10m",
-    "login_failures_5m",
-)
 
 
 def payment_model(settings: Settings | None = None) -> type[Event]:
@@ -78,133 +80,6 @@ CONTEXT_CHUNK = 32
 #: 1,000 payments/s with the stack on 2 cores: decision p99 155-213 ms with batches of up to 200, 101-140
 #: ms with 64, 48 ms with 32).
 DECISION_BATCH = 32
-#: A score and its reasons.
-Scored = tuple[float, list[str]]
-
-
-class Scorer(Protocol):
-    #: what decisions record in their ``model`` field (``fraud:v2``, ``rules:card-testing``, ``model:m.joblib``)
-    name: str
-    #: the feature service whose values ``score`` expects
-    feature_service: str
-    #: the scorer's own decline threshold (a registered version's ``config``), else None: the agent's
-    threshold: float | None
-
-    def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]: ...
-
-
-def score_all(scorer: Scorer, features: Sequence[Mapping[str, Any]], amounts: Sequence[float]) -> list[Scored]:
-    """A batch's scores: the scorer's own ``score_many`` where it has one (a model scores a matrix in one
-    call: its per-call overhead dwarfs a row's cost), else ``score`` row by row."""
-    many = getattr(scorer, "score_many", None)
-    if many is not None:
-        return list(many(features, amounts))
-    return [scorer.score(f, a) for f, a in zip(features, amounts, strict=True)]
-
-
-@dataclass(frozen=True)
-class CardTestingRules:
-    """Fallback rules: tiny payments in a burst from many distinct IPs within minutes is card testing."""
-
-    name: str = "rules:card-testing"
-    feature_service: str = "fraud_features"
-    threshold: float | None = None
-    min_ips_10m: int = 3
-    min_txns_5m: int = 3
-    max_test_amount: float = 10.0  # card testers probe with tiny amounts
-
-    def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]:
-        ips = features.get("distinct_ips_10m") or 0
-        count = features.get("txn_count_5m") or 0
-        failures = features.get("login_failures_5m") or 0
-        reasons = []
-        score = 0.0
-        if ips >= self.min_ips_10m and count >= self.min_txns_5m:
-            burst = f"{count} payments in 5 min from {ips} distinct IPs in 10 min"
-            if amount <= self.max_test_amount:
-                score = max(score, 0.9)
-                reasons.append(f"{burst}, this one tiny ({amount:.2f})")
-            else:  # the card owner paying normally during an attack: flag, do not block
-                score = max(score, 0.4)
-                reasons.append(f"{burst}, but a normal amount ({amount:.2f})")
-        if failures >= 5:
-            score = max(score, 0.6)
-            reasons.append(f"{failures} failed logins in 5 min")
-        return score, reasons
-
-
-@dataclass
-class ModelScorer:
-    """A trained classifier (``predict_proba``) over :func:`model_row`; missing values count as 0."""
-
-    model: Any
-    name: str = "model"
-    columns: tuple[str, ...] = MODEL_FEATURES
-    feature_service: str = "fraud_features"
-    threshold: float | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> ModelScorer:
-        import joblib
-
-        return cls(joblib.load(path), name=f"model:{path.name}")
-
-    @classmethod
-    def from_version(cls, settings: Settings, version: ModelVersion) -> ModelScorer:
-        """A registered version: its artifact (sha256-verified), its columns and service, and the
-        ``threshold`` of its config if it has one.
-
-        Raises:
-            LivectxError: the artifact is unreadable, altered, or the config's threshold is not in [0, 1].
-        """
-        threshold = version.config.get("threshold")
-        if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
-            raise LivectxError(f"{version.ref}: config threshold {threshold!r} is not a number in [0, 1]")
-        return cls(
-            load_artifact(settings, version),
-            name=version.ref,
-            columns=version.feature_columns,
-            feature_service=version.feature_service,
-            threshold=None if threshold is None else float(threshold),
-        )
-
-    def score(self, features: Mapping[str, Any], amount: float) -> tuple[float, list[str]]:
-        return self.score_many([features], [amount])[0]
-
-    def score_many(self, features: Sequence[Mapping[str, Any]], amounts: Sequence[float]) -> list[Scored]:
-        """One ``predict_proba`` over the batch's rows (measured: 0.55 ms a call on this machine, of which
-        the trees take 0.17 ms a row)."""
-        rows = [model_row(f, a, self.columns) for f, a in zip(features, amounts, strict=True)]
-        probabilities = self.model.predict_proba(rows)[:, 1] if rows else []
-        return [(float(p), [f"model probability {p:.2f}"]) for p in probabilities]
-
-
-def model_row(features: Mapping[str, Any], amount: float, columns: tuple[str, ...] = MODEL_FEATURES) -> list[float]:
-    """The model's input vector: its feature columns (missing = 0), then the payment's amount (the repo's
-    ``fraud_features`` decision declares ``amount`` as its one input), built by the product's own
-    :func:`livectx.models.rows.model_row`, as backtests and training build it."""
-    return rows.model_row(features, (amount,), columns)
-
-
-@dataclass
-class FraudStats:
-    decided: int = 0
-    declined: int = 0
-    degraded: int = 0
-    #: confusion counts against the scenario's ground truth (``is_fraud``), for evaluation
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
 
 
 def _model_labels(scorer: str) -> tuple[str, str, str]:
@@ -284,7 +159,7 @@ class FraudAgent:
         decisions = []
         for txn, source, (score, reasons) in zip(txns, sources, scored, strict=True):
             declined = score >= threshold
-            self._count(declined, txn.is_fraud, bool(degraded[txn.user_id]))
+            self.stats.record(declined, txn.is_fraud, bool(degraded[txn.user_id]))
             decisions.append(
                 Decision(
                     event_time=txn.event_time,
@@ -331,63 +206,6 @@ class FraudAgent:
             raise decision
         key, value, headers = self._encoder.encode(decision, self.decisions_topic)
         producer.produce(self.decisions_topic, key=key, value=value, headers=tracing.propagated(headers))
-
-    def _count(self, declined: bool, is_fraud: bool, degraded: bool) -> None:
-        s = self.stats
-        s.decided += 1
-        s.declined += declined
-        s.degraded += degraded
-        if declined and is_fraud:
-            s.tp += 1
-        elif declined:
-            s.fp += 1
-        elif is_fraud:
-            s.fn += 1
-        else:
-            s.tn += 1
-
-
-class RegistryFollower:
-    """Keeps an agent on the active version of one registered model name; the rules when there is none.
-
-    Called by :meth:`RegistryView.follow` with the active version at start and on every change. A version
-    whose artifact cannot be used (altered, unreadable) is refused with an error in the log and the agent
-    keeps deciding with what it had: a bad registration must not stop payments from being decided."""
-
-    def __init__(self, settings: Settings, agent: FraudAgent, name: str) -> None:
-        self.settings = settings
-        self.agent = agent
-        self.name = name
-        self._followed: str | None = None
-
-    def __call__(self, version: ModelVersion | None) -> None:
-        if version is None:
-            why = (
-                f"model {self.name} retired in the registry: falling back to the card-testing rules"
-                if self._followed
-                else f"no active version of model {self.name} in the registry: the card-testing rules decide"
-            )
-            self._followed = None
-            self.agent.use(CardTestingRules(), why)
-            return
-        try:
-            scorer = ModelScorer.from_version(self.settings, version)
-        except LivectxError as exc:
-            log.error(
-                "fraud agent: cannot use %s (%s); still deciding with %s", version.ref, exc, self.agent.scorer.name
-            )
-            return
-        previous, self._followed = self._followed, version.ref
-        self.agent.use(scorer, f"switched from {previous} to {version.ref}" if previous else f"using {version.ref}")
-
-
-def one_scoring_thread() -> None:
-    """Score on the calling thread alone: the agent scores one row at a time, where scikit-learn's OpenMP
-    pool only adds hand-offs (measured on a loaded 2-core machine: 3-7 ms a ``predict_proba`` row, against
-    0.2 ms single-threaded). Process-wide, as the agent's process is its own."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
 
 
 def open_fraud_agent(
