@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
 
 #: A partition of a topic, as every worker keys its positions.
-Partition = tuple[str, int]
+PartitionId = tuple[str, int]
 
 #: How often a loop asks the broker whether its group caught up: an admin round trip, not once per batch.
 PROBE_INTERVAL_S = 0.1
@@ -57,7 +57,7 @@ class CaughtUp:
     def __init__(
         self,
         group: str,
-        targets: dict[Partition, int],
+        targets: dict[PartitionId, int],
         admin: Any,
         *,
         interval_s: float = PROBE_INTERVAL_S,
@@ -92,7 +92,7 @@ class CaughtUp:
         return committed_reached(self._admin, self.group, self.targets)
 
 
-def assigned_lag(consumer: Consumer, committed: Mapping[Partition, int]) -> int | None:
+def assigned_lag(consumer: Consumer, committed: Mapping[PartitionId, int]) -> int | None:
     """Records on the assigned partitions past what this worker committed, from the high watermarks the
     last fetches brought (no broker round trip); ``None`` until something was committed, or once closed."""
     from confluent_kafka import TopicPartition

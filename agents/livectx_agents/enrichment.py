@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from livectx.consuming import CaughtUp, Partition, is_record
+from livectx.consuming import CaughtUp, PartitionId, is_record
 from livectx.errors import LivectxError
 from livectx.kafka import consumer, producer, require_reachable
 from livectx.settings import Settings
@@ -69,9 +69,9 @@ class Ledger:
     committed only once its output (or fallback) was acknowledged by the broker, and so every one before it."""
 
     def __init__(self) -> None:
-        self.pending: dict[Partition, deque[_Pending]] = {}
-        self._consumed_upto: dict[Partition, int] = {}
-        self._committed: dict[Partition, int] = {}
+        self.pending: dict[PartitionId, deque[_Pending]] = {}
+        self._consumed_upto: dict[PartitionId, int] = {}
+        self._committed: dict[PartitionId, int] = {}
 
     def add(self, pending: _Pending) -> None:
         message = pending.message
