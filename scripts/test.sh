@@ -17,4 +17,13 @@ ruff check .
 lint-imports
 # The docs site (mkdocs.yml): a broken link or anchor in docs/ fails the run (no --quiet: it hides the warnings strict counts).
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$(mktemp -d)"
-pytest "$@"
+# A crash in native code (exit 139) leaves no Python traceback in pytest's output: the stacks of every thread
+# go to this file (tests/conftest.py), printed here if the run died of a signal.
+export LIVECTX_TEST_FAULT_LOG="${LIVECTX_TEST_FAULT_LOG:-$(mktemp -t livectx-faults.XXXXXX)}"
+status=0
+pytest "$@" || status=$?
+if [ "$status" -ge 128 ] && [ -s "$LIVECTX_TEST_FAULT_LOG" ]; then
+  echo "pytest died of signal $((status - 128)); the threads' stacks at that moment:" >&2
+  tail -n 150 "$LIVECTX_TEST_FAULT_LOG" >&2
+fi
+exit "$status"

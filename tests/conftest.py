@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import faulthandler
+import gc
+import os
 import uuid
 
 import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """With ``LIVECTX_TEST_FAULT_LOG`` set (``scripts/test.sh`` sets it), a crash of the test process in
+    native code (librdkafka, ONNX Runtime) writes every thread's Python stack to that file, which the
+    script prints: the run's output then says where it died. Runs after pytest's own faulthandler set-up."""
+    path = os.environ.get("LIVECTX_TEST_FAULT_LOG")
+    if path:
+        config._livectx_fault_log = open(path, "w")  # type: ignore[attr-defined]  # noqa: SIM115  # the session long
+        faulthandler.enable(file=config._livectx_fault_log, all_threads=True)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -24,3 +38,7 @@ def _process_settings_restored():  # type: ignore[no-untyped-def]
     from livectx.settings import get_settings
 
     get_settings(reload=True)
+    # Kafka clients left in reference cycles by the module (a worker and its callbacks) are freed here, on
+    # the main thread, between modules: left to the automatic collector, they could be freed on whatever
+    # thread allocates next, a librdkafka callback thread included, where destroying a client is unsafe.
+    gc.collect()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,12 +32,18 @@ class Cluster:
 
     nodes: list[KafkaBroker]
     client: Settings
+    #: One admin client for every metadata poll of the test (a client per poll is a connection set-up per
+    #: poll, against a cluster that is losing a node).
+    admin: Any = None
+
+    def __post_init__(self) -> None:
+        self.admin = admin_client(self.client)
 
     def node(self, node_id: int) -> KafkaBroker:
         return next(n for n in self.nodes if n.node == node_id)
 
     def leader(self, topic: str, partition: int = 0) -> int:
-        metadata = admin_client(self.client).list_topics(topic, timeout=10)
+        metadata = self.admin.list_topics(topic, timeout=10)
         return metadata.topics[topic].partitions[partition].leader
 
     def kill(self, node_id: int) -> None:
@@ -58,14 +65,14 @@ class Cluster:
 
     def _leaders_avoid(self, node_id: int) -> bool:
         try:
-            metadata = admin_client(self.client).list_topics(timeout=5)
+            metadata = self.admin.list_topics(timeout=5)
         except Exception:
             return False
         partitions = [p for t in metadata.topics.values() for p in t.partitions.values()]
         return node_id not in metadata.brokers and all(p.leader not in (-1, node_id) for p in partitions)
 
     def _in_every_isr(self, node_id: int, topics: Sequence[str]) -> bool:
-        metadata = admin_client(self.client).list_topics(timeout=5)
+        metadata = self.admin.list_topics(timeout=5)
         return all(node_id in p.isrs for t in topics for p in metadata.topics[t].partitions.values())
 
 

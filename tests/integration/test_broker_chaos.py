@@ -16,8 +16,9 @@ import pytest
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 from livectx import topics
+from livectx.consuming import GroupLag
 from livectx.kafka import admin_client
-from livectx.offsets import end_offsets, group_lag, wait_for_caught_up
+from livectx.offsets import end_offsets, wait_for_caught_up
 from livectx.redis_client import redis_client
 from livectx.repo import current_repo
 from livectx.settings import Settings
@@ -59,7 +60,11 @@ def test_feature_worker_survives_a_broker_kill_exactly(
     source.wait_first()
     worker = start_worker(command, log)
     try:
-        wait_or_dump(lambda: _committed(settings, group) > 0, 120, log, "the worker committed nothing")
+        lag = GroupLag(settings)  # one admin client and probe for the whole wait, closed on this thread
+        try:
+            wait_or_dump(lambda: _committed(lag, group) > 0, 120, log, "the worker committed nothing")
+        finally:
+            lag.close()
         victim = cluster.leader(topic, 0)
         cluster.kill(victim)
         source.go()  # the second half meets the failover
@@ -82,9 +87,9 @@ def test_feature_worker_survives_a_broker_kill_exactly(
         assert len(keys) == len(events) and len(set(keys)) == len(events), g.name
 
 
-def _committed(settings: Settings, group: str) -> int:
+def _committed(lag: GroupLag, group: str) -> int:
     try:
-        return sum(committed for _, _, committed, _ in group_lag(settings, group))
+        return sum(committed for _, _, committed, _ in lag.rows(group))
     except Exception:  # the group has no offsets yet
         return 0
 
