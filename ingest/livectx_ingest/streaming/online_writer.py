@@ -84,6 +84,63 @@ class Row:
     values: dict[str, Any]
 
 
+class RowFields:
+    """A view's row as RESP field/value pairs for an ``HSET`` of the entity's Feast hash (every view of one
+    entity shares that hash, so the engine writes all of an entity's views in one command).
+
+    For the engine, whose checkpoints make writes exactly-once by committing offsets in the same Redis
+    transaction (no per-row version check needed). Field names are encoded once per view; values through
+    the memoised encoders; the write time once per checkpoint."""
+
+    def __init__(self, layout: FeastRedisLayout) -> None:
+        group = layout.group
+        #: Per feature: name, its hash field and its value encoder, both already RESP bulk strings.
+        self._features = [
+            (f.name, bulk(layout.fields[f.name]), _bulk_int64 if f.name in layout.int_columns else _bulk_double)
+            for f in group.features
+        ]
+        self._event_field, self._written_field, self._end_field = (
+            bulk(layout.fields[n]) for n in group.metadata_fields
+        )
+        self._ts_field = bulk(layout.ts_field)
+        self._written: tuple[int, bytes] = (-1, b"")  # the last write time's encoded pair (one per checkpoint)
+
+    def fields(self, row: Any, written_ms: int) -> list[bytes]:
+        """The hash fields of a :class:`~livectx.features.incremental.WindowRow`, as field/value pairs."""
+        values = row.values
+        parts = [field + encode(values.get(name)) for name, field, encode in self._features]
+        if self._written[0] != written_ms:
+            self._written = (written_ms, self._written_field + _bulk_int64(written_ms))
+        newest = row.newest_event_ms
+        parts += (
+            self._event_field + _bulk_int64(newest),
+            self._written[1],
+            self._end_field + _bulk_int64(row.window_end_ms),
+            self._ts_field + _bulk_timestamp(newest),
+        )
+        return parts
+
+
+class ExpiryRefresh:
+    """When an entity's hash needs its TTL set again: refreshed when a tenth of it is used up, not on every
+    write (half the commands on a hot key). The TTL set is the ttl and a tenth, so a hash lives at least the
+    ttl after its last write (and at most a tenth more): Redis memory follows the active entities by
+    wall-clock time, besides the engine's event-time eviction of idle ones."""
+
+    def __init__(self, ttl_s: int) -> None:
+        self._ttl = ttl_s
+        self._refresh_at: dict[str, int] = {}  # entity -> write time (ms) from which its TTL is set again
+
+    def due(self, entity_id: str, written_ms: int) -> int:
+        """The TTL (seconds) to set on the entity's hash now, or 0 (not due, or no ttl)."""
+        if self._ttl <= 0 or written_ms < self._refresh_at.get(entity_id, 0):
+            return 0
+        if len(self._refresh_at) > KEY_CACHE_LIMIT:
+            self._refresh_at.clear()
+        self._refresh_at[entity_id] = written_ms + self._ttl * 100
+        return self._ttl + -(-self._ttl // 10)
+
+
 class FeastRedisWriter:
     """Encodes rows of one feature group for Feast's Redis online store and applies them with CAS."""
 
@@ -103,18 +160,11 @@ class FeastRedisWriter:
         self.offset_field_name = OFFSET_FIELD.format(view=group.name).encode()
         self.offset_field = bulk(self.offset_field_name)
         self._script = client.register_script(_CAS)
-        self._expire_refresh: dict[str, int] = {}
-        layout = self.layout
-        #: Per feature: name, its hash field and its value encoder, both already RESP bulk strings.
-        self._feature_encoders = [
-            (f.name, bulk(layout.fields[f.name]), _bulk_int64 if f.name in layout.int_columns else _bulk_double)
-            for f in group.features
-        ]
-        self._event_field, self._written_field, self._end_field = (
-            bulk(layout.fields[n]) for n in group.metadata_fields
-        )
-        self._ts_bulk = bulk(self.layout.ts_field)
-        self._written: tuple[int, bytes] = (-1, b"")  # the last write time's encoded pair (one per checkpoint)
+        # The engine's path (:class:`RowWrites`): bound once, so a row costs one call each, as a method would.
+        #: ``row_fields(row, written_ms)``: :meth:`RowFields.fields`.
+        self.row_fields = RowFields(self.layout).fields
+        #: ``expire_due(entity_id, written_ms)``: :meth:`ExpiryRefresh.due`.
+        self.expire_due = ExpiryRefresh(self._ttl).due
 
     @property
     def hash_fields(self) -> list[bytes]:
@@ -155,38 +205,6 @@ class FeastRedisWriter:
                 args.extend((name, value))
             self._script(keys=[self.redis_key(row.entity_id)], args=args, client=pipe)
         return sum(int(x) for x in pipe.execute())
-
-    def row_fields(self, row: Any, written_ms: int) -> list[bytes]:
-        """The hash fields of a :class:`~livectx.features.incremental.WindowRow`, as RESP field/value pairs
-        for an ``HSET`` of :meth:`redis_key` (every view of one entity shares that hash, so the engine
-        writes all of an entity's views in one command).
-
-        For the engine, whose checkpoints make writes exactly-once by committing offsets in the same Redis
-        transaction (no per-row version check needed)."""
-        values = row.values
-        parts = [field + encode(values.get(name)) for name, field, encode in self._feature_encoders]
-        if self._written[0] != written_ms:
-            self._written = (written_ms, self._written_field + _bulk_int64(written_ms))
-        newest = row.newest_event_ms
-        parts += (
-            self._event_field + _bulk_int64(newest),
-            self._written[1],
-            self._end_field + _bulk_int64(row.window_end_ms),
-            self._ts_bulk + _bulk_timestamp(newest),
-        )
-        return parts
-
-    def expire_due(self, entity_id: str, written_ms: int) -> int:
-        """The TTL (seconds) to set on the entity's hash now, or 0: refreshed when a tenth used up, not on
-        every write (half the commands on a hot key). It is the ttl and a tenth, so a hash lives at least
-        the ttl after its last write (and at most a tenth more): Redis memory follows the active entities
-        by wall-clock time, besides the engine's event-time eviction of idle ones."""
-        if self._ttl <= 0 or written_ms < self._expire_refresh.get(entity_id, 0):
-            return 0
-        if len(self._expire_refresh) > KEY_CACHE_LIMIT:
-            self._expire_refresh.clear()
-        self._expire_refresh[entity_id] = written_ms + self._ttl * 100
-        return self._ttl + -(-self._ttl // 10)
 
     def _encode(self, row: Row, written_ms: int) -> list[tuple[bytes, bytes]]:
         layout = self.layout
