@@ -8,6 +8,7 @@ kept, and the last test scans them, the services' logs and ``livectx config`` fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -56,10 +57,16 @@ OUTPUTS: list[str] = []  # every CLI output and error message of this module, sc
 SECRETS: set[str] = set()  # every password and key the module saw
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: every socket stays bound until all are chosen (one at a time, the system
+    may hand out a port just released again, and two services then clash)."""
+    with contextlib.ExitStack() as sockets:
+        ports = []
+        for _ in range(n):
+            s = sockets.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+        return ports
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +76,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     repo = root / "repo"
     scaffold(repo, "desk")
     (repo / "tenants.py").write_text(TENANTS)
+    kafka, controller, redis, postgres = _free_ports(4)
     env = {
         "LIVECTX_STACK_STATE_DIR": str(root / "stack"),
-        "LIVECTX_STACK_KAFKA_PORT": str(_free_port()),
-        "LIVECTX_STACK_KAFKA_CONTROLLER_PORT": str(_free_port()),
-        "LIVECTX_STACK_REDIS_PORT": str(_free_port()),
-        "LIVECTX_STACK_POSTGRES_PORT": str(_free_port()),
+        "LIVECTX_STACK_KAFKA_PORT": str(kafka),
+        "LIVECTX_STACK_KAFKA_CONTROLLER_PORT": str(controller),
+        "LIVECTX_STACK_REDIS_PORT": str(redis),
+        "LIVECTX_STACK_POSTGRES_PORT": str(postgres),
         "LIVECTX_STACK_SECURE": "1",
         "LIVECTX_FEATURE_REPO": str(repo),
         "LIVECTX_VECTOR_INDEX": "secured_memory",
@@ -270,7 +278,7 @@ def _context_client(store: PgVectorStore, query: np.ndarray) -> ContextClient:
 
 
 def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, int]:
-    port = _free_port()
+    (port,) = _free_ports(1)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
