@@ -30,7 +30,7 @@ from livectx.settings import Settings
 from livectx.wire import RegistryPause
 
 if TYPE_CHECKING:
-    from confluent_kafka import Message, Producer
+    from confluent_kafka import Consumer, Message, Producer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,31 @@ class LoopStats:
     transactions: int = 0
     dead_lettered: int = 0
     started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What the loop runs on a batch, inside its transaction: ``prepare`` on the whole batch (if given),
+    then ``handle`` on each record."""
+
+    handle: Handler
+    prepare: Prepare | None = None
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a batch is taken: up to ``size`` records, waiting at most ``fill_wait_s`` for it to fill; 0: take
+    what is queued once a record is there (a latency-bound handler: small batches while keeping up, full
+    ones under a backlog)."""
+
+    size: int = 100
+    fill_wait_s: float = 0.1
+
+    def take(self, consumer: Consumer) -> list[Message]:
+        if self.fill_wait_s > 0:
+            return consumer.consume(self.size, self.fill_wait_s)
+        first = consumer.consume(1, 0.1)
+        return first + consumer.consume(self.size - 1, 0) if first else first
 
 
 class TransactionalLoop:
@@ -67,12 +92,8 @@ class TransactionalLoop:
         self.name = name
         self.topics = list(topics)
         self.group = consumer_group
-        self._handle = handle
-        self._prepare = prepare
-        self._batch_size = batch_size
-        #: How long a batch may wait to fill up to ``batch_size``; 0: take what is queued once a record is
-        #: there (a latency-bound handler: small batches while keeping up, full ones under a backlog).
-        self._fill_wait_s = fill_wait_s
+        self._steps = Steps(handle, prepare)
+        self._batching = Batching(batch_size, fill_wait_s)
         self._consumer = consumer(settings, consumer_group, **{"client.id": f"livectx-{name}-{worker_id}"})
         # A stable transactional id per worker: a restarted worker fences its killed predecessor at once.
         self._producer = producer(settings, **{"transactional.id": f"livectx-{name}-{consumer_group}-{worker_id}"})
@@ -112,10 +133,7 @@ class TransactionalLoop:
         return self.stats
 
     def _next_batch(self) -> list[Message]:
-        if self._fill_wait_s > 0:
-            return self._consumer.consume(self._batch_size, self._fill_wait_s)
-        first = self._consumer.consume(1, 0.1)
-        return first + self._consumer.consume(self._batch_size - 1, 0) if first else first
+        return self._batching.take(self._consumer)
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -127,15 +145,15 @@ class TransactionalLoop:
 
         self._producer.begin_transaction()
         try:
-            if self._prepare is not None:
-                self._prepare(messages)
+            if self._steps.prepare is not None:
+                self._steps.prepare(messages)
             positions: dict[tuple[str, int], int] = {}
             for message in messages:
                 self.stats.consumed += 1
                 positions[(message.topic(), message.partition())] = message.offset() + 1
                 try:
                     with tracing.record_span(f"livectx.{self.name} decide", message):
-                        self._handle(message, self._producer)  # a decision: a child of the record's trace
+                        self._steps.handle(message, self._producer)  # a decision: a child of the record's trace
                 except DeadLetter as exc:
                     self._dead_letters.publish(message, str(exc))  # inside the transaction
                     self.stats.dead_lettered += 1
