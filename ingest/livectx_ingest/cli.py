@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from livectx.cli.common import console, print_figures, print_table, settings_from
+from livectx_ingest.streaming.cadence import COMMIT_INTERVAL_S, MAX_BATCH
 
 UNTIL_CAUGHT_UP = click.option(
     "--until-caught-up",
@@ -82,7 +83,7 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--commit-interval",
     type=click.FloatRange(min=0.001),
-    default=0.01,
+    default=COMMIT_INTERVAL_S,
     show_default=True,
     help="Seconds between checkpoint starts while keeping up (online writes + commit): the freshness knob. "
     "Under a backlog checkpoints space out by themselves.",
@@ -90,7 +91,7 @@ def _parse_groups(_ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--max-batch",
     type=click.IntRange(1, 100_000),
-    default=5_000,
+    default=MAX_BATCH,
     show_default=True,
     help="Events per consume call: bounds the work between two checkpoint checks.",
 )

@@ -13,6 +13,10 @@ Times are passed in (``time.monotonic()`` in the engine), so the policy is unit-
 
 from __future__ import annotations
 
+#: Seconds between checkpoint starts while keeping up: the freshness knob (``--commit-interval``).
+COMMIT_INTERVAL_S = 0.01
+#: Events per consume call: bounds the work between two checkpoint checks (``--max-batch``).
+MAX_BATCH = 5_000
 BACKLOG_FACTOR = 10  # under a backlog, checkpoint at most every 10 intervals ...
 BACKLOG_SHARE = 20  # ... and spend at most 1/this of the time checkpointing
 #: What a checkpoint costs per row it writes, until one was measured (about 15-20 us here: the row's values,

@@ -41,7 +41,7 @@ from livectx.dead_letter import DeadLetterPublisher
 from livectx.features.spec import FeatureGroup
 from livectx.wire import RegistryPause, SchemaCache
 from livectx_ingest.streaming.apply import COLUMNAR_MIN, Partition, RecordApplier, plan_sources
-from livectx_ingest.streaming.cadence import CheckpointCadence
+from livectx_ingest.streaming.cadence import COMMIT_INTERVAL_S, MAX_BATCH, CheckpointCadence
 from livectx_ingest.streaming.checkpoint import Checkpoints, FencedError, RolledBack, TopicPartition, checkpoints_for
 from livectx_ingest.streaming.commit import Committer, OnWritten, SideOutputs
 from livectx_ingest.streaming.crash import CrashPoints
@@ -52,7 +52,6 @@ from livectx_ingest.streaming.offline import OfflineRows
 from livectx_ingest.streaming.online_writer import FeastRedisWriter
 
 log = logging.getLogger(__name__)
-BATCH = 5_000
 #: Under a backlog, consumed batches are pooled up to this many events before being applied: the columnar
 #: path's Python work is per entity and batch, so bigger batches mean fewer merges per event.
 POOL = 60_000
@@ -81,8 +80,8 @@ class FeatureEngine:
         offline: OfflineRows | None,
         feast_project: str = "livectx",
         exactly_once: bool = True,
-        commit_interval_s: float = 0.01,
-        max_batch: int = BATCH,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
+        max_batch: int = MAX_BATCH,
         on_written: OnWritten | None = None,
         columnar: bool = True,
         columnar_min: int = COLUMNAR_MIN,

@@ -35,6 +35,7 @@ from livectx.settings import Settings
 from livectx.signals import stop_on_signals
 from livectx.topics import LATE_EVENTS
 from livectx.wire import SchemaCache
+from livectx_ingest.streaming.cadence import COMMIT_INTERVAL_S, MAX_BATCH
 from livectx_ingest.streaming.engine import COLUMNAR_MIN, FeatureEngine
 from livectx_ingest.streaming.engine_metrics import EngineMetrics
 from livectx_ingest.streaming.late import LateEvents
@@ -149,8 +150,8 @@ def run_features_worker(
     topic_map: dict[str, str] | None = None,
     dead_letter_topic: str | None = None,
     late_topic: str = LATE_EVENTS,
-    commit_interval_s: float = 0.01,
-    max_batch: int = 5_000,
+    commit_interval_s: float = COMMIT_INTERVAL_S,
+    max_batch: int = MAX_BATCH,
     write_offline: bool = True,
     on_progress: Callable[[FreshnessStats], None] | None = None,
     stop: threading.Event | None = None,
