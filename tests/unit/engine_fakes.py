@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from livectx_ingest.streaming.checkpoint import FIELD_SEP, TopicPartition, raise_for, verify
+from livectx_ingest.streaming.checkpoint import FIELD_SEP, PartitionId, raise_for, verify
 
 from livectx import serde
 
@@ -87,16 +87,16 @@ class ScriptedConsumer:
         self._on_assign, self._on_revoke = on_assign, on_revoke
 
     def consume(self, num_messages: int, timeout: float) -> list[Any]:
-        from confluent_kafka import TopicPartition as KafkaTP
+        from confluent_kafka import TopicPartition
 
         if not self.script:
             self.engine.stop()
             return []
         kind, arg = self.script.pop(0)
         if kind == "assign":
-            self._on_assign(self, [KafkaTP(t, p) for t, p in arg])  # type: ignore[misc]
+            self._on_assign(self, [TopicPartition(t, p) for t, p in arg])  # type: ignore[misc]
         elif kind == "revoke":
-            self._on_revoke(self, [KafkaTP(t, p) for t, p in arg])  # type: ignore[misc]
+            self._on_revoke(self, [TopicPartition(t, p) for t, p in arg])  # type: ignore[misc]
         elif kind == "do":
             arg()
         else:
@@ -119,9 +119,9 @@ class ScriptedConsumer:
         return None
 
     def position(self, partitions: list[Any]) -> list[Any]:
-        from confluent_kafka import TopicPartition as KafkaTP
+        from confluent_kafka import TopicPartition
 
-        return [KafkaTP(p.topic, p.partition, -1) for p in partitions]
+        return [TopicPartition(p.topic, p.partition, -1) for p in partitions]
 
     def get_watermark_offsets(self, tp: Any, cached: bool = False) -> tuple[int, int]:
         return (-1, -1)
@@ -138,30 +138,30 @@ class MemoryCheckpoints:
     """A checkpoint store in memory, with the commit rules of the Redis ones (epoch fence, offset check)."""
 
     prefix: str = "memory"
-    epochs: dict[TopicPartition, int] = field(default_factory=dict)
-    stored_offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    states: dict[TopicPartition, dict[str, bytes]] = field(default_factory=dict)
+    epochs: dict[PartitionId, int] = field(default_factory=dict)
+    stored_offsets: dict[PartitionId, int] = field(default_factory=dict)
+    states: dict[PartitionId, dict[str, bytes]] = field(default_factory=dict)
     commits: int = 0
 
-    def claim(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def claim(self, tps: list[PartitionId]) -> dict[PartitionId, int]:
         for tp in tps:
             self.epochs[tp] = self.epochs.get(tp, 0) + 1
         return {tp: self.epochs[tp] for tp in tps}
 
-    def offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+    def offsets(self, tps: list[PartitionId]) -> dict[PartitionId, int | None]:
         return {tp: self.stored_offsets.get(tp) for tp in tps}
 
-    def state(self, tp: TopicPartition) -> Iterator[tuple[str, str, bytes]]:
+    def state(self, tp: PartitionId) -> Iterator[tuple[str, str, bytes]]:
         for key, raw in self.states.get(tp, {}).items():
             view, _, entity = key.partition(FIELD_SEP)
             yield view, entity, raw
 
     def commit(
         self,
-        epochs: Mapping[TopicPartition, int],
-        offsets: Mapping[TopicPartition, int],
-        committed: Mapping[TopicPartition, int | None],
-        state: Mapping[TopicPartition, dict[str, bytes | None]],
+        epochs: Mapping[PartitionId, int],
+        offsets: Mapping[PartitionId, int],
+        committed: Mapping[PartitionId, int | None],
+        state: Mapping[PartitionId, dict[str, bytes | None]],
         rows: Any,
         *,
         fenced: bool = True,

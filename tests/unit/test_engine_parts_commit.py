@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from livectx_ingest.streaming import crash as crash_module
 from livectx_ingest.streaming.apply import Partition, plan_sources
-from livectx_ingest.streaming.checkpoint import FencedError, TopicPartition
+from livectx_ingest.streaming.checkpoint import FencedError, PartitionId
 from livectx_ingest.streaming.commit import Committer, SideOutputs
 from livectx_ingest.streaming.crash import CrashPoints
 from livectx_ingest.streaming.mirror import OffsetMirror
@@ -24,7 +24,7 @@ from tests.example import FEATURE_GROUPS
 from .engine_fakes import MemoryCheckpoints, ScriptedConsumer
 
 GROUP: FeatureGroup = next(g for g in FEATURE_GROUPS if g.name == "user_txn_5m")
-TP: TopicPartition = (GROUP.source_topic, 0)
+TP: PartitionId = (GROUP.source_topic, 0)
 START_MS = int(datetime(2026, 3, 10, tzinfo=UTC).timestamp() * 1000)
 
 
@@ -54,7 +54,7 @@ class LoggedStore(MemoryCheckpoints):
         self.last_rows = args[4]
 
 
-def _setup(store: LoggedStore, events: list[str]) -> tuple[Committer, dict[TopicPartition, Partition]]:
+def _setup(store: LoggedStore, events: list[str]) -> tuple[Committer, dict[PartitionId, Partition]]:
     (epoch,) = store.claim([TP]).values()
     part = plan_sources([GROUP], [], {}, columnar=False)[TP[0]].new_partition(epoch, None)
     side = SideOutputs(Flushing("dead letters", events), Flushing("late", events), None)  # type: ignore[arg-type]

@@ -13,14 +13,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from livectx.consuming import assigned_lag
+from livectx.consuming import PartitionId, assigned_lag
 
 if TYPE_CHECKING:
     from confluent_kafka import TopicPartition
 
 log = logging.getLogger(__name__)
 
-Position = tuple[str, int]
 #: A gap: topic, partition, [from, to) offsets that expired before they were archived.
 Gap = tuple[str, int, int, int]
 
@@ -31,8 +30,8 @@ class PartitionLedger:
     def __init__(self, consumer: Any, gaps: list[Gap]) -> None:
         self._consumer = consumer
         self._gaps = gaps  # appended to: the run's stats show them
-        self.next: dict[Position, int] = {}
-        self.committed: dict[Position, int] = {}
+        self.next: dict[PartitionId, int] = {}
+        self.committed: dict[PartitionId, int] = {}
 
     def resume(self, committed: list[TopicPartition], archived_end: Callable[[str], dict[int, int]]) -> None:
         """Set each assigned partition's start (``tp.offset``) to max(committed offset, archived end), or
@@ -53,7 +52,7 @@ class PartitionLedger:
                 tp.offset = OFFSET_BEGINNING
                 self.next[position] = 0
 
-    def start_of_new_file(self, position: Position, first_offset: int) -> int:
+    def start_of_new_file(self, position: PartitionId, first_offset: int) -> int:
         """The log position a new file accounts from: where the previous one ended, unless the broker
         dropped the records in between before they were archived (then that is a gap, and it shows)."""
         from confluent_kafka import TopicPartition
@@ -72,7 +71,7 @@ class PartitionLedger:
             return low
         return expected  # the positions in between are transaction markers or aborted records
 
-    def commit(self, position: Position, offset: int) -> None:
+    def commit(self, position: PartitionId, offset: int) -> None:
         """Commit ``offset`` to Kafka, synchronously (only after what precedes it is listed)."""
         from confluent_kafka import TopicPartition
 

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from livectx.consuming import is_record
+from livectx.consuming import PartitionId, is_record
 from livectx.settings import TierSettings
 from livectx.tier.files import write_archive_file
 from livectx.tier.layout import DAY_MS
 from livectx.tier.manifest import Manifest
 from livectx.tier.records import RecordColumns, TimeField, event_time_ms
-from livectx_ingest.archive.ledger import PartitionLedger, Position
+from livectx_ingest.archive.ledger import PartitionLedger
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -67,10 +67,10 @@ class OpenFiles:
         self._writer = writer
         self._time_fields = time_fields
         self._on_progress = on_progress
-        self.open: dict[Position, OpenFile] = {}
-        self._eof: dict[Position, int] = {}  # end of partition seen, no record since
+        self.open: dict[PartitionId, OpenFile] = {}
+        self._eof: dict[PartitionId, int] = {}  # end of partition seen, no record since
 
-    def accept(self, message: Message, targets: dict[Position, int] | None) -> None:
+    def accept(self, message: Message, targets: dict[PartitionId, int] | None) -> None:
         """One consumed message: a record goes into its partition's open file; an end-of-partition event
         may cut it (``targets``: the log ends to catch up to, with ``--until-caught-up``)."""
         position = (message.topic(), message.partition())
@@ -99,7 +99,7 @@ class OpenFiles:
         if len(current.columns) >= self._tier.file_max_records:
             self.cut(position)
 
-    def at_end(self, position: Position, offset: int, targets: dict[Position, int] | None) -> None:
+    def at_end(self, position: PartitionId, offset: int, targets: dict[PartitionId, int] | None) -> None:
         ledger = self._ledger
         self._eof[position] = offset
         if targets is None or offset < targets.get(position, 0):
@@ -121,7 +121,7 @@ class OpenFiles:
         for position in list(self.open):
             self.cut(position)
 
-    def cut(self, position: Position) -> None:
+    def cut(self, position: PartitionId) -> None:
         """Write the partition's open file, list it, then commit: the only place offsets are committed."""
         current = self.open.pop(position, None)
         if current is None or not len(current.columns):

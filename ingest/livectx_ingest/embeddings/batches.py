@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livectx import prometheus as prom
+from livectx.consuming import PartitionId
 from livectx.metrics import percentile
 from livectx.vectors.records import VectorRecord
 from livectx.vectors.sources import Delete, Upsert
-from livectx_ingest.embeddings.ports import Position, TextEmbedder
+from livectx_ingest.embeddings.ports import TextEmbedder
 
 
 @dataclass
@@ -36,7 +37,7 @@ class WriteJob:
 
     records: list[VectorRecord]
     deletes: list[str]
-    positions: dict[Position, int]
+    positions: dict[PartitionId, int]
     timestamps_ms: list[int]
     newest_event_ms: int | None = None
     seq: int = 0
@@ -78,7 +79,7 @@ def embed_batch(items: list[Consumed], embedder: TextEmbedder, batch_size: int, 
     wins (an update then a delete of one id in a batch is a delete); the positions cover dead letters too,
     so they are committed with the batch."""
     latest: dict[str, tuple[Consumed, Upsert | Delete]] = {}
-    positions: dict[Position, int] = {}
+    positions: dict[PartitionId, int] = {}
     for item in items:
         positions[(item.topic, item.partition)] = item.offset + 1
         if item.change is not None:

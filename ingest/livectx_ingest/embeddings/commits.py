@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from livectx.consuming import assigned_lag
+from livectx.consuming import PartitionId, assigned_lag
 from livectx_ingest.embeddings.batches import EmbeddingStats, WriteJob
-from livectx_ingest.embeddings.ports import DeadLetters, OffsetCommitter, Position, Watermark
+from livectx_ingest.embeddings.ports import DeadLetters, OffsetCommitter, Watermark
 
 
-def merge_positions(jobs: Iterable[WriteJob]) -> dict[Position, int]:
+def merge_positions(jobs: Iterable[WriteJob]) -> dict[PartitionId, int]:
     """The offsets to commit for several written batches: the furthest position per partition."""
-    positions: dict[Position, int] = {}
+    positions: dict[PartitionId, int] = {}
     for job in jobs:
         for key, offset in job.positions.items():
             positions[key] = max(offset, positions.get(key, 0))
@@ -40,7 +40,7 @@ class CommitLedger:
         self._next_ready = 0  # the oldest batch not yet handed out by ready()
         self._settled = 0  # batches committed
         self._finished: dict[int, WriteJob] = {}
-        self.committed: dict[Position, int] = {}  # the offsets committed so far, per partition
+        self.committed: dict[PartitionId, int] = {}  # the offsets committed so far, per partition
 
     @property
     def in_flight(self) -> int:
@@ -71,7 +71,7 @@ class CommitLedger:
                 self._next_ready += 1
             return jobs
 
-    def settle(self, count: int, positions: dict[Position, int]) -> None:
+    def settle(self, count: int, positions: dict[PartitionId, int]) -> None:
         """``count`` batches from :meth:`ready` were committed, up to ``positions``."""
         with self._cond:
             self._settled += count

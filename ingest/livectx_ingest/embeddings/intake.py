@@ -14,14 +14,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from livectx import tracing
-from livectx.consuming import is_record
+from livectx.consuming import PartitionId, is_record
 from livectx.errors import RegistryUnavailable, SchemaError
 from livectx.vectors.sources import Delete, TextSource, Upsert, to_change
 from livectx.wire import RegistryPause
 from livectx_ingest.embeddings.backpressure import Backpressure
 from livectx_ingest.embeddings.batches import Consumed, EmbeddingStats
 from livectx_ingest.embeddings.open_batch import OpenBatch
-from livectx_ingest.embeddings.ports import DeadLetters, Position, RecordSource
+from livectx_ingest.embeddings.ports import DeadLetters, RecordSource
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -70,7 +70,7 @@ class Intake:
         if first is None:
             return
         messages = [first, *(self._consumer.consume(room - 1, 0) if room > 1 else ())]
-        held: dict[Position, int] = {}
+        held: dict[PartitionId, int] = {}
         reason = ""
         for message in messages:
             tp = (message.topic(), message.partition())

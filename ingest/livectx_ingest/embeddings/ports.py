@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from livectx.consuming import PartitionId
+
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
     from livectx.vectors.records import VectorRecord
 
 #: A partition of a topic, as the worker keys its positions.
-Position = tuple[str, int]
 
 
 class PartitionControl(Protocol):
@@ -60,7 +61,7 @@ class DeadLetters(Protocol):
 class Watermark(Protocol):
     """How far the index is searchable: advanced only after the store acknowledged a batch."""
 
-    def advance(self, positions: dict[Position, int]) -> None: ...
+    def advance(self, positions: dict[PartitionId, int]) -> None: ...
 
     def publish_status(self, lag_records: int | None, newest_event_ms: int | None, now_ms: int) -> None: ...
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from livectx import prometheus as prom
-from livectx.consuming import CaughtUp
+from livectx.consuming import CaughtUp, PartitionId
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.errors import LivectxError
 from livectx.kafka import consumer, producer, require_reachable
@@ -51,7 +51,7 @@ from livectx_ingest.embeddings.commits import CommitLedger, Committer
 from livectx_ingest.embeddings.intake import Intake
 from livectx_ingest.embeddings.open_batch import OpenBatch
 from livectx_ingest.embeddings.pipeline import STORE_RETRY_MAX_S, Pipeline
-from livectx_ingest.embeddings.ports import DeadLetters, Position, Watermark
+from livectx_ingest.embeddings.ports import DeadLetters, Watermark
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, TopicPartition
@@ -63,7 +63,7 @@ __all__ = [
     "Consumed",
     "EmbeddingStats",
     "EmbeddingWorker",
-    "Position",
+    "PartitionId",
     "WriteJob",
     "run_embeddings_worker",
 ]

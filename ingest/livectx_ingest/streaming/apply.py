@@ -26,7 +26,7 @@ from livectx.features.incremental import GroupState
 from livectx.features.spec import FeatureGroup
 from livectx.serde_columns import EVENT_TIME_MS, BatchDecoder, column_decoder
 from livectx.wire import SchemaCache
-from livectx_ingest.streaming.checkpoint import TopicPartition
+from livectx_ingest.streaming.checkpoint import PartitionId
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
 
@@ -152,7 +152,7 @@ class Held:
     stopped (its first held offset), and the registry's error."""
 
     messages: list[Any]
-    at: dict[TopicPartition, int]
+    at: dict[PartitionId, int]
     reason: str
 
 
@@ -182,11 +182,11 @@ class RecordApplier:
         self.events_processed = 0
         self.events_columnar = 0  # of which applied by the columnar path
 
-    def apply(self, messages: list[Any], partitions: Mapping[TopicPartition, Partition]) -> Held:
+    def apply(self, messages: list[Any], partitions: Mapping[PartitionId, Partition]) -> Held:
         """Apply consumed messages to ``partitions``: per partition, columnar when the batch qualifies, else
         event by event. Returns what was held because the registry did not answer (none of it applied)."""
-        batches: dict[TopicPartition, list[Any]] = {}
-        ends: dict[TopicPartition, Any] = {}
+        batches: dict[PartitionId, list[Any]] = {}
+        ends: dict[PartitionId, Any] = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -202,7 +202,7 @@ class RecordApplier:
             else:
                 batch.append(message)
         held: list[Any] = []
-        held_at: dict[TopicPartition, int] = {}
+        held_at: dict[PartitionId, int] = {}
         reason = ""
         for tp, batch in batches.items():
             part = partitions.get(tp)
@@ -263,7 +263,7 @@ class RecordApplier:
                 self._crash_point("event")
         return True
 
-    def _process(self, tp: TopicPartition, part: Partition, source: Source, message: Any) -> None:
+    def _process(self, tp: PartitionId, part: Partition, source: Source, message: Any) -> None:
         offset = message.offset()
         try:
             event = serde.decode(source.event_type, message.value(), self._schemas)
@@ -292,7 +292,7 @@ class RecordApplier:
         self.events_processed += 1
         self._crash_point("event")
 
-    def _process_change(self, tp: TopicPartition, part: Partition, source: Source, message: Any) -> None:
+    def _process_change(self, tp: PartitionId, part: Partition, source: Source, message: Any) -> None:
         """Apply one Debezium change to the source's table views (a tombstone needs nothing: the delete
         before it retracted the row). Not in the offline copy: a table view's history is the table's."""
         offset = message.offset()
@@ -314,7 +314,7 @@ class RecordApplier:
         self._crash_point("event")
 
     def _record_offline(
-        self, group: FeatureGroup, state: GroupState, tp: TopicPartition, offset: int, entity: str, ts: int
+        self, group: FeatureGroup, state: GroupState, tp: PartitionId, offset: int, entity: str, ts: int
     ) -> None:
         offline = self._offline
         assert offline is not None

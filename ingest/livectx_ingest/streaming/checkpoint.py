@@ -29,12 +29,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
+from livectx.consuming import PartitionId
 from livectx.errors import LivectxError
 from livectx_ingest.streaming.online_writer import RowWrites
 from livectx_ingest.streaming.resp import RawTransaction, bulk, command, hset
 from livectx_ingest.streaming.store_outage import StoreOutage
 
-TopicPartition = tuple[str, int]
 T = TypeVar("T")
 FIELD_SEP = "\x1f"
 
@@ -47,7 +47,7 @@ class RolledBack(LivectxError):
     """The store holds older offsets (or no claim) for ``partitions`` than we committed: it went back in
     time. Nothing was written for them; claim them again and resume from what the store holds."""
 
-    def __init__(self, message: str, partitions: list[TopicPartition]) -> None:
+    def __init__(self, message: str, partitions: list[PartitionId]) -> None:
         super().__init__(message)
         self.partitions = partitions
 
@@ -69,7 +69,7 @@ def verify(
     return "fenced"
 
 
-def raise_for(verdicts: Mapping[TopicPartition, str]) -> None:
+def raise_for(verdicts: Mapping[PartitionId, str]) -> None:
     """Raise :class:`FencedError` or :class:`RolledBack` for partitions whose verdict is not ``ok``."""
     fenced = [tp for tp, v in verdicts.items() if v == "fenced"]
     if fenced:
@@ -97,18 +97,18 @@ class Checkpoints(Protocol):
 
     prefix: str
 
-    def claim(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+    def claim(self, tps: list[PartitionId]) -> dict[PartitionId, int]: ...
 
-    def offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]: ...
+    def offsets(self, tps: list[PartitionId]) -> dict[PartitionId, int | None]: ...
 
-    def state(self, tp: TopicPartition) -> Iterator[tuple[str, str, bytes]]: ...
+    def state(self, tp: PartitionId) -> Iterator[tuple[str, str, bytes]]: ...
 
     def commit(
         self,
-        epochs: Mapping[TopicPartition, int],
-        offsets: Mapping[TopicPartition, int],
-        committed: Mapping[TopicPartition, int | None],
-        state: Mapping[TopicPartition, dict[str, bytes | None]],
+        epochs: Mapping[PartitionId, int],
+        offsets: Mapping[PartitionId, int],
+        committed: Mapping[PartitionId, int | None],
+        state: Mapping[PartitionId, dict[str, bytes | None]],
         rows: RowWrites,
         *,
         fenced: bool = True,
@@ -143,19 +143,19 @@ class _PartitionStore:
     #: One ``MULTI`` for the claim's ``INCR``s where every key is on one server (a Cluster spreads them).
     _atomic_claim = True
 
-    def _epoch_key(self, tp: TopicPartition) -> str:
+    def _epoch_key(self, tp: PartitionId) -> str:
         raise NotImplementedError
 
-    def state_key(self, tp: TopicPartition) -> str:
+    def state_key(self, tp: PartitionId) -> str:
         raise NotImplementedError
 
     def _call(self, operation: Callable[[], T]) -> T:
         raise NotImplementedError
 
-    def claim(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def claim(self, tps: list[PartitionId]) -> dict[PartitionId, int]:
         """Take ownership of ``tps``: bump their epochs (fencing out any previous owner) and return ours."""
 
-        def incr() -> dict[TopicPartition, int]:
+        def incr() -> dict[PartitionId, int]:
             pipe = self._client.pipeline(transaction=self._atomic_claim)
             for tp in tps:
                 pipe.incr(self._epoch_key(tp))
@@ -163,7 +163,7 @@ class _PartitionStore:
 
         return self._call(incr)
 
-    def state(self, tp: TopicPartition) -> Iterator[tuple[str, str, bytes]]:
+    def state(self, tp: PartitionId) -> Iterator[tuple[str, str, bytes]]:
         """``(feature group, entity, state)`` for every entity of the partition (read whole: a restore
         interrupted by an outage starts over instead of mixing two reads)."""
         key = self.state_key(tp)
@@ -182,16 +182,16 @@ class RedisCheckpoints(_PartitionStore):
         self._offsets_key = f"{self.prefix}:offsets"
         self._outage = outage or StoreOutage("Redis (checkpoints)")
 
-    def _epoch_key(self, tp: TopicPartition) -> str:
+    def _epoch_key(self, tp: PartitionId) -> str:
         return f"{self.prefix}:epoch:{tp[0]}:{tp[1]}"
 
-    def state_key(self, tp: TopicPartition) -> str:
+    def state_key(self, tp: PartitionId) -> str:
         return f"{self.prefix}:state:{tp[0]}:{tp[1]}"
 
     def _call(self, operation: Callable[[], T]) -> T:
         return self._outage.call(operation)
 
-    def offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+    def offsets(self, tps: list[PartitionId]) -> dict[PartitionId, int | None]:
         """The next offset to process per partition, as of the last commit (``None``: never committed)."""
         if not tps:
             return {}
@@ -214,10 +214,10 @@ class RedisCheckpoints(_PartitionStore):
 
     def commit(
         self,
-        epochs: Mapping[TopicPartition, int],
-        offsets: Mapping[TopicPartition, int],
-        committed: Mapping[TopicPartition, int | None],
-        state: Mapping[TopicPartition, dict[str, bytes | None]],
+        epochs: Mapping[PartitionId, int],
+        offsets: Mapping[PartitionId, int],
+        committed: Mapping[PartitionId, int | None],
+        state: Mapping[PartitionId, dict[str, bytes | None]],
         rows: RowWrites,
         *,
         fenced: bool = True,
@@ -239,9 +239,9 @@ class RedisCheckpoints(_PartitionStore):
 
     def _commit_once(
         self,
-        epochs: Mapping[TopicPartition, int],
-        offsets: Mapping[TopicPartition, int],
-        committed: Mapping[TopicPartition, int | None],
+        epochs: Mapping[PartitionId, int],
+        offsets: Mapping[PartitionId, int],
+        committed: Mapping[PartitionId, int | None],
         commands: list[bytes],
         fenced: bool,
     ) -> None:

@@ -37,8 +37,8 @@ from typing import Any
 
 from livectx_ingest.streaming.checkpoint import (
     FencedError,
+    PartitionId,
     T,
-    TopicPartition,
     _PartitionStore,
     raise_for,
     state_commands,
@@ -80,18 +80,18 @@ class ClusterCheckpoints(_PartitionStore):
 
     # -- keys: one hash tag per partition ---------------------------------------------------------------
 
-    def _epoch_key(self, tp: TopicPartition) -> str:
+    def _epoch_key(self, tp: PartitionId) -> str:
         return f"{self.prefix}:epoch:{{{tp[0]}:{tp[1]}}}"
 
-    def _offset_key(self, tp: TopicPartition) -> str:
+    def _offset_key(self, tp: PartitionId) -> str:
         return f"{self.prefix}:offset:{{{tp[0]}:{tp[1]}}}"
 
-    def state_key(self, tp: TopicPartition) -> str:
+    def state_key(self, tp: PartitionId) -> str:
         return f"{self.prefix}:state:{{{tp[0]}:{tp[1]}}}"
 
     # -- ownership and restore ----------------------------------------------------------------------------
 
-    def offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+    def offsets(self, tps: list[PartitionId]) -> dict[PartitionId, int | None]:
         if not tps:
             return {}
 
@@ -120,10 +120,10 @@ class ClusterCheckpoints(_PartitionStore):
 
     def commit(
         self,
-        epochs: Mapping[TopicPartition, int],
-        offsets: Mapping[TopicPartition, int],
-        committed: Mapping[TopicPartition, int | None],
-        state: Mapping[TopicPartition, dict[str, bytes | None]],
+        epochs: Mapping[PartitionId, int],
+        offsets: Mapping[PartitionId, int],
+        committed: Mapping[PartitionId, int | None],
+        state: Mapping[PartitionId, dict[str, bytes | None]],
         rows: RowWrites,
         *,
         fenced: bool = True,
@@ -148,7 +148,7 @@ class ClusterCheckpoints(_PartitionStore):
         raise_for(verdicts)
 
     def _commit_partition(
-        self, tp: TopicPartition, epoch: int, committed: int | None, target: int, commands: list[bytes], fenced: bool
+        self, tp: PartitionId, epoch: int, committed: int | None, target: int, commands: list[bytes], fenced: bool
     ) -> str:
         node = self._node_client(self._epoch_key(tp))
         try:

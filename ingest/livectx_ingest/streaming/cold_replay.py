@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from livectx.consuming import PartitionId
 from livectx.tier.coverage import merged
 
 if TYPE_CHECKING:
@@ -28,20 +29,19 @@ if TYPE_CHECKING:
     from livectx.tier.manifest import ManifestEntry
 
 log = logging.getLogger(__name__)
-TopicPartition = tuple[str, int]
 _PARTITION_EOF = -191  # librdkafka's _PARTITION_EOF, which the engine reads as "the position is the end"
 PROGRESS_S = 10.0
 
 
 def cold_ranges(
-    entries: Iterable[ManifestEntry], lows: Mapping[TopicPartition, int]
-) -> tuple[dict[TopicPartition, tuple[int, int]], list[str]]:
+    entries: Iterable[ManifestEntry], lows: Mapping[PartitionId, int]
+) -> tuple[dict[PartitionId, tuple[int, int]], list[str]]:
     """Per partition whose log starts past 0, the archived range ``[a, low)`` that leads without a gap up to
     the log start ``low``; and a warning for each partition with positions in neither tier."""
-    by_partition: dict[TopicPartition, list[tuple[int, int]]] = {}
+    by_partition: dict[PartitionId, list[tuple[int, int]]] = {}
     for e in entries:
         by_partition.setdefault((e.topic, e.partition), []).append((e.start_offset, e.end_offset))
-    ranges: dict[TopicPartition, tuple[int, int]] = {}
+    ranges: dict[PartitionId, tuple[int, int]] = {}
     warnings = []
     for tp, low in sorted(lows.items()):
         if low <= 0:
@@ -137,7 +137,7 @@ class ArchiveConsumer:
     def __init__(
         self,
         batches: Iterator[pa.RecordBatch],
-        ends: Mapping[TopicPartition, int],
+        ends: Mapping[PartitionId, int],
         keepalive: Callable[[], Any] = lambda: None,
     ) -> None:
         self._batches = batches
@@ -145,15 +145,15 @@ class ArchiveConsumer:
         self._keepalive = keepalive
         self._buffer: list[ArchivedMessage] = []
         self._exhausted = False
-        self._position: dict[TopicPartition, int] = {}
+        self._position: dict[PartitionId, int] = {}
         self.on_exhausted: Callable[[], None] = lambda: None
         self.records = 0
         self._reported = time.monotonic()
 
     def subscribe(self, topics: Sequence[str], on_assign: Callable[..., Any], on_revoke: Callable[..., Any]) -> None:
-        from confluent_kafka import TopicPartition as KafkaTP
+        from confluent_kafka import TopicPartition
 
-        on_assign(self, [KafkaTP(t, p) for (t, p) in self._ends if t in topics])
+        on_assign(self, [TopicPartition(t, p) for (t, p) in self._ends if t in topics])
 
     def consume(self, num_messages: int, timeout: float = 0.0) -> list[ArchivedMessage]:
         while len(self._buffer) < num_messages and not self._exhausted:
@@ -183,9 +183,11 @@ class ArchiveConsumer:
             log.info("rebuilding from the cold tier: %d records replayed", self.records)
 
     def position(self, partitions: Sequence[Any]) -> list[Any]:
-        from confluent_kafka import TopicPartition as KafkaTP
+        from confluent_kafka import TopicPartition
 
-        return [KafkaTP(p.topic, p.partition, self._position.get((p.topic, p.partition), -1001)) for p in partitions]
+        return [
+            TopicPartition(p.topic, p.partition, self._position.get((p.topic, p.partition), -1001)) for p in partitions
+        ]
 
     def get_watermark_offsets(self, partition: Any, cached: bool = False) -> tuple[int, int]:
         return 0, self._ends.get((partition.topic, partition.partition), 0)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from livectx.dead_letter import DeadLetterPublisher
 from livectx.features.incremental import WindowRow
 from livectx_ingest.streaming.apply import Partition
-from livectx_ingest.streaming.checkpoint import FIELD_SEP, Checkpoints, TopicPartition
+from livectx_ingest.streaming.checkpoint import FIELD_SEP, Checkpoints, PartitionId
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.mirror import OffsetMirror
 from livectx_ingest.streaming.offline import OfflineRows
@@ -59,7 +59,7 @@ class SideOutputs:
         if self.offline is not None:
             self.offline.flush(written_ms)
 
-    def discard_uncommitted(self, tp: TopicPartition, next_offset: int | None) -> None:
+    def discard_uncommitted(self, tp: PartitionId, next_offset: int | None) -> None:
         """A partition is (re)loaded at ``next_offset``: offline rows past it were never committed."""
         if self.offline is not None:
             self.offline.discard_uncommitted(tp, next_offset or 0)
@@ -77,12 +77,12 @@ class Snapshot:
 
     rows: dict[str, list[WindowRow]]
     writes: RowWrites
-    state: dict[TopicPartition, dict[str, bytes | None]]
+    state: dict[PartitionId, dict[str, bytes | None]]
 
 
 def snapshot(
-    todo: Mapping[TopicPartition, Partition],
-    evicted: Mapping[TopicPartition, dict[str, list[str]]],
+    todo: Mapping[PartitionId, Partition],
+    evicted: Mapping[PartitionId, dict[str, list[str]]],
     writers: Mapping[str, FeastRedisWriter],
     written_ms: int,
 ) -> Snapshot:
@@ -93,7 +93,7 @@ def snapshot(
     sep = FIELD_SEP
     rows: dict[str, list[WindowRow]] = {}  # by view
     writes = RowWrites(written_ms)
-    state: dict[TopicPartition, dict[str, bytes | None]] = {}
+    state: dict[PartitionId, dict[str, bytes | None]] = {}
     for tp, part in todo.items():
         fields: dict[str, bytes | None] = {}
         for name, gone in evicted.get(tp, {}).items():
@@ -149,7 +149,7 @@ class Committer:
         self._fenced = fenced
         self._on_written = on_written
 
-    def checkpoint(self, partitions: Mapping[TopicPartition, Partition], final: bool = False) -> None:
+    def checkpoint(self, partitions: Mapping[PartitionId, Partition], final: bool = False) -> None:
         """Commit every partition that moved (or evicted an entity) since its last commit; ``final``: a
         last one (on stop or revoke) that sweeps idle entities and mirrors offsets now."""
         swept_at = time.monotonic()  # idle entities, past their view's ttl: evicted in this commit

@@ -42,7 +42,7 @@ from livectx.features.spec import FeatureGroup
 from livectx.wire import RegistryPause, SchemaCache
 from livectx_ingest.streaming.apply import COLUMNAR_MIN, Partition, RecordApplier, plan_sources
 from livectx_ingest.streaming.cadence import COMMIT_INTERVAL_S, MAX_BATCH, CheckpointCadence
-from livectx_ingest.streaming.checkpoint import Checkpoints, FencedError, RolledBack, TopicPartition, checkpoints_for
+from livectx_ingest.streaming.checkpoint import Checkpoints, FencedError, PartitionId, RolledBack, checkpoints_for
 from livectx_ingest.streaming.commit import Committer, OnWritten, SideOutputs
 from livectx_ingest.streaming.crash import CrashPoints
 from livectx_ingest.streaming.hold import RegistryHold
@@ -113,10 +113,10 @@ class FeatureEngine:
         )  # fmt: skip
         self._cadence = CheckpointCadence(commit_interval_s, time.monotonic())
         self._max_batch = max_batch
-        self._partitions: dict[TopicPartition, Partition] = {}
+        self._partitions: dict[PartitionId, Partition] = {}
         self._stop = threading.Event()
         self._pool: list[Any] = []
-        self._kafka_tps: list[Any] = []  # assigned partitions, as confluent_kafka.TopicPartition
+        self._kafka_tps: list[Any] = []  # assigned partitions, as confluent_kafka.PartitionId
 
     @property
     def events_processed(self) -> int:
@@ -147,8 +147,7 @@ class FeatureEngine:
     # -- partition ownership ------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        from confluent_kafka import OFFSET_BEGINNING
-        from confluent_kafka import TopicPartition as KafkaTP
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
         self._pool.clear()  # consumed before the rebalance: the new assignment re-reads from its offsets
         self._hold.forget(cancel_retry=True)  # (held records included: a new assignment starts unpaused)
@@ -160,11 +159,11 @@ class FeatureEngine:
             self._partitions[tp] = self._load(tp, epochs[tp], offsets[tp])
             p.offset = OFFSET_BEGINNING if offsets[tp] is None else offsets[tp]
         consumer.assign(partitions)
-        self._kafka_tps = [KafkaTP(t, p) for t, p in self._partitions]
+        self._kafka_tps = [TopicPartition(t, p) for t, p in self._partitions]
         self._committer.mirror.pending = True
         log.info("assigned %s (resuming from %s)", tps, offsets)
 
-    def _load(self, tp: TopicPartition, epoch: int, next_offset: int | None) -> Partition:
+    def _load(self, tp: PartitionId, epoch: int, next_offset: int | None) -> Partition:
         part = self._applier.sources[tp[0]].new_partition(epoch, next_offset)
         for view, key, raw in self._committer.store.state(tp):
             part.load(view, key, raw)
@@ -184,7 +183,7 @@ class FeatureEngine:
         self._kafka_tps = []
         consumer.unassign()
 
-    def _drop_uncommitted(self, reclaim: Sequence[TopicPartition] = ()) -> None:
+    def _drop_uncommitted(self, reclaim: Sequence[PartitionId] = ()) -> None:
         """After a fenced commit: forget everything since the last commit and reload what we still own;
         claim ``reclaim`` again first (the store rolled back past our claim of them)."""
         self._committer.outputs.drop_buffered()
@@ -197,11 +196,10 @@ class FeatureEngine:
         for tp in tps:
             old = self._partitions[tp]
             self._partitions[tp] = self._load(tp, epochs.get(tp, old.epoch), offsets[tp])
-            from confluent_kafka import OFFSET_BEGINNING
-            from confluent_kafka import TopicPartition as KafkaTP
+            from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
             # No offset stored: nothing of the partition is in the state, so it is read from the start.
-            self._consumer.seek(KafkaTP(tp[0], tp[1], OFFSET_BEGINNING if offsets[tp] is None else offsets[tp]))
+            self._consumer.seek(TopicPartition(tp[0], tp[1], OFFSET_BEGINNING if offsets[tp] is None else offsets[tp]))
 
     # -- the loop -----------------------------------------------------------------------------------------
 

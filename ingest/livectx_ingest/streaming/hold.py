@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from livectx.wire import RegistryPause
-from livectx_ingest.streaming.checkpoint import TopicPartition
+from livectx_ingest.streaming.checkpoint import PartitionId
 
 
 class RegistryHold:
@@ -28,9 +28,9 @@ class RegistryHold:
         #: > 0: records are held for the registry; wait this long, then retry them.
         self.wait_s = 0.0
         #: Partitions paused on the consumer meanwhile.
-        self.paused: set[TopicPartition] = set()
+        self.paused: set[PartitionId] = set()
 
-    def hold(self, held_at: Mapping[TopicPartition, int], reason: str) -> None:
+    def hold(self, held_at: Mapping[PartitionId, int], reason: str) -> None:
         """After a batch: pause the partitions whose records are held (``held_at``: each one's first held
         offset), resume the others, and schedule the retry (none when nothing is held)."""
         self.resume(self.paused - held_at.keys())
@@ -41,17 +41,17 @@ class RegistryHold:
         self.wait_s = self._pause.wait_s(reason, where)
         new = held_at.keys() - self.paused
         if new and hasattr(self._consumer, "pause"):
-            from confluent_kafka import TopicPartition as KafkaTP
+            from confluent_kafka import TopicPartition
 
-            self._consumer.pause([KafkaTP(t, p) for t, p in new])
+            self._consumer.pause([TopicPartition(t, p) for t, p in new])
         self.paused |= new
 
-    def resume(self, tps: set[TopicPartition]) -> None:
+    def resume(self, tps: set[PartitionId]) -> None:
         """Resume ``tps`` on the consumer and stop counting them as paused."""
         if tps and hasattr(self._consumer, "resume"):
-            from confluent_kafka import TopicPartition as KafkaTP
+            from confluent_kafka import TopicPartition
 
-            self._consumer.resume([KafkaTP(t, p) for t, p in tps])
+            self._consumer.resume([TopicPartition(t, p) for t, p in tps])
         self.paused -= tps
 
     def resume_all(self) -> None:

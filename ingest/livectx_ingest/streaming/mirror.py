@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from livectx_ingest.streaming.apply import Partition
-from livectx_ingest.streaming.checkpoint import TopicPartition
+from livectx_ingest.streaming.checkpoint import PartitionId
 
 log = logging.getLogger(__name__)
 MIRROR_INTERVAL_S = 0.1  # for lag and caught-up checks: 10 commits/s is plenty
@@ -23,16 +23,16 @@ class OffsetMirror:
     def __init__(self, consumer: Any, interval_s: float = MIRROR_INTERVAL_S) -> None:
         self._consumer = consumer
         self._interval = interval_s
-        self._due: dict[TopicPartition, Partition] = {}
+        self._due: dict[PartitionId, Partition] = {}
         self._at = 0.0
         #: Set on assignment: Kafka's copy may lag the store (a crash between the two commits).
         self.pending = False
 
-    def committed(self, partitions: Mapping[TopicPartition, Partition]) -> None:
+    def committed(self, partitions: Mapping[PartitionId, Partition]) -> None:
         """``partitions`` were just committed to the store: mirror them soon."""
         self._due.update(partitions)
 
-    def tick(self, final: bool = False, everything: Mapping[TopicPartition, Partition] | None = None) -> None:
+    def tick(self, final: bool = False, everything: Mapping[PartitionId, Partition] | None = None) -> None:
         """Mirror what is due, if the interval passed (or ``final``); after an assignment, ``everything``."""
         if self.pending and everything is not None:
             self.pending = False
@@ -42,11 +42,10 @@ class OffsetMirror:
             self.commit(self._due, wait=final)
             self._due, self._at = {}, now
 
-    def commit(self, done: Mapping[TopicPartition, Partition], wait: bool = True) -> None:
-        from confluent_kafka import KafkaException
-        from confluent_kafka import TopicPartition as KafkaTP
+    def commit(self, done: Mapping[PartitionId, Partition], wait: bool = True) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [KafkaTP(t, p, part.committed) for (t, p), part in done.items() if part.committed is not None]
+        offsets = [TopicPartition(t, p, part.committed) for (t, p), part in done.items() if part.committed is not None]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=not wait)
         except KafkaException as exc:  # e.g. rebalancing: the next checkpoint commits again

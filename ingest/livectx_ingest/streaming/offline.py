@@ -18,27 +18,24 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from livectx.consuming import PartitionId
 from livectx.features.incremental import WindowRow
 from livectx.features.spec import FeatureGroup
-
-TopicPartition = tuple[str, int]
 
 
 class OfflineRows:
     def __init__(self, offline_dir: Path, windows_dir: Path, groups: list[FeatureGroup]) -> None:
         self._dirs = {"offline": offline_dir, "windows": windows_dir}
         self._groups = {g.name: g for g in groups}
-        self._rows: dict[tuple[str, str, TopicPartition], list[tuple[Any, ...]]] = defaultdict(list)
+        self._rows: dict[tuple[str, str, PartitionId], list[tuple[Any, ...]]] = defaultdict(list)
         self._last_created_us = 0
 
-    def add(
-        self, group: FeatureGroup, tp: TopicPartition, offset: int, entity: str, newest: int, row: WindowRow
-    ) -> None:
+    def add(self, group: FeatureGroup, tp: PartitionId, offset: int, entity: str, newest: int, row: WindowRow) -> None:
         now_us = time.time_ns() // 1000
         self._last_created_us = created = max(now_us, self._last_created_us + 1)
         self._rows[("offline", group.name, tp)].append((entity, newest, created, offset, row))
 
-    def add_window(self, group: FeatureGroup, tp: TopicPartition, offset: int, entity: str, row: WindowRow) -> None:
+    def add_window(self, group: FeatureGroup, tp: PartitionId, offset: int, entity: str, row: WindowRow) -> None:
         self._rows[("windows", group.name, tp)].append((entity, row.newest_event_ms, 0, offset, row))
 
     def flush(self, written_ms: int) -> None:
@@ -82,7 +79,7 @@ class OfflineRows:
     def drop_buffered(self) -> None:
         self._rows.clear()
 
-    def discard_uncommitted(self, tp: TopicPartition, next_offset: int) -> int:
+    def discard_uncommitted(self, tp: PartitionId, next_offset: int) -> int:
         """Delete files of ``tp`` that start at or after its committed offset (written by a run that crashed
         before committing them); returns how many."""
         topic, partition = tp
