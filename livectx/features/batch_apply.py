@@ -14,8 +14,6 @@ the newest bucket the batch created). Entities with an out-of-order event in the
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,31 +21,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from livectx.features.aggregations import SEQ, TS, Mean, kind_of
+from livectx.features.exact_sum import fold_exact
 from livectx.features.incremental import GroupState
 from livectx.features.spec import FeatureGroup
 
-TS = "event_time_ms"
-SEQ = "_seq"
-
-
-def fold_exact(partials: list[float], values: list[float]) -> None:
-    """Add ``values`` to an exact sum kept as non-overlapping partials (smallest first), in place.
-
-    ``math.fsum`` is exactly rounded, so peeling off its result and summing again leaves the exact
-    remainder: the partials become ``[..., r2, r1, fsum]``. C speed per value, unlike a Python loop of
-    ``_exact_add``, and interchangeable with it."""
-    total = partials + values
-    out: list[float] = []
-    while True:
-        s = math.fsum(total)
-        if s == 0.0 or not math.isfinite(s):
-            if not out:
-                out.append(s)
-            break
-        out.append(s)
-        total.append(-s)
-    out.reverse()
-    partials[:] = out
+__all__ = ["SEQ", "TS", "BatchApplier", "EntityOrder", "LateRow", "fold_exact"]
 
 
 class LateRow(NamedTuple):
@@ -104,33 +83,14 @@ class BatchApplier:
         sum_slots = {f.column: j for j, f in enumerate(group.features, start=1) if f.aggregation == "sum"}
         after_sums = []
         for j, feature in enumerate(group.features, start=1):
-            kind, col = feature.aggregation, feature.column
-            merge: tuple[Callable[..., Any], list[int]]
-            if kind == "count":
-                if feature.where is None:
-                    merge = (_count, [self._agg(TS, "count")])
-                else:
-                    name = f"_where{j}"
-                    self._mask_columns[name] = feature.where
-                    merge = (_count, [self._agg(name, "sum")])
-            elif kind == "max":
-                merge = (_max, [self._agg(col, "max")])  # type: ignore[arg-type]
-            elif kind == "min":
-                merge = (_min, [self._agg(col, "min")])  # type: ignore[arg-type]
-            elif kind == "sum":
-                merge = (_sum, [self._agg(col, "list")])  # type: ignore[arg-type]
-            elif kind == "mean" and col in sum_slots:
-                after_sums.append((j, _mean_from_sum(sum_slots[col]), [self._agg(col, "count")]))  # type: ignore[arg-type]
+            kind, column = kind_of(feature.aggregation), feature.column or TS
+            if feature.where is not None:  # a count (see for_group): of a 0/1 mask column
+                column = f"_where{j}"
+                self._mask_columns[column] = feature.where
+            if isinstance(kind, Mean) and column in sum_slots:
+                after_sums.append((j, Mean.merge_from_sum(sum_slots[column]), [self._agg(column, "count")]))
                 continue
-            elif kind == "mean":
-                merge = (_mean, [self._agg(col, "list")])  # type: ignore[arg-type]
-            elif kind == "distinct_count":
-                merge = (_distinct, [self._agg(col, "distinct")])  # type: ignore[arg-type]
-            elif kind == "last":
-                merge = (_last, [0, 2, self._agg(col, "last")])  # type: ignore[arg-type]
-            else:
-                raise ValueError(kind)
-            self._merges.append((j, *merge))
+            self._merges.append((j, kind.merge_batch, [self._agg(*agg) for agg in kind.batch_inputs(column)]))
         self._merges += after_sums
 
     @classmethod
@@ -196,136 +156,24 @@ class BatchApplier:
 
     def _merge_series(self, state: GroupState, table: pa.Table) -> None:
         *lists, entities = self._aggregate(table, [self.entity_key])
-        size, newest, all_series = state.size, state.newest, state.series
-        for i, entity in enumerate(entities):
-            new = [column[i] for column in lists]
-            latest = new[0][-1]  # in order: the batch's last event is the entity's newest
-            previous = newest.get(entity)
-            if previous is not None and previous > latest:
-                latest = previous
-            newest[entity] = latest
-            series = all_series.get(entity)
-            if series is None:
-                all_series[entity] = series = new
-            else:
-                for column, values in zip(series, new, strict=True):
-                    column.extend(values)
-            times = series[0]
-            if times[0] < latest - size:
-                cut = bisect_left(times, latest - size)
-                for column in series:
-                    del column[:cut]
+        state.merge_series(entities, lists)
 
     def _merge_sightings(self, state: GroupState, table: pa.Table) -> None:
         """Latest sightings: one (entity, value) -> newest time aggregate per feature, merged by max."""
-        newest, all_seen = state.newest, state.sightings
         for i, feature in enumerate(self.group.features):
             result = table.group_by([self.entity_key, feature.column], use_threads=False).aggregate([(TS, "max")])
             entities = result.column(self.entity_key).to_pylist()
             values = result.column(feature.column).to_pylist()  # type: ignore[arg-type]
-            for entity, value, top in zip(entities, values, result.column(f"{TS}_max").to_pylist(), strict=True):
-                seen = all_seen.get(entity)
-                if seen is None:
-                    seen = all_seen[entity] = [{} for _ in self.group.features]
-                sightings = seen[i]
-                prior = sightings.get(value)
-                if prior is None or prior < top:
-                    sightings[value] = top
-                if i == 0:  # every event has a value for the feature: its entity's newest time is among these
-                    previous = newest.get(entity)
-                    if previous is None or top > previous:
-                        newest[entity] = top
+            state.merge_sightings(i, entities, values, result.column(f"{TS}_max").to_pylist())
 
     def _merge_buckets(self, state: GroupState, table: pa.Table) -> None:
         step = state.step
         table = table.append_column("_bucket", pc.subtract(table.column(TS), pc.remainder(table.column(TS), step)))
         *aggregates, entities, starts = self._aggregate(table, [self.entity_key, "_bucket"])
-        max_ts, min_ts = aggregates[0], aggregates[1]
-        empties = [plan.empty for plan in state._plan]
-        newest, all_buckets = state.newest, state.buckets
-        created: dict[str, tuple[int, int]] = {}  # entity -> (newest bucket created, its first event time)
-        # Pass 1: the bucket each aggregate row merges into (created as GroupState.apply would).
-        targets: list[list[Any]] = []
-        for entity, start, top, first in zip(entities, starts, max_ts, min_ts, strict=True):
-            buckets = all_buckets.get(entity)
-            if buckets is None:
-                buckets = all_buckets[entity] = {}
-            bucket = buckets.get(start)
-            if bucket is None:
-                bucket = buckets[start] = [top, *[empty() for empty in empties]]
-                newest_created = created.get(entity)
-                if newest_created is None or start > newest_created[0]:
-                    created[entity] = (start, first)
-            elif top > bucket[0]:
-                bucket[0] = top
-            targets.append(bucket)
-            previous = newest.get(entity)
-            if previous is None or top > previous:
-                newest[entity] = top
-        # Pass 2: one tight loop per feature over all rows (cheaper than dispatching per row and feature).
-        for j, merge, inputs in self._merges:
-            merge(j, targets, *[aggregates[k] for k in inputs])
-        # GroupState.apply drops closed buckets whenever an event opens a new one; the newest such event
-        # decides (the cut only grows), so replay it once per entity.
-        horizon = state.grace + state.size
-        for entity, (_, first) in created.items():
-            buckets = all_buckets[entity]
-            if len(buckets) > 1:
-                for old in [b for b in buckets if b <= first - horizon]:
-                    del buckets[old]
 
+        def fill(targets: list[list[Any]]) -> None:
+            # One tight loop per feature over all rows (cheaper than dispatching per row and feature).
+            for j, merge, inputs in self._merges:
+                merge(j, targets, *[aggregates[k] for k in inputs])
 
-# Merges of one feature's per-bucket aggregates into state slot ``j`` of each target bucket, column-wise.
-
-
-def _count(j: int, targets: list[list[Any]], counts: list[int]) -> None:
-    for bucket, n in zip(targets, counts, strict=True):
-        bucket[j] += n
-
-
-def _max(j: int, targets: list[list[Any]], values: list[Any]) -> None:
-    for bucket, value in zip(targets, values, strict=True):
-        current = bucket[j]
-        if current is None or value > current:
-            bucket[j] = value
-
-
-def _min(j: int, targets: list[list[Any]], values: list[Any]) -> None:
-    for bucket, value in zip(targets, values, strict=True):
-        current = bucket[j]
-        if current is None or value < current:
-            bucket[j] = value
-
-
-def _sum(j: int, targets: list[list[Any]], lists: list[list[float]]) -> None:
-    for bucket, values in zip(targets, lists, strict=True):
-        fold_exact(bucket[j], values)
-
-
-def _mean(j: int, targets: list[list[Any]], lists: list[list[float]]) -> None:
-    for bucket, values in zip(targets, lists, strict=True):
-        state = bucket[j]
-        fold_exact(state[0], values)
-        state[1] += len(values)
-
-
-def _mean_from_sum(sum_slot: int) -> Callable[[int, list[list[Any]], list[int]], None]:
-    def merge(j: int, targets: list[list[Any]], counts: list[int]) -> None:
-        for bucket, n in zip(targets, counts, strict=True):
-            state = bucket[j]
-            state[0][:] = bucket[sum_slot]
-            state[1] += n
-
-    return merge
-
-
-def _distinct(j: int, targets: list[list[Any]], lists: list[list[Any]]) -> None:
-    for bucket, values in zip(targets, lists, strict=True):
-        bucket[j].update(values)
-
-
-def _last(j: int, targets: list[list[Any]], times: list[int], seqs: list[int], values: list[Any]) -> None:
-    for bucket, ts, seq, value in zip(targets, times, seqs, values, strict=True):
-        current = bucket[j]
-        if current is None or (ts, seq) > (current[0], current[1]):
-            bucket[j] = [ts, seq, value]
+        state.merge_buckets(entities, starts, aggregates[0], aggregates[1], fill)

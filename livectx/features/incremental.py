@@ -24,7 +24,6 @@ consumer offsets, and backtests replay the same code.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +31,12 @@ from typing import Any
 
 import orjson
 
+from livectx.features.exact_sum import exact_add
+from livectx.features.feature_plan import GroupPlan
 from livectx.features.spec import Feature, FeatureGroup
+
+#: Kept under its old name: callers and tests add to exact partials through this module.
+_exact_add = exact_add
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,8 @@ class GroupState:
         self.step = w.step_ms or w.size_ms
         #: Event fields the group reads, in the order observations carry them.
         self.columns: tuple[str, ...] = _columns(group.features)
-        self._plan = [_FeaturePlan(f, self.columns) for f in group.features]
-        self._adders = [plan.adder() for plan in self._plan]
-        self._empties = [plan.empty for plan in self._plan]
-        self._has_sets = any(f.aggregation == "distinct_count" for f in group.features)
+        #: The features bound to their aggregation kinds (:mod:`livectx.features.aggregations`).
+        self.plan = GroupPlan(group.features, self.columns)
         self.newest: dict[str, int] = {}
         #: tumbling/hopping: entity -> {bucket start: [newest ts, feature states...]}
         self.buckets: dict[str, dict[int, list[Any]]] = {}
@@ -72,12 +74,14 @@ class GroupState:
             f.aggregation == "distinct_count" and f.where is None for f in group.features
         )
         self.sightings: dict[str, list[dict[Any, int]]] = {}
-        self._sighted = [plan.col for plan in self._plan]
-        #: An entity idle this long behind the group's newest event is forgotten (:meth:`evict_idle`):
-        #: the view's ttl (Feast's: its features are stale by then) plus a window and its grace, so no
-        #: window that could still take an on-time event loses state. None: the ttl is "forever".
-        ttl_ms = int(group.ttl.total_seconds() * 1000)
-        self.idle_ms: int | None = None if group.ttl.days >= 365 * 50 else ttl_ms + self.size + self.grace
+
+    @property
+    def idle_ms(self) -> int | None:
+        """An entity idle this long behind the group's newest event is forgotten (:meth:`evict_idle`):
+        the view's ttl (Feast's: its features are stale by then) plus a window and its grace, so no
+        window that could still take an on-time event loses state. None: the ttl is "forever"."""
+        ttl = self.group.ttl
+        return None if ttl.days >= 365 * 50 else int(ttl.total_seconds() * 1000) + self.size + self.grace
 
     # -- per event ----------------------------------------------------------------------------------------
 
@@ -101,8 +105,8 @@ class GroupState:
         if self.sightings_only:
             seen = self.sightings.get(entity)
             if seen is None:
-                seen = self.sightings[entity] = [{} for _ in self._sighted]
-            for sightings, col in zip(seen, self._sighted, strict=True):
+                seen = self.sightings[entity] = [{} for _ in self.plan.sighted]
+            for sightings, col in zip(seen, self.plan.sighted, strict=True):
                 value = values[col]
                 prior = sightings.get(value)
                 if prior is None or prior < ts:
@@ -132,7 +136,7 @@ class GroupState:
         start = ts - ts % self.step
         bucket = buckets.get(start)
         if bucket is None:
-            bucket = buckets[start] = [ts, *[empty() for empty in self._empties]]
+            bucket = buckets[start] = [ts, *[empty() for empty in self.plan.empties]]
             if advanced and len(buckets) > 1:
                 closed = latest - self.grace - self.size  # a bucket at or before this has no open window left
                 for old in [b for b in buckets if b <= closed]:
@@ -140,7 +144,7 @@ class GroupState:
         elif ts > bucket[0]:
             bucket[0] = ts
         i = 1
-        for add in self._adders:
+        for add in self.plan.adders:
             bucket[i] = add(bucket[i], ts, seq, values)
             i += 1
         return True
@@ -171,7 +175,7 @@ class GroupState:
 
     def window(self, entity: str, start: int, end: int) -> WindowRow:
         """Values of one window of ``entity``, computed from its buckets (or events) without merging state."""
-        plans = self._plan
+        plans = self.plan.plans
         if self.sightings_only:
             if end != self.newest[entity]:
                 raise ValueError(f"{self.group.name} keeps latest sightings: only its current window is known")
@@ -212,6 +216,89 @@ class GroupState:
             self.sightings.pop(entity, None)
         return gone
 
+    # -- merging batch aggregates (livectx.features.batch_apply) -------------------------------------------
+    # Each reaches the state ``apply`` would for the same events when every entity's events are in
+    # event-time order and not older than its newest event so far (the batch path checks that first).
+
+    def merge_series(self, entities: list[str], columns: list[list[list[Any]]]) -> None:
+        """Append each entity's events (columns ``[ts, seq, *columns]``, per entity, in order) to its series."""
+        size, newest, all_series = self.size, self.newest, self.series
+        for i, entity in enumerate(entities):
+            new = [column[i] for column in columns]
+            latest = new[0][-1]  # in order: the batch's last event is the entity's newest
+            previous = newest.get(entity)
+            if previous is not None and previous > latest:
+                latest = previous
+            newest[entity] = latest
+            series = all_series.get(entity)
+            if series is None:
+                all_series[entity] = series = new
+            else:
+                for column, values in zip(series, new, strict=True):
+                    column.extend(values)
+            times = series[0]
+            if times[0] < latest - size:
+                cut = bisect_left(times, latest - size)
+                for column in series:
+                    del column[:cut]
+
+    def merge_sightings(self, feature: int, entities: list[str], values: list[Any], tops: list[int]) -> None:
+        """Merge (entity, value, newest time seen) of one feature by max. Every event has a value for
+        feature 0, so its rows also carry each entity's newest event time."""
+        newest, all_seen, n = self.newest, self.sightings, len(self.plan.plans)
+        for entity, value, top in zip(entities, values, tops, strict=True):
+            seen = all_seen.get(entity)
+            if seen is None:
+                seen = all_seen[entity] = [{} for _ in range(n)]
+            sightings = seen[feature]
+            prior = sightings.get(value)
+            if prior is None or prior < top:
+                sightings[value] = top
+            if feature == 0:
+                previous = newest.get(entity)
+                if previous is None or top > previous:
+                    newest[entity] = top
+
+    def merge_buckets(
+        self,
+        entities: list[str],
+        starts: list[int],
+        max_ts: list[int],
+        min_ts: list[int],
+        fill: Callable[[list[list[Any]]], None],
+    ) -> None:
+        """Merge per (entity, bucket start) aggregates: the buckets are found or created as ``apply``
+        would, ``fill`` merges the feature aggregates into them (one list of buckets, in row order), then
+        closed buckets are dropped."""
+        newest, all_buckets, empties = self.newest, self.buckets, self.plan.empties
+        created: dict[str, tuple[int, int]] = {}  # entity -> (newest bucket created, its first event time)
+        targets: list[list[Any]] = []
+        for entity, start, top, first in zip(entities, starts, max_ts, min_ts, strict=True):
+            buckets = all_buckets.get(entity)
+            if buckets is None:
+                buckets = all_buckets[entity] = {}
+            bucket = buckets.get(start)
+            if bucket is None:
+                bucket = buckets[start] = [top, *[empty() for empty in empties]]
+                newest_created = created.get(entity)
+                if newest_created is None or start > newest_created[0]:
+                    created[entity] = (start, first)
+            elif top > bucket[0]:
+                bucket[0] = top
+            targets.append(bucket)
+            previous = newest.get(entity)
+            if previous is None or top > previous:
+                newest[entity] = top
+        fill(targets)
+        # apply drops closed buckets whenever an event opens a new one; the newest such event decides
+        # (the cut only grows), so replay it once per entity.
+        horizon = self.grace + self.size
+        for entity, (_, first) in created.items():
+            buckets = all_buckets[entity]
+            if len(buckets) > 1:
+                for old in [b for b in buckets if b <= first - horizon]:
+                    del buckets[old]
+
     # -- persistence --------------------------------------------------------------------------------------
 
     def dump(self, entity: str) -> bytes:
@@ -221,8 +308,8 @@ class GroupState:
             body.append([[list(s), list(s.values())] for s in self._prune(entity)])
         elif self.sliding:
             body.append(self.series[entity])
-        elif self._has_sets:
-            plans = self._plan
+        elif not self.plan.plain_states:
+            plans = self.plan.plans
             body.append(
                 [
                     [start, b[0], *(p.dump(s) for p, s in zip(plans, b[1:], strict=True))]
@@ -247,10 +334,11 @@ class GroupState:
         newest, body = orjson.loads(raw)
         self.newest[entity] = newest
         if self.sightings_only:
-            if len(body) == 2 + len(self.columns) and len(body) != len(self._sighted):
+            sighted = self.plan.sighted
+            if len(body) == 2 + len(self.columns) and len(body) != len(sighted):
                 # Saved as an event series (before sightings existed): each value's newest time in it.
-                body = [[body[2 + col], body[0]] for col in self._sighted]
-            self.sightings[entity] = [{} for _ in self._sighted]
+                body = [[body[2 + col], body[0]] for col in sighted]
+            self.sightings[entity] = [{} for _ in sighted]
             for sightings, (values, times) in zip(self.sightings[entity], body, strict=True):
                 for value, ts in zip(values, times, strict=True):
                     if sightings.get(value, ts) <= ts:
@@ -259,7 +347,7 @@ class GroupState:
             self.series[entity] = body
         else:
             self.buckets[entity] = {
-                start: [bts, *(p.load(s) for p, s in zip(self._plan, states, strict=True))]
+                start: [bts, *(p.load(s) for p, s in zip(self.plan.plans, states, strict=True))]
                 for start, bts, *states in body
             }
 
@@ -271,165 +359,3 @@ def _columns(features: tuple[Feature, ...]) -> tuple[str, ...]:
             if col is not None and col not in names:
                 names.append(col)
     return tuple(names)
-
-
-def _exact_add(partials: list[float], x: float) -> None:
-    """Add ``x`` to Shewchuk's non-overlapping partial sums (what ``math.fsum`` keeps), in place.
-
-    Sums and means are then exactly rounded whatever the order or grouping of additions, so bucket merges
-    and the batch recomputation (which uses ``math.fsum``) agree to the last bit."""
-    i = 0
-    for y in partials:
-        if abs(x) < abs(y):
-            x, y = y, x
-        hi = x + y
-        lo = y - (hi - x)
-        if lo:
-            partials[i] = lo
-            i += 1
-        x = hi
-    partials[i:] = [x]
-
-
-class _FeaturePlan:
-    """One feature's partial aggregate: ``empty``, ``add`` an event, ``result``; and the result straight
-    over several buckets' states or over raw observations.
-
-    States are plain values (int, float, list, set) so they serialise as JSON; sums keep exact partials."""
-
-    def __init__(self, feature: Feature, columns: tuple[str, ...]) -> None:
-        self.feature = feature
-        self.kind = feature.aggregation
-        self.col = columns.index(feature.column) if feature.column is not None else None
-        self.where = (columns.index(feature.where[0]), feature.where[1]) if feature.where else None
-
-    def empty(self) -> Any:
-        match self.kind:
-            case "count" | "distinct_count":
-                return 0 if self.kind == "count" else set()
-            case "mean":
-                return [[], 0]  # (exact partial sums, count)
-            case "sum":
-                return []  # exact partial sums (empty: no values)
-            case _:
-                return None
-
-    def adder(self) -> Callable[[Any, int, int, tuple[Any, ...]], Any]:
-        """``add`` specialised for this feature (no dispatch per event): the engine's inner loop."""
-        col = self.col
-        if self.kind == "count":
-            if self.where is None:
-                return lambda s, ts, seq, v: s + 1
-            where_col, wanted = self.where
-            return lambda s, ts, seq, v: s + 1 if v[where_col] == wanted else s
-        if self.where is not None:
-            return self.add
-        match self.kind:
-            case "max":
-                return lambda s, ts, seq, v: v[col] if s is None or v[col] > s else s
-            case "min":
-                return lambda s, ts, seq, v: v[col] if s is None or v[col] < s else s
-            case "sum":
-                return lambda s, ts, seq, v: _exact_add(s, v[col]) or s
-            case "distinct_count":
-                return lambda s, ts, seq, v: s.add(v[col]) or s
-            case "last":
-                return lambda s, ts, seq, v: [ts, seq, v[col]] if s is None or (ts, seq) > (s[0], s[1]) else s
-        return self.add
-
-    def add(self, state: Any, ts: int, seq: int, values: tuple[Any, ...]) -> Any:
-        if self.where is not None and values[self.where[0]] != self.where[1]:
-            return state
-        if self.kind == "count":
-            return state + 1
-        value = values[self.col]  # type: ignore[index]
-        match self.kind:
-            case "sum":
-                _exact_add(state, value)
-                return state
-            case "max":
-                return value if state is None or value > state else state
-            case "min":
-                return value if state is None or value < state else state
-            case "mean":
-                _exact_add(state[0], value)
-                state[1] += 1
-                return state
-            case "distinct_count":
-                state.add(value)
-                return state
-            case "last":
-                return [ts, seq, value] if state is None or (ts, seq) > (state[0], state[1]) else state
-        raise ValueError(self.kind)
-
-    def result(self, state: Any) -> Any:
-        match self.kind:
-            case "distinct_count":
-                return len(state)
-            case "mean":
-                return math.fsum(state[0]) / state[1] if state[1] else None
-            case "sum":
-                return math.fsum(state) if state else None
-            case "last":
-                return None if state is None else state[2]
-        return state
-
-    def over_states(self, states: list[Any]) -> Any:
-        """The result over several buckets' states (a hopping window), without building a merged state."""
-        match self.kind:
-            case "count":
-                return sum(states)
-            case "distinct_count":
-                return len(set().union(*states))
-            case "sum":
-                return math.fsum([x for s in states for x in s]) if any(states) else None
-            case "mean":
-                count = sum(s[1] for s in states)
-                return math.fsum([x for s in states for x in s[0]]) / count if count else None
-            case "max":
-                present = [s for s in states if s is not None]
-                return max(present) if present else None
-            case "min":
-                present = [s for s in states if s is not None]
-                return min(present) if present else None
-            case "last":
-                present = [s for s in states if s is not None]
-                return max(present, key=lambda s: (s[0], s[1]))[2] if present else None
-        raise ValueError(self.kind)
-
-    def over_columns(self, series: list[list[Any]]) -> Any:
-        """The result over a sliding window's columns ``[ts, seq, *columns]`` (sorted by ts, seq)."""
-        if self.where is not None:
-            col, wanted = self.where
-            keep = [i for i, v in enumerate(series[2 + col]) if v == wanted]
-            series = [[column[i] for i in keep] for column in series]
-        if self.kind == "count":
-            return len(series[0])
-        column = series[2 + self.col]  # type: ignore[operator]
-        if self.kind == "distinct_count":
-            return len(set(column))
-        if not column:
-            return None
-        match self.kind:
-            case "sum":
-                return math.fsum(column)
-            case "mean":
-                return math.fsum(column) / len(column)
-            case "max":
-                return max(column)
-            case "min":
-                return min(column)
-            case "last":
-                return column[-1]  # sorted by (ts, seq): the newest, ties to the later arrival
-        raise ValueError(self.kind)
-
-    def dump(self, state: Any) -> Any:
-        if self.kind != "distinct_count":
-            return state
-        try:
-            return sorted(state)  # one type (the usual case): natural order, and fast
-        except TypeError:
-            return sorted(state, key=repr)
-
-    def load(self, state: Any) -> Any:
-        return set(state) if self.kind == "distinct_count" else state

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from livectx.errors import LivectxError
 from livectx.events import Event
+from livectx.features.aggregations import kind_of
 from livectx.features.spec import Feature, FeatureGroup
 from livectx.settings import Settings
 
@@ -249,18 +250,7 @@ def _entity_key(groups: Sequence[FeatureGroup]) -> str:
 def _aggregate(feature: Feature, window: str) -> str:
     where = "" if feature.where is None else f" FILTER (WHERE {ident(feature.where[0])} = {literal(feature.where[1])})"
     column = ident(feature.column) if feature.column else None
-    match feature.aggregation:
-        case "count":
-            return f"count(*){where} OVER {window}"
-        case "distinct_count":
-            return f"count(DISTINCT {column}){where} OVER {window}"
-        case "sum" | "min" | "max":
-            return f"CAST({feature.aggregation}({column}){where} OVER {window} AS DOUBLE)"
-        case "mean":
-            return f"CAST(avg({column}){where} OVER {window} AS DOUBLE)"
-        case "last":  # the latest by event time, then by consumption order, as recompute's aggregate
-            return f"CAST(arg_max({column}, struct_pack(t := ts, o := ord)){where} OVER {window} AS DOUBLE)"
-    raise ValueError(feature.aggregation)
+    return kind_of(feature.aggregation).sql(column, where, window)
 
 
 def ident(name: str) -> str:

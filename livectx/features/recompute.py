@@ -10,13 +10,13 @@ window ending at that event).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from livectx.events import Event
+from livectx.features.aggregations import kind_of
 from livectx.features.spec import Feature, FeatureGroup
 
 
@@ -110,26 +110,11 @@ def _in_window(group: FeatureGroup, ts: int, start: int, end: int) -> bool:
 
 
 def aggregate(feature: Feature, events: list[Event]) -> Any:
-    """One feature over the events of one window, with the engine's null semantics."""
+    """One feature over the events of one window, with the engine's null semantics (its kind's)."""
+    kind = kind_of(feature.aggregation)
     if feature.where is not None:
         field, wanted = feature.where
         events = [e for e in events if getattr(e, field) == wanted]
-    if feature.aggregation == "count":
-        return len(events)
-    values = [getattr(e, feature.column) for e in events]  # type: ignore[arg-type]
-    if feature.aggregation == "distinct_count":
-        return len(set(values))
-    if not values:
-        return None
-    match feature.aggregation:
-        case "sum":  # exactly rounded: equal whatever order or grouping the engine adds in
-            return math.fsum(values)
-        case "mean":
-            return math.fsum(values) / len(values)
-        case "min":
-            return min(values)
-        case "max":
-            return max(values)
-        case "last":
-            return max(zip((e.event_time_ms for e in events), range(len(events)), values, strict=True))[2]
-    raise ValueError(feature.aggregation)
+    times = [e.event_time_ms for e in events]
+    values = times if feature.column is None else [getattr(e, feature.column) for e in events]
+    return kind.over_events(values, times)
