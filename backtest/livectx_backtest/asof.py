@@ -117,7 +117,6 @@ class AsOfFeatures:
         self.columns = tuple(columns)
         self._repo = repo
         self._scored_type = repo.model(decision.source)
-        self._key = decision.entity_key
         groups = model_groups(decision.service, self.columns)
         self.states = [GroupState(g) for g in groups]
         self._ttl = [int(g.ttl.total_seconds() * 1000) for g in groups]
@@ -178,7 +177,7 @@ class AsOfFeatures:
 
     def _context(self, event: Any, offset: int) -> None:
         ts = event.event_time_ms
-        entity = getattr(event, self._key)
+        entity = getattr(event, self.decision.entity_key)
         for i in self._other[type(event)]:
             state = self.states[i]
             if state.apply(entity, ts, offset, tuple(getattr(event, c) for c in state.columns)):
@@ -188,7 +187,7 @@ class AsOfFeatures:
 
     def _score(self, event: Any, offset: int, position: int) -> None:
         ts = event.event_time_ms
-        entity = getattr(event, self._key)
+        entity = getattr(event, self.decision.entity_key)
         features: dict[str, Any] = {}
         for i in self._own:
             state = self.states[i]
