@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from livectx_ingest.streaming.stages import STAGES, StageClock
 from livectx_ingest.streaming.worker import run_features_worker
 
 from livectx import serde, wire
@@ -44,11 +45,13 @@ from livectx_benchmarks import example
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.kafka_throughput import _consume
 from livectx_benchmarks.pacing import Pacer
-from livectx_benchmarks.result import BenchResult
+from livectx_benchmarks.result import BenchResult, BenchTable
 
 EVENTS = 480_000  # ~385,000 payments: seconds of sustained work, so start-up and the last checkpoint do not dominate
 RATE = 5_000.0
 FRESHNESS_SECONDS = 10.0
+#: The live feeder's header with the record's creation time (microseconds): the start of its first stage.
+CREATED_HEADER = "livectx-bench-created-us"
 
 
 def payment_groups() -> tuple[Any, ...]:
@@ -64,7 +67,11 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
     easy_topic = f"livectx.bench.features-easy.{tag}"
     avro_topic = f"livectx.bench.features-avro.{tag}"
     topics = (throughput_topic, live_topic, easy_topic, avro_topic)
-    apply(admin, [TopicSpec(t, 3, {"retention.ms": "3600000"}) for t in topics])
+    # The live topics are stamped by the broker (LogAppendTime), so freshness splits at the append.
+    # (The others carry the scenario's March event times, which a broker's append time would contradict.)
+    kept = {"retention.ms": "3600000"}
+    stamped = kept | {"message.timestamp.type": "LogAppendTime"}
+    apply(admin, [TopicSpec(t, 3, stamped if t in (live_topic, easy_topic) else kept) for t in topics])
     avro = AvroRun(settings, avro_topic)
     try:
         count = max(2000, int(EVENTS * scale))
@@ -121,12 +128,33 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         "freshness_p50_ms_sustainable": easy["p50"],
         "freshness_p99_ms_sustainable": easy["p99"],
     }
+    for label, run in (("", fresh), ("_sustainable", easy)):
+        result.figures |= {f"freshness_{k}{label}": v for k, v in run["stages"].items() if k != "samples"}
+    result.tables.append(_stage_table(fresh, easy))
     result.notes.append(
         f"{len(payment_groups())} feature groups on payments ({', '.join(g.name for g in payment_groups())}), "
         "exactly-once, default checkpoint cadence (10 ms while keeping up), one worker process"
     )
     result.notes.append(f"Avro run: {avro.described} (target: avro_vs_json >= 0.9)")
     return result
+
+
+def _stage_table(fresh: dict[str, Any], easy: dict[str, Any]) -> BenchTable:
+    """Freshness stage by stage (:mod:`livectx_ingest.streaming.stages`), at the bench rate and the
+    sustainable one: produce = made to broker append, fetch = append to consumed, apply = consumed to in
+    window state, commit = applied to visible online."""
+    rows = []
+    for stage in (*STAGES, "total"):
+        row = [stage]
+        for run in (fresh, easy):
+            figures = run["stages"]
+            row += [
+                f"{figures.get(f'{stage}_p50_ms', float('nan')):.1f}",
+                f"{figures.get(f'{stage}_p99_ms', float('nan')):.1f}",
+            ]
+        rows.append(row)
+    columns = ["stage", f"p50 ms @{fresh['rate']:.0f}/s", "p99 ms", f"p50 ms @{easy['rate']:.0f}/s", "p99 ms "]
+    return BenchTable("freshness by stage", columns, rows)
 
 
 class AvroRun:
@@ -231,6 +259,7 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
     feeder.start()
     supervisor = threading.Thread(target=supervise, daemon=True)
     supervisor.start()
+    stages = StageClock(_created_ms)
     stats, _late = run_features_worker(
         settings,
         groups=payment_groups(),
@@ -241,6 +270,7 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
         dead_letter_topic=f"livectx.bench.dlq.{tag}",
         on_progress=on_progress,
         stop=stop,
+        stages=stages,
     )
     feeder.join(10)
     samples = stats.freshness_ms[1:] or [float("nan")]  # drop the warm-up row
@@ -250,7 +280,16 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
         "p50": percentile(samples, 50),
         "p99": percentile(samples, 99),
         "rows": len(samples),
+        "stages": stages.summary(skip=1),  # (the warm-up record)
     }
+
+
+def _created_ms(message: Any) -> float | None:
+    """When the feeder made the record: its ``created-us`` header (the event time, with microseconds)."""
+    for name, value in message.headers() or ():
+        if name == CREATED_HEADER:
+            return int(value) / 1000
+    return None
 
 
 def _feed(topic: str, rate: float, seconds: float, tag: str, ready: Any, results: Any) -> None:
@@ -275,8 +314,9 @@ def _feed(topic: str, rate: float, seconds: float, tag: str, ready: Any, results
 
 
 def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-def]
+    created = datetime.now(UTC)
     event = example.model(TRANSACTIONS)(
-        event_time=datetime.now(UTC),
+        event_time=created,
         txn_id=f"{user}-{n}",
         user_id=user,
         card_id=f"{user}-c",
@@ -287,4 +327,5 @@ def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-
         country="DE",
     )
     key, value, headers = serde.encode(event)
-    _produce(p, topic, key, value, headers)
+    created_us = int(created.timestamp() * 1_000_000)
+    _produce(p, topic, key, value, [*headers, (CREATED_HEADER, str(created_us).encode())])

@@ -50,6 +50,7 @@ from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.mirror import OffsetMirror
 from livectx_ingest.streaming.offline import OfflineRows
 from livectx_ingest.streaming.online_writer import FeastRedisWriter
+from livectx_ingest.streaming.stages import StageClock
 
 log = logging.getLogger(__name__)
 #: Under a backlog, consumed batches are pooled up to this many events before being applied: the columnar
@@ -89,9 +90,11 @@ class FeatureEngine:
         registry_pause: RegistryPause | None = None,
         tables: Sequence[ChangelogGroup] = (),
         checkpoints: Checkpoints | None = None,
+        stages: StageClock | None = None,
     ) -> None:
         """``checkpoints``: where state and offsets are committed (default: ``redis_client``'s, through
-        :func:`~.checkpoint.checkpoints_for`; unit tests pass an in-memory one)."""
+        :func:`~.checkpoint.checkpoints_for`; unit tests pass an in-memory one). ``stages``: where each
+        record's freshness goes, stage by stage (:mod:`~.stages`; ``livectx bench features``)."""
         self.consumer_group = consumer_group
         self._consumer = consumer
         self._hold = RegistryHold(consumer, registry_pause or RegistryPause(log))
@@ -113,6 +116,7 @@ class FeatureEngine:
         )  # fmt: skip
         self._cadence = CheckpointCadence(commit_interval_s, time.monotonic())
         self._max_batch = max_batch
+        self._stages = stages
         self._partitions: dict[PartitionId, Partition] = {}
         self._stop = threading.Event()
         self._pool: list[Any] = []
@@ -215,7 +219,7 @@ class FeatureEngine:
         cadence.started(time.monotonic())
         frozen_at = cadence.last_s
         poll_s = min(0.005, cadence.interval_s)
-        pool = self._pool
+        pool, stages = self._pool, self._stages
         hold, mirror, timing = self._hold, self._committer.mirror, self._committer.timing
         try:
             while not self._stop.is_set():
@@ -232,6 +236,8 @@ class FeatureEngine:
                 messages = self._consumer.consume(self._max_batch, timeout=timeout) if can_read else []
                 if messages and timing.first_consumed_at is None:
                     timing.first_consumed_at = time.perf_counter()
+                if stages is not None:
+                    stages.consumed(messages)
                 pool.extend(messages)
                 backlog = len(messages) >= self._max_batch or self._unconsumed() >= self._max_batch
                 cadence.observe(backlog, self._dirty_rows() if backlog else 0)
@@ -246,6 +252,8 @@ class FeatureEngine:
                         held = self._process_batch(pool)
                     pool.clear()
                     pool.extend(held)
+                    if stages is not None:
+                        stages.applied()
                     if due and backlog:  # the rows just applied count in the next checkpoint's cost
                         cadence.grow(self._dirty_rows())
                         due = cadence.due(now)
@@ -274,6 +282,12 @@ class FeatureEngine:
         except RolledBack as exc:  # the whole store went back, as a rule: claim every partition again
             log.warning("%s: resuming from what it holds", exc)
             self._drop_uncommitted(reclaim=list(self._partitions))
+        else:
+            if self._stages is not None:
+                self._stages.committed()
+            return
+        if self._stages is not None:
+            self._stages.dropped()
 
     def _dirty_rows(self) -> int:
         """Online rows the next checkpoint writes (one per entity touched per view)."""

@@ -40,6 +40,7 @@ from livectx_ingest.streaming.engine import COLUMNAR_MIN, FeatureEngine
 from livectx_ingest.streaming.engine_metrics import EngineMetrics
 from livectx_ingest.streaming.late import LateEvents
 from livectx_ingest.streaming.offline import OfflineRows
+from livectx_ingest.streaming.stages import StageClock
 
 log = logging.getLogger(__name__)
 DEFAULT_GROUP = "livectx-features"
@@ -159,13 +160,14 @@ def run_features_worker(
     columnar_min: int = COLUMNAR_MIN,
     metrics_port: int = 0,
     prometheus: bool = True,
+    stages: StageClock | None = None,
 ) -> tuple[FreshnessStats, dict[str, int]]:
     """Run until stopped (SIGTERM/Ctrl-C, or ``stop`` set by another thread) or, with ``until_caught_up``,
     until the group has committed the end offsets its source topics had at start. Returns freshness stats
     and late-event counts per group. ``groups`` and ``tables`` (views over captured tables' rows) default to
     the repo's (with ``groups`` given, ``tables`` defaults to none). With ``metrics_port``, ``/metrics`` is served there
     (:mod:`livectx.prometheus`); ``prometheus=False`` leaves the engine's metrics out (the benchmark's
-    baseline for what they cost)."""
+    baseline for what they cost). ``stages`` times each record's way online, stage by stage (:mod:`.stages`)."""
     from livectx.dead_letter import DeadLetterPublisher
     from livectx.kafka import consumer
     from livectx.redis_client import redis_client
@@ -207,6 +209,7 @@ def run_features_worker(
         source: Any,
         written: Callable[[dict[str, list[WindowRow]], int, float], None] | None = None,
         tables: Sequence[ChangelogGroup] = (),
+        stages: StageClock | None = None,
     ) -> FeatureEngine:
         """The worker's engine over ``source`` (its Kafka consumer, or a rebuild's cold-tier replay, which
         rebuilds windowed views only: a table view's history is its table's)."""
@@ -229,6 +232,7 @@ def run_features_worker(
             columnar_min=columnar_min,
             schemas=schemas,
             tables=tables,
+            stages=stages,
         )
 
     prepare_rebuilds(settings, consumer_group, declared, groups, topic_map or {}, repo.project, make_engine)
@@ -252,6 +256,7 @@ def run_features_worker(
         ),
         on_written,
         engine_tables,
+        stages,
     )
     repartitioners.on_failure = engine.stop
     metrics_server = serve_metrics(metrics_port)
