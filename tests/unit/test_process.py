@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from livectx.errors import ServiceError
-from livectx.stack.process import ManagedProcess, wait_ready, wait_until
+from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.stack.process import ManagedProcess, require_executable, wait_ready, wait_until
 
 
 def _proc(tmp_path: Path, marker: str) -> ManagedProcess:
@@ -58,3 +58,9 @@ def test_wait_ready_returns_once_healthy_and_names_a_service_that_exited_or_neve
         proc.stop(timeout_s=10)
     with pytest.raises(ServiceError, match=r"Sleeper \(pid None\) exited; see .*p\.log"):
         wait_ready(proc, "Sleeper", lambda timeout_s: True, 1, probe_s=0.5)
+
+
+def test_require_executable_finds_a_program_or_names_how_to_install_it() -> None:
+    assert Path(require_executable("sh", "install a shell")).name == "sh"
+    with pytest.raises(MissingPrerequisiteError, match=r"^apt-get install nothing$"):
+        require_executable("livectx-no-such-program", "apt-get install nothing")
