@@ -6,7 +6,8 @@ each consume differently (columns, batches for a model, Parquet files, transacti
 each keeps its own loop. These are the parts they all need and used to write out each time:
 
 - :func:`is_record`: a fetched message is a record, or a client error that is skipped (retriable) or
-  ends the worker (fatal), with the same log line everywhere.
+  ends the worker (fatal), with the same log line everywhere (:func:`skip_client_error` for a loop that
+  already holds the error).
 - :class:`CaughtUp`: ``--until-caught-up``, the log ends taken at start and a throttled probe of the
   group's committed offsets (so "caught up" means durable, see :mod:`livectx.offsets`).
 - :func:`assigned_lag`: lag from what the consumer already knows (no round trip), for a worker's status.
@@ -27,7 +28,7 @@ from livectx.offsets import committed_offsets, committed_reached, end_offsets, w
 from livectx.settings import Settings
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, Message
+    from confluent_kafka import Consumer, KafkaError, Message
 
 #: A partition of a topic, as every worker keys its positions.
 PartitionId = tuple[str, int]
@@ -43,10 +44,16 @@ def is_record(message: Message, log: logging.Logger) -> bool:
     error = message.error()
     if error is None:
         return True
+    skip_client_error(error, log)
+    return False
+
+
+def skip_client_error(error: KafkaError, log: logging.Logger) -> None:
+    """The error half of :func:`is_record`, for a loop that already read ``message.error()`` (once per
+    record) to look at it first: logs a retriable error, raises on a fatal one."""
     if error.fatal():
         raise LivectxError(f"Kafka consumer failed: {error}")
     log.warning("consumer error (retriable): %s", error)
-    return False
 
 
 class CaughtUp:

@@ -244,15 +244,17 @@ def shadow(
     """Run a candidate beside the live agent on the live stream; report agreement, never act."""
     import json
 
-    from livectx.cli.common import console, print_table
+    from livectx.cli.common import print_table, progress
     from livectx_backtest.shadow import run_shadow
 
-    with console(stderr=True).status("shadowing...") as status:
+    with progress(
+        "shadowing...",
+        lambda r: f"shadowing: {r.scored:,} scored events, {r.compared:,} compared, agreement {r.agreement or 0:.3f}",
+    ) as on_progress:
         report = run_shadow(
             settings_from(ctx), model, live_model=live_model, group=group, topic=topic,
             decisions_topic=decisions_topic, models_topic=models_topic, until_caught_up=until_caught_up,
-            progress=lambda r: status.update(f"shadowing: {r.scored:,} scored events, {r.compared:,} compared, "
-                                             f"agreement {r.agreement or 0:.3f}"),
+            progress=on_progress,
         )  # fmt: skip
     data = report.to_json()
     if as_json:

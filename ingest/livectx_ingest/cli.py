@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from livectx.cli.common import console, print_figures, print_table, settings_from
+from livectx.cli.common import print_figures, print_table, progress, settings_from
 from livectx_ingest.streaming.cadence import COMMIT_INTERVAL_S, MAX_BATCH
 
 UNTIL_CAUGHT_UP = click.option(
@@ -154,12 +154,7 @@ def features(
     repo = current_repo(settings)
     chosen = tuple(g for g in repo.groups if groups is None or g.name in groups)
     tables = tuple(t for t in repo.tables if groups is None or t.name in groups)
-    out = console(stderr=True)
-    with out.status("starting the feature engine...") as status:
-
-        def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
-            status.update(f"rows written online {stats.rows_written:,}")
-
+    with progress("starting the feature engine...", lambda s: f"rows written online {s.rows_written:,}") as on_progress:
         stats, late = run_features_worker(
             settings,
             groups=chosen,
@@ -266,19 +261,15 @@ def embeddings(
     from livectx_ingest.embeddings.worker import run_embeddings_worker
 
     settings = settings_from(ctx)
-    out = console(stderr=True)
     server = serve_metrics(metrics_port)  # a daemon thread: it ends with the worker's process
     labels = {"job": "livectx-embeddings", "consumer_group": consumer_group, "worker_id": worker_id}
     with (
         registered_target(settings, f"embeddings-{consumer_group}-{worker_id}", server and server.server_port, labels),
-        out.status("loading the embedding model...") as status,
+        progress(
+            "loading the embedding model...",
+            lambda s: f"embedded {s.embedded:,}  deleted {s.deleted:,}  dead letters {s.dead_lettered:,}",
+        ) as on_progress,
     ):
-
-        def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
-            status.update(
-                f"embedded {stats.embedded:,}  deleted {stats.deleted:,}  dead letters {stats.dead_lettered:,}"
-            )
-
         stats = run_embeddings_worker(
             settings,
             until_caught_up=until_caught_up,
@@ -333,12 +324,9 @@ def archive(
     from livectx_ingest.archive.worker import run_archive_worker
 
     settings = settings_from(ctx)
-    out = console(stderr=True)
-    with out.status(f"archiving to {settings.tier_url}...") as status:
-
-        def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
-            status.update(f"archived {stats.archived:,} records in {stats.files:,} files")
-
+    with progress(
+        f"archiving to {settings.tier_url}...", lambda s: f"archived {s.archived:,} records in {s.files:,} files"
+    ) as on_progress:
         stats = run_archive_worker(
             settings,
             until_caught_up=until_caught_up,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -46,6 +47,14 @@ def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
+
+
+@contextmanager
+def progress(message: str, line: Callable[[Any], str]) -> Iterator[Callable[[Any], None]]:
+    """A spinner on stderr that shows ``message``, then ``line(report)`` at each report: yields the callback
+    a worker takes as its ``on_progress``."""
+    with console(stderr=True).status(message) as status:
+        yield lambda report: status.update(line(report))
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -190,56 +190,48 @@ class Mean(AggregationKind):
         return f"CAST(avg({column}){where} OVER {window} AS DOUBLE)"
 
 
-class Max(AggregationKind):
+class _Extremum(AggregationKind):
+    """``max`` or ``min``: the kind's ``name`` is also its Arrow aggregate and its SQL function, and ``pick``
+    the builtin that keeps the extreme of two values (the earlier one on a tie or an unordered NaN, as
+    ``value > current`` / ``value < current`` would). The per-event adders stay written out: the engine's
+    inner loop compares inline."""
+
+    pick: ClassVar[Callable[..., Any]]
+
+    def over_states(self, states: list[Any]) -> Any:
+        present = [s for s in states if s is not None]
+        return self.pick(present) if present else None
+
+    def over_columns(self, values: list[Any]) -> Any:
+        return self.pick(values) if values else None
+
+    def batch_inputs(self, column: str) -> list[tuple[str, str]]:
+        return [(column, self.name)]
+
+    def merge_batch(self, j: int, targets: list[list[Any]], *aggregates: list[Any]) -> None:
+        pick = self.pick
+        for bucket, value in zip(targets, aggregates[0], strict=True):
+            current = bucket[j]
+            bucket[j] = value if current is None else pick(current, value)
+
+    def sql(self, column: str | None, where: str, window: str) -> str:
+        return f"CAST({self.name}({column}){where} OVER {window} AS DOUBLE)"
+
+
+class Max(_Extremum):
     name = "max"
+    pick = max
 
     def adder(self, col: int | None) -> Adder:
         return lambda s, ts, seq, v: v[col] if s is None or v[col] > s else s
 
-    def over_states(self, states: list[Any]) -> Any:
-        present = [s for s in states if s is not None]
-        return max(present) if present else None
 
-    def over_columns(self, values: list[Any]) -> Any:
-        return max(values) if values else None
-
-    def batch_inputs(self, column: str) -> list[tuple[str, str]]:
-        return [(column, "max")]
-
-    def merge_batch(self, j: int, targets: list[list[Any]], *aggregates: list[Any]) -> None:
-        for bucket, value in zip(targets, aggregates[0], strict=True):
-            current = bucket[j]
-            if current is None or value > current:
-                bucket[j] = value
-
-    def sql(self, column: str | None, where: str, window: str) -> str:
-        return f"CAST(max({column}){where} OVER {window} AS DOUBLE)"
-
-
-class Min(AggregationKind):
+class Min(_Extremum):
     name = "min"
+    pick = min
 
     def adder(self, col: int | None) -> Adder:
         return lambda s, ts, seq, v: v[col] if s is None or v[col] < s else s
-
-    def over_states(self, states: list[Any]) -> Any:
-        present = [s for s in states if s is not None]
-        return min(present) if present else None
-
-    def over_columns(self, values: list[Any]) -> Any:
-        return min(values) if values else None
-
-    def batch_inputs(self, column: str) -> list[tuple[str, str]]:
-        return [(column, "min")]
-
-    def merge_batch(self, j: int, targets: list[list[Any]], *aggregates: list[Any]) -> None:
-        for bucket, value in zip(targets, aggregates[0], strict=True):
-            current = bucket[j]
-            if current is None or value < current:
-                bucket[j] = value
-
-    def sql(self, column: str | None, where: str, window: str) -> str:
-        return f"CAST(min({column}){where} OVER {window} AS DOUBLE)"
 
 
 class Last(AggregationKind):

@@ -24,7 +24,14 @@ from livectx.features.spec import Feature, FeatureGroup, Window
 from livectx.repo.cdc import DEBEZIUM, ENVELOPE_TAG, CdcTable
 from livectx.repo.declare import FUNCTIONS, PREFIX, RESERVED_SUFFIXES
 from livectx.repo.schema import SchemaDeclarationError, columns_of, event_model
-from livectx.repo.sources import COMPATIBILITY_LEVELS, DEFAULT_COMPATIBILITY, DEFAULTS, WIRE_FORMATS, SourceSpec
+from livectx.repo.sources import (
+    COMPATIBILITY_LEVELS,
+    DEFAULT_COMPATIBILITY,
+    DEFAULTS,
+    WIRE_FORMATS,
+    RecordFormat,
+    SourceSpec,
+)
 from livectx.vectors.sources import TextSource
 
 _AGGREGATION = {"count_distinct": "distinct_count"}
@@ -84,13 +91,12 @@ def compile_source(source: Any, key: str) -> SourceSpec:
         model=model,
         key_field=key,
         timestamp_field=source.timestamp_field,
-        wire_format=wire,
         grace=source.kafka_options.watermark_delay_threshold or timedelta(0),
         partitions=int(tags.get(PREFIX + "partitions", DEFAULTS.partitions)),
         retention_ms=_optional_ms(tags, "retention_ms", DEFAULTS.retention) or -1,
         description=source.description or "",
-        compatibility=compatibility_of(name, tags),
-        wire=wire_of(name, tags),
+        # (after the others, as before: the tags' errors are raised in the same order)
+        record_format=RecordFormat(wire, compatibility=compatibility_of(name, tags), wire=wire_of(name, tags)),
         cdc=CdcTable.from_tags(name, topic, tags),
     )
 

@@ -48,23 +48,45 @@ WIRE_FORMATS = ("plain", "confluent")
 
 
 @dataclass(frozen=True)
+class RecordFormat:
+    """How a source's records are encoded and may evolve: ``wire_format``, the payload's format (``json``
+    or ``avro``, from the Feast message format); ``wire``, how livectx's producers frame it
+    (``livectx.wire``: ``plain`` or ``confluent``); ``compatibility``, the registry's level for the
+    subject (``livectx.compatibility``)."""
+
+    wire_format: str
+    wire: str = "plain"
+    compatibility: str = DEFAULT_COMPATIBILITY
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     topic: str
     model: type[Event]
     key_field: str
     timestamp_field: str
-    wire_format: str
+    record_format: RecordFormat
     grace: timedelta
     partitions: int
     retention_ms: int
     description: str = ""
-    #: The registry's compatibility level for this source's subject (``livectx.compatibility``).
-    compatibility: str = DEFAULT_COMPATIBILITY
-    #: How livectx's producers write the records (``livectx.wire``): ``plain`` or ``confluent``.
-    wire: str = "plain"
     #: The captured table when Debezium feeds the topic (:func:`livectx.repo.cdc.cdc_source`), else ``None``.
     cdc: CdcTable | None = None
+
+    @property
+    def wire_format(self) -> str:
+        return self.record_format.wire_format
+
+    @property
+    def wire(self) -> str:
+        """How livectx's producers write the records (``livectx.wire``): ``plain`` or ``confluent``."""
+        return self.record_format.wire
+
+    @property
+    def compatibility(self) -> str:
+        """The registry's compatibility level for this source's subject (``livectx.compatibility``)."""
+        return self.record_format.compatibility
 
     @property
     def subject(self) -> str:

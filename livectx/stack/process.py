@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from livectx.errors import ServiceError
+from livectx.errors import MissingPrerequisiteError, ServiceError
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,33 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, poll_s: float = 
         if time.monotonic() >= deadline:
             return False
         time.sleep(poll_s)
+
+
+def wait_ready(
+    process: ManagedProcess,
+    label: str,
+    is_healthy: Callable[..., bool],
+    timeout_s: float,
+    *,
+    probe_s: float,
+    poll_s: float = 0.05,
+    waiting: str = "did not become ready",
+) -> None:
+    """A service's ``wait_ready``: poll ``is_healthy(timeout_s=probe_s)`` until it holds, or raise (it
+    exited, or ``waiting`` within ``timeout_s``) with the last lines of its log."""
+    pid = process.pid()
+    ok = wait_until(lambda: process.pid() is None or is_healthy(timeout_s=probe_s), timeout_s, poll_s)
+    if not ok or process.pid() is None:
+        state = "exited" if process.pid() is None else f"{waiting} within {timeout_s:.0f}s"
+        raise ServiceError(f"{label} (pid {pid}) {state}; see {process.log_file}:\n{process.log_tail()}")
+
+
+def require_executable(name: str, hint: str) -> str:
+    """The path of ``name`` on ``PATH``, or :class:`MissingPrerequisiteError` with ``hint`` (how to install it)."""
+    path = shutil.which(name)
+    if path is None:
+        raise MissingPrerequisiteError(hint)
+    return path
 
 
 def port_is_open(host: str, port: int, timeout_s: float = 0.5) -> bool:

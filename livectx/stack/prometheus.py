@@ -17,10 +17,9 @@ import urllib.request
 from importlib import resources
 from pathlib import Path
 
-from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.prometheus_targets import targets_dir
 from livectx.settings import Settings
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 
 PROMETHEUS_HINT = "prometheus is required for --with monitoring: apt-get install -y prometheus (brings promtool)"
 RULES_FILE = "livectx-rules.yml"
@@ -87,22 +86,14 @@ class PrometheusServer:
         ]
 
     def start(self) -> int:
-        executable = shutil.which("prometheus")
-        if executable is None:
-            raise MissingPrerequisiteError(PROMETHEUS_HINT)
+        executable = require_executable("prometheus", PROMETHEUS_HINT)
         stack = self.settings.stack
         ensure_port_free(stack.host, stack.prometheus_port, "Prometheus", "LIVECTX_STACK_PROMETHEUS_PORT")
         self.write_config()
         return self.process.start(self.argv(executable), cwd=self.home)
 
     def wait_ready(self, timeout_s: float) -> None:
-        pid = self.process.pid()
-        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=0.5), timeout_s, 0.1)
-        if not ok or self.process.pid() is None:
-            state = "exited" if self.process.pid() is None else f"did not become ready within {timeout_s:.0f}s"
-            raise ServiceError(
-                f"Prometheus (pid {pid}) {state}; see {self.process.log_file}:\n{self.process.log_tail()}"
-            )
+        wait_ready(self.process, "Prometheus", self.is_healthy, timeout_s, probe_s=0.5, poll_s=0.1)
 
     def is_healthy(self, timeout_s: float = 1.0) -> bool:
         """``/-/ready``: the TSDB is open and the rules are loaded."""

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
-from livectx.errors import MissingPrerequisiteError, ServiceError
+from livectx.errors import ServiceError
 from livectx.settings import Settings
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.process import ManagedProcess, ensure_port_free, require_executable, wait_ready
 from livectx.stack.secure import REDIS_USER, SecureMaterial
 
 REDIS_HINT = "redis-server is required for the online store: apt-get install -y redis-server"
@@ -45,9 +44,7 @@ class RedisServer:
         return f"{self.settings.stack.host}:{self.port}"
 
     def start(self) -> int:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise MissingPrerequisiteError(REDIS_HINT)
+        executable = require_executable("redis-server", REDIS_HINT)
         stack = self.settings.stack
         ensure_port_free(stack.host, self.port, "Redis", "LIVECTX_STACK_REDIS_PORT")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -94,12 +91,7 @@ class RedisServer:
         return path
 
     def wait_ready(self, timeout_s: float) -> None:
-        pid = self.process.pid()
-        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=0.5), timeout_s)
-        if not ok or self.process.pid() is None:
-            raise ServiceError(
-                f"Redis (pid {pid}) did not become ready; see {self.process.log_file}:\n{self.process.log_tail()}"
-            )
+        wait_ready(self.process, "Redis", self.is_healthy, timeout_s, probe_s=0.5)
         if self.cluster and self.node == self.settings.stack.redis_cluster_nodes - 1:  # every node answers now
             from livectx.stack.redis_cluster import form_cluster
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from livectx.errors import MissingPrerequisiteError, ServiceError
 from livectx.settings import Settings
 from livectx.stack.java import find_java, java_env
-from livectx.stack.process import ManagedProcess, ensure_port_free, wait_until
+from livectx.stack.process import ManagedProcess, ensure_port_free, wait_ready
 
 MIN_JAVA = 21
 ARTIFACT = "io.apicurio:apicurio-registry-app:{version}:tar.gz:all"
@@ -126,13 +126,7 @@ class SchemaRegistry:
         return self.process.start(self.argv(java, install_dir), cwd=self.home, env=java_env())
 
     def wait_ready(self, timeout_s: float) -> None:
-        pid = self.process.pid()
-        ok = wait_until(lambda: self.process.pid() is None or self.is_healthy(timeout_s=1.0), timeout_s, 0.1)
-        if not ok or self.process.pid() is None:
-            state = "exited" if self.process.pid() is None else f"did not become ready within {timeout_s:.0f}s"
-            raise ServiceError(
-                f"schema registry (pid {pid}) {state}; see {self.process.log_file}:\n{self.process.log_tail()}"
-            )
+        wait_ready(self.process, "schema registry", self.is_healthy, timeout_s, probe_s=1.0, poll_s=0.1)
 
     def is_healthy(self, timeout_s: float = 2.0) -> bool:
         """Quarkus' readiness check: storage reachable and requests answered in time."""

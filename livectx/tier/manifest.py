@@ -26,38 +26,167 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ManifestEntry:
-    """One data file: where it is and what it holds.
-
-    ``first_offset``/``last_offset`` are its first and last record; ``start_offset``/``end_offset`` the
-    log positions it accounts for (``[start, end)``: offsets in between without a record, such as
-    transaction markers the consumer read past, are covered, not missing)."""
+class ArchiveFile:
+    """The data file itself: where it is (``topic``/``partition``/``path``, its event ``date``), its size
+    and format, and when and by whom it was written (``created_ns`` orders entries: newest wins)."""
 
     topic: str
     partition: int
     path: str
     date: str
+    bytes: int
+    created_ns: int
+    writer: str
+    schema: str = SCHEMA_NAME
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """``first_offset``/``last_offset``: the file's first and last record; ``start_offset``/``end_offset``
+    the log positions it accounts for (``[start, end)``: offsets in between without a record, such as
+    transaction markers the consumer read past, are covered, not missing)."""
+
     first_offset: int
     last_offset: int
     start_offset: int
     end_offset: int
+
+
+@dataclass(frozen=True)
+class RecordStats:
+    """What the file's records hold: how many, their event-time and Kafka-timestamp ranges, and the
+    registry schema ids of their values (subject -> id)."""
+
     records: int
     min_event_ms: int
     max_event_ms: int
     min_timestamp_ms: int
     max_timestamp_ms: int
-    bytes: int
-    created_ns: int
-    writer: str
-    schema: str = SCHEMA_NAME
     value_schemas: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, init=False)
+class ManifestEntry:
+    """One data file: the file (:class:`ArchiveFile`), the offsets it covers (:class:`OffsetRange`) and
+    what its records hold (:class:`RecordStats`).
+
+    Built, read and serialised flat, as the catalog stores it: the constructor takes the eighteen fields
+    by name, each is readable as ``entry.<field>``, and :meth:`to_json` writes one flat JSON object."""
+
+    file: ArchiveFile
+    offsets: OffsetRange
+    stats: RecordStats
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        path: str,
+        date: str,
+        first_offset: int,
+        last_offset: int,
+        start_offset: int,
+        end_offset: int,
+        records: int,
+        min_event_ms: int,
+        max_event_ms: int,
+        min_timestamp_ms: int,
+        max_timestamp_ms: int,
+        bytes: int,
+        created_ns: int,
+        writer: str,
+        schema: str = SCHEMA_NAME,
+        value_schemas: dict[str, int] | None = None,
+    ) -> None:
+        file = ArchiveFile(topic, partition, path, date, bytes, created_ns, writer, schema)
+        offsets = OffsetRange(first_offset, last_offset, start_offset, end_offset)
+        schemas = {} if value_schemas is None else value_schemas
+        stats = RecordStats(records, min_event_ms, max_event_ms, min_timestamp_ms, max_timestamp_ms, schemas)
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "stats", stats)
+
+    # The flat fields, as the rest of the code and the stored JSON name them.
+    @property
+    def topic(self) -> str:
+        return self.file.topic
+
+    @property
+    def partition(self) -> int:
+        return self.file.partition
+
+    @property
+    def path(self) -> str:
+        return self.file.path
+
+    @property
+    def date(self) -> str:
+        return self.file.date
+
+    @property
+    def bytes(self) -> int:
+        return self.file.bytes
+
+    @property
+    def created_ns(self) -> int:
+        return self.file.created_ns
+
+    @property
+    def writer(self) -> str:
+        return self.file.writer
+
+    @property
+    def schema(self) -> str:
+        return self.file.schema
+
+    @property
+    def first_offset(self) -> int:
+        return self.offsets.first_offset
+
+    @property
+    def last_offset(self) -> int:
+        return self.offsets.last_offset
+
+    @property
+    def start_offset(self) -> int:
+        return self.offsets.start_offset
+
+    @property
+    def end_offset(self) -> int:
+        return self.offsets.end_offset
+
+    @property
+    def records(self) -> int:
+        return self.stats.records
+
+    @property
+    def min_event_ms(self) -> int:
+        return self.stats.min_event_ms
+
+    @property
+    def max_event_ms(self) -> int:
+        return self.stats.max_event_ms
+
+    @property
+    def min_timestamp_ms(self) -> int:
+        return self.stats.min_timestamp_ms
+
+    @property
+    def max_timestamp_ms(self) -> int:
+        return self.stats.max_timestamp_ms
+
+    @property
+    def value_schemas(self) -> dict[str, int]:
+        return self.stats.value_schemas
 
     @property
     def entry_path(self) -> str:
         return entry_path(self.topic, self.partition, self.created_ns, self.first_offset, self.last_offset)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        """One flat object, keys sorted: the catalog's stored form (unchanged by the grouping above)."""
+        flat = {**asdict(self.file), **asdict(self.offsets), **asdict(self.stats)}
+        return json.dumps(flat, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> ManifestEntry:

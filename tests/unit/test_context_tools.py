@@ -3,12 +3,13 @@ read-your-writes waiting, over injected parts (no services)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import pytest
 from livectx_agents.context import ContextClient
-from livectx_agents.tools.context_tools import ContextTools
+from livectx_agents.tools.context_tools import ContextTools, livectx_errors_as
 
 from livectx.errors import LivectxError
 from livectx.vectors.records import SearchHit
@@ -94,3 +95,29 @@ def test_wait_until_fresh_gives_up_at_its_timeout_and_names_who_is_behind() -> N
     tools = _tools(store, [])
     result = tools.wait_until_fresh(["u1", "u2"], "2999-01-01T00:00:00Z", timeout_ms=30)
     assert not result["fresh"] and result["behind"] == ["u1", "u2"] and result["waited_ms"] >= 30
+
+
+class FrameworkToolError(Exception):
+    pass
+
+
+def test_a_livectx_error_becomes_the_frameworks_tool_error_and_a_crash_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def tool(kind: str) -> str:
+        """A tool."""
+        if kind == "bad":
+            raise LivectxError("give at least one entity id")
+        if kind == "bug":
+            raise KeyError("oops")
+        return kind
+
+    wrapped = livectx_errors_as(FrameworkToolError, tool, crashes=logging.getLogger("test.tools"))
+    assert wrapped("ok") == "ok" and wrapped.__name__ == "tool" and wrapped.__doc__ == "A tool."
+    with pytest.raises(FrameworkToolError, match=r"^give at least one entity id$"):
+        wrapped("bad")
+    with caplog.at_level(logging.ERROR), pytest.raises(KeyError):
+        wrapped("bug")
+    assert "tool tool crashed" in caplog.text
+    with pytest.raises(KeyError):
+        livectx_errors_as(FrameworkToolError, tool)("bug")  # without a logger: just propagates

@@ -40,6 +40,48 @@ def test_a_rewritten_range_replaces_every_overlapping_older_entry() -> None:
     assert [(e.partition, e.first_offset, e.last_offset) for e in kept] == [(0, 0, 199), (0, 200, 299), (1, 0, 99)]
 
 
+#: A manifest entry as the archiver writes it, captured from the code that wrote the existing archives:
+#: what is written must stay byte for byte this, and what was written must still load.
+PINNED_ENTRY = (
+    b'{"bytes": 4096, "created_ns": 1704157300000000000, "date": "2024-01-02", "end_offset": 201, '
+    b'"first_offset": 100, "last_offset": 199, "max_event_ms": 1704157200000, "max_timestamp_ms": 1704157200500, '
+    b'"min_event_ms": 1704153600000, "min_timestamp_ms": 1704153600500, "partition": 3, '
+    b'"path": "payments/date=2024-01-02/3/00000000000000000100-00000000000000000199.parquet", "records": 100, '
+    b'"schema": "livectx.archive.v1", "start_offset": 98, "topic": "payments", '
+    b'"value_schemas": {"payments-value": 7}, "writer": "archiver-0"}'
+)
+#: The same without the fields that have defaults (an entry from before ``value_schemas`` existed).
+PINNED_OLD_ENTRY = (
+    b'{"bytes": 1, "created_ns": 1, "date": "2024-01-01", "end_offset": 1, "first_offset": 0, "last_offset": 0, '
+    b'"max_event_ms": 0, "max_timestamp_ms": 0, "min_event_ms": 0, "min_timestamp_ms": 0, "partition": 0, '
+    b'"path": "p", "records": 1, "start_offset": 0, "topic": "t", "writer": "w"}'
+)
+
+
+def test_the_serialised_entry_is_pinned() -> None:
+    data_file = "payments/date=2024-01-02/3/00000000000000000100-00000000000000000199.parquet"
+    sample = ManifestEntry(
+        topic="payments", partition=3, path=data_file, date="2024-01-02", first_offset=100, last_offset=199,
+        start_offset=98, end_offset=201, records=100,
+        min_event_ms=1704153600000, max_event_ms=1704157200000, min_timestamp_ms=1704153600500,
+        max_timestamp_ms=1704157200500, bytes=4096, created_ns=1704157300000000000, writer="archiver-0",
+        value_schemas={"payments-value": 7},
+    )  # fmt: skip
+    assert sample.to_json() == PINNED_ENTRY
+    assert ManifestEntry.from_json(PINNED_ENTRY) == sample
+    assert ManifestEntry.from_json(PINNED_ENTRY).to_json() == PINNED_ENTRY
+    listed_at = "_manifest/payments/3/01704157300000000000-00000000000000000100-00000000000000000199.json"
+    assert sample.entry_path == listed_at
+    old = ManifestEntry.from_json(PINNED_OLD_ENTRY)
+    assert (old.schema, old.value_schemas, old.first_offset, old.end_offset) == ("livectx.archive.v1", {}, 0, 1)
+    assert old.to_json() == (
+        b'{"bytes": 1, "created_ns": 1, "date": "2024-01-01", "end_offset": 1, "first_offset": 0, "last_offset": 0, '
+        b'"max_event_ms": 0, "max_timestamp_ms": 0, "min_event_ms": 0, "min_timestamp_ms": 0, "partition": 0, '
+        b'"path": "p", "records": 1, "schema": "livectx.archive.v1", "start_offset": 0, "topic": "t", '
+        b'"value_schemas": {}, "writer": "w"}'
+    )
+
+
 def test_coverage_gaps() -> None:
     assert missing((0, 100), [(0, 40), (40, 60), (70, 100)]) == [(60, 70)]
     assert missing((0, 100), [(10, 50), (50, 120)]) == [(0, 10)]

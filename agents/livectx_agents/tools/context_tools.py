@@ -10,6 +10,8 @@ No ``from __future__ import annotations`` here: the frameworks read these signat
 defined in other modules, so the annotations must be objects, not strings to resolve in this module.
 """
 
+import functools
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -238,3 +240,24 @@ def _epoch_ms(value: str | float) -> float:
     if parsed.tzinfo is None:
         raise LivectxError(f"after={value!r} has no time zone: add one, e.g. 'Z' or '+00:00'")
     return parsed.timestamp() * 1000
+
+
+def livectx_errors_as(
+    tool_error: Callable[[str], Exception], fn: Callable[..., Any], crashes: logging.Logger | None = None
+) -> Callable[..., Any]:
+    """``fn`` (a tool) with a livectx error raised as ``tool_error(message)``: the framework's tool error,
+    whose message reaches the model. With ``crashes``, any other exception is logged there with its
+    traceback before it propagates."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LivectxError as exc:
+            raise tool_error(str(exc)) from None
+        except Exception:
+            if crashes is not None:
+                crashes.exception("tool %s crashed", fn.__name__)
+            raise
+
+    return call

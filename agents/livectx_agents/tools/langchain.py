@@ -8,12 +8,10 @@ than raised into the agent loop.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any
 
-from livectx.errors import LivectxError
-from livectx_agents.tools.context_tools import ContextTools
+from livectx_agents.tools.context_tools import ContextTools, livectx_errors_as
 
 
 def langchain_tools(tools: ContextTools) -> list[Any]:
@@ -34,14 +32,7 @@ def langchain_tools(tools: ContextTools) -> list[Any]:
 def _tool_errors(fn: Any) -> Any:
     from langchain_core.tools import ToolException
 
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except LivectxError as exc:
-            raise ToolException(str(exc)) from None
-
-    return call
+    return livectx_errors_as(ToolException, fn)
 
 
 def _validation_text(error: Exception) -> str:

@@ -18,7 +18,6 @@ with the fixed ``forbidden`` message.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import logging
@@ -26,10 +25,9 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from livectx.errors import LivectxError
 from livectx.repo.tenants import TenantSpec
 from livectx_agents.auth import TenantAuth, Unauthenticated
-from livectx_agents.tools.context_tools import ContextTools
+from livectx_agents.tools.context_tools import ContextTools, livectx_errors_as
 
 log = logging.getLogger(__name__)
 INSTRUCTIONS = (
@@ -80,17 +78,7 @@ def _as_tool_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` with livectx errors raised as the SDK's ``ToolError`` (their message reaches the model)."""
     from mcp.server.mcpserver.exceptions import ToolError
 
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except LivectxError as exc:
-            raise ToolError(str(exc)) from None
-        except Exception:
-            log.exception("tool %s crashed", fn.__name__)
-            raise
-
-    return call
+    return livectx_errors_as(ToolError, fn, crashes=log)
 
 
 class _ScopedClient:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from livectx.consuming import PartitionId, is_record
+from livectx.consuming import PartitionId, skip_client_error
 from livectx.settings import TierSettings
 from livectx.tier.files import write_archive_file
 from livectx.tier.layout import DAY_MS
@@ -74,11 +74,12 @@ class OpenFiles:
         """One consumed message: a record goes into its partition's open file; an end-of-partition event
         may cut it (``targets``: the log ends to catch up to, with ``--until-caught-up``)."""
         position = (message.topic(), message.partition())
-        error = message.error()
-        if error is not None and error.code() == _PARTITION_EOF:
-            self.at_end(position, message.offset(), targets)
-            return
-        if not is_record(message, log):
+        error = message.error()  # once per record
+        if error is not None:
+            if error.code() == _PARTITION_EOF:
+                self.at_end(position, message.offset(), targets)
+            else:
+                skip_client_error(error, log)
             return
         stats = self._stats
         stats.consumed += 1
