@@ -45,13 +45,12 @@ from livectx_benchmarks import example
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.kafka_throughput import _consume
 from livectx_benchmarks.pacing import Pacer
+from livectx_benchmarks.payments import CREATED_HEADER, now_us, payment
 from livectx_benchmarks.result import BenchResult, BenchTable
 
 EVENTS = 480_000  # ~385,000 payments: seconds of sustained work, so start-up and the last checkpoint do not dominate
 RATE = 5_000.0
 FRESHNESS_SECONDS = 10.0
-#: The live feeder's header with the record's creation time (microseconds): the start of its first stage.
-CREATED_HEADER = "livectx-bench-created-us"
 
 
 def payment_groups() -> tuple[Any, ...]:
@@ -314,18 +313,6 @@ def _feed(topic: str, rate: float, seconds: float, tag: str, ready: Any, results
 
 
 def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-def]
-    created = datetime.now(UTC)
-    event = example.model(TRANSACTIONS)(
-        event_time=created,
-        txn_id=f"{user}-{n}",
-        user_id=user,
-        card_id=f"{user}-c",
-        merchant_id=f"m{n % 50}",
-        amount=float(n % 200),
-        currency="EUR",
-        ip=f"10.0.{n % 7}.1",
-        country="DE",
-    )
-    key, value, headers = serde.encode(event)
-    created_us = int(created.timestamp() * 1_000_000)
-    _produce(p, topic, key, value, [*headers, (CREATED_HEADER, str(created_us).encode())])
+    """Payment ``n`` of ``user``, made now (:func:`livectx_benchmarks.payments.payment`)."""
+    key, value, headers = payment(user, n, now_us())
+    _produce(p, topic, key, value, headers)
