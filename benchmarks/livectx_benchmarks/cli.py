@@ -75,7 +75,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "scaling": (
         "livectx_benchmarks.scaling:run",
         "throughput and memory against entities (10k-1M), views on one topic (1-16), worker processes (1-2) and "
-        "pgvector size (100k, 300k; -o max_vectors=1000000 adds 1M): HNSW build s, top-10 p99 (+ a plot; "
+        "pgvector size (30k, 100k; -o max_vectors=1000000 adds 1M): HNSW build s, top-10 p99 (+ a plot; "
         "-o max_entities=N)",
     ),
 }

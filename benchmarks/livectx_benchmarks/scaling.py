@@ -3,14 +3,14 @@
 Four sweeps, each against a baseline measured in the same run (this machine's speed varies more from
 run to run than the ratios do):
 
-1. Entity cardinality (10k, 100k, 1M users): the same number of payments (1M) spread over K users, one
-   view, one engine process. ``events/s`` as a ratio of a raw confluent-kafka consume of the same topic,
+1. Entity cardinality (10k, 100k, 1M users): 200k payments spread over K users (1M at 1M: each user
+   once), one view, one engine process. ``events/s`` as a ratio of a raw confluent-kafka consume of the same topic,
    the worker's peak RSS, and the Redis ``used_memory`` the rows added (per entity).
-2. Views (1, 4, 16 stream views on the payments topic, 100k users): events/s against one view and raw
+2. Views (1, 4, 16 stream views on the payments topic, 10k users): events/s against one view and raw
    consume, view updates/s (events x views), peak RSS, Redis bytes per entity.
 3. Worker processes (1, 2 in one consumer group, 4 partitions, 4 views): all workers' events/s together,
    against one worker.
-4. Vectors (100k and 300k by default; 1M with ``-o max_vectors=1000000``): clustered 384-d unit vectors
+4. Vectors (30k and 100k by default; 1M with ``-o max_vectors=1000000``): clustered 384-d unit vectors
    bulk-loaded with binary COPY, the HNSW build timed on its own (``maintenance_work_mem`` sized for the
    graph, every spare core as a parallel maintenance worker), top-10 query p50/p99 and recall@10.
 
@@ -89,6 +89,8 @@ def run(
     result.notes += _notes(the_plan)
     written = write_plot(points, PLOT)
     result.notes.append(f"plot written to {written}" if written else "matplotlib missing: no plot")
+    if written:  # in the JSON too, beside the figures
+        result.tables.append(BenchTable("files", ["what", "path"], [["plot", str(written)]]))
     return result
 
 
@@ -125,10 +127,10 @@ def _point(
 
 
 def _with_raw(points: list[Point], raw_per_s: float) -> list[Point]:
+    """``points`` with their events/s as a ratio of a raw consume of the same topic, measured just before."""
     for p in points:
         p.metrics["raw_consume_per_s"] = raw_per_s
         p.metrics["ratio_to_raw"] = p.metrics["events_per_s"] / raw_per_s
-    add_ratios(points)
     return points
 
 
@@ -136,11 +138,9 @@ def _entities(settings: Settings, the_plan: Plan, topic: Topic, tag: str) -> lis
     points = []
     for k in the_plan.entities:
         name = topic(f"entities-{k}")
-        events = produce_payments(settings, name, the_plan.entity_events, k, tag)
+        events = produce_payments(settings, name, the_plan.events_for(k), k, tag)
         raw_per_s = events / _consume(settings, name, events)
-        point = _point(settings, name, "entities", k, 1, 1, events, k, tag)
-        point.metrics.update(raw_consume_per_s=raw_per_s, ratio_to_raw=point.metrics["events_per_s"] / raw_per_s)
-        points.append(point)
+        points += _with_raw([_point(settings, name, "entities", k, 1, 1, events, k, tag)], raw_per_s)
     add_ratios(points)
     return points
 
@@ -152,6 +152,7 @@ def _views(settings: Settings, the_plan: Plan, topic: Topic, tag: str) -> list[P
     points = [_point(settings, name, "views", v, v, 1, events, the_plan.view_entities, tag) for v in the_plan.views]
     for p in points:
         p.metrics["view_updates_per_s"] = p.metrics["events_per_s"] * p.value
+    add_ratios(points)
     return _with_raw(points, raw_per_s)
 
 
@@ -163,6 +164,7 @@ def _workers(settings: Settings, the_plan: Plan, topic: Topic, tag: str) -> list
         _point(settings, name, "workers", w, WORKER_VIEWS, w, events, the_plan.worker_entities, tag)
         for w in the_plan.workers
     ]
+    add_ratios(points)
     return _with_raw(points, raw_per_s)
 
 
@@ -220,7 +222,8 @@ def _build_settings(count: int) -> Iterator[None]:
 
 def _notes(the_plan: Plan) -> list[str]:
     return [
-        f"entities: {the_plan.entity_events:,} payments over each K users, one view, one engine process",
+        f"entities: {the_plan.entity_events:,} payments over K users (K where K is more: each user once), "
+        "one view, one engine process",
         f"views: {the_plan.view_events:,} payments over {the_plan.view_entities:,} users; copies of the "
         "example's per-user 5-minute view (count, max)",
         f"workers: {the_plan.worker_events:,} payments over {the_plan.worker_entities:,} users, {PARTITIONS} "

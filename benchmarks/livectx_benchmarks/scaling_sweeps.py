@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import resource
+import shutil
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -99,6 +100,7 @@ def engine_runs(settings: Settings, topic: str, views: int, workers: int, tag: s
         return _collect(children, results, workers, RUN_TIMEOUT_S, "did not finish")
     finally:
         children.end_all()
+        shutil.rmtree(children.logs, ignore_errors=True)  # spawned children log to this bench's stderr
 
 
 def _collect(children: Children, q: Any, count: int, timeout_s: float, failure: str) -> list[Any]:

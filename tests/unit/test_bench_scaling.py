@@ -33,7 +33,8 @@ def test_the_default_plan_is_the_issues_sweeps_with_vectors_capped() -> None:
 def test_every_cardinality_point_reads_at_least_one_event_per_entity() -> None:
     for scale in (0.01, 0.1, 1.0, 3.0):
         p = plan(scale)
-        assert p.entity_events >= max(p.entities)
+        assert all(p.events_for(k) >= k for k in p.entities)
+    assert plan().events_for(10_000) == plan().events_for(100_000) < plan().events_for(1_000_000)
     assert plan(0.01).entities == (100, 1000, 10_000)
     assert plan(max_entities=100_000).entities == (10_000, 100_000)
 
