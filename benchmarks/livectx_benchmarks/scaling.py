@@ -229,7 +229,7 @@ def _notes(the_plan: Plan) -> list[str]:
         f"workers: {the_plan.worker_events:,} payments over {the_plan.worker_entities:,} users, {PARTITIONS} "
         f"partitions, {WORKER_VIEWS} views; events/s = all events / the longest worker's busy span",
         f"vectors: {', '.join(f'{v:,}' for v in the_plan.vectors)} clustered {DIM}-d unit vectors, 300 queries; "
-        "1M on request (-o max_vectors=1000000: its HNSW build alone took minutes here, see "
+        "1M on request (-o max_vectors=1000000: its load and HNSW build alone took ~10 minutes on 2 cores, see "
         "docs/benchmarks-scaling.md)",
         f"machine: {os.cpu_count()} cores, shared with the stack (Kafka, Redis, Postgres)",
     ]
