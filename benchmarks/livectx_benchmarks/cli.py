@@ -72,6 +72,12 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "embedding worker at 50 texts/s, the fraud agent deciding; per minute freshness p99, lag, RSS of every "
         "process, Redis memory (-o rate=5000 -o texts_rate=50 -o agent_rate=100 -o minute_s=60 -o warmup=1)",
     ),
+    "scaling": (
+        "livectx_benchmarks.scaling:run",
+        "throughput and memory against entities (10k-1M), views on one topic (1-16), worker processes (1-2) and "
+        "pgvector size (30k, 100k; -o max_vectors=1000000 adds 1M): HNSW build s, top-10 p99 (+ a plot; "
+        "-o max_entities=N)",
+    ),
 }
 
 
