@@ -66,3 +66,10 @@ def test_a_checkpoint_that_wrote_nothing_keeps_the_learnt_cost() -> None:
     cadence.started(2.0)
     cadence.finished(2.002, rows=100)
     assert cadence.row_cost_s == pytest.approx(20e-6)
+
+
+def test_rows_waiting_past_the_bound_make_a_checkpoint_due_whatever_the_time() -> None:
+    cadence = CheckpointCadence(0.01, now=0.0, max_rows=1_000)
+    cadence.observe(backlog=True, dirty_rows=999)
+    assert not cadence.due(0.001) and not cadence.full(999)
+    assert cadence.full(1_000)  # a catch-up over many entities writes them in bounded checkpoints

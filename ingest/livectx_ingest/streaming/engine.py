@@ -254,9 +254,12 @@ class FeatureEngine:
                     pool.extend(held)
                     if stages is not None:
                         stages.applied()
-                    if due and backlog:  # the rows just applied count in the next checkpoint's cost
-                        cadence.grow(self._dirty_rows())
-                        due = cadence.due(now)
+                    if backlog:  # the rows just applied count in the next checkpoint's cost and size
+                        dirty = self._dirty_rows()
+                        if due:
+                            cadence.grow(dirty)
+                            due = cadence.due(now)
+                        due = due or cadence.full(dirty)
                 mirror.tick(everything=self._partitions)
                 if due:
                     cadence.started(time.monotonic())
