@@ -37,13 +37,16 @@ def _payment(user: str, i: int) -> Transaction:
     )  # fmt: skip
 
 
-def _run(store: MemoryCheckpoints, script: list[tuple[str, Any]], interval_s: float = 0.0) -> ScriptedConsumer:
+def _run(
+    store: MemoryCheckpoints, script: list[tuple[str, Any]], interval_s: float = 0.0, **options: Any
+) -> ScriptedConsumer:
+    """Run the engine over ``script`` with ``store``; ``options``: more of its keyword arguments."""
     consumer = ScriptedConsumer(script)
     side = SideOutputs()
     engine = FeatureEngine(
         consumer=consumer, redis_client=NoRedis(), consumer_group="g", groups=[GROUP], topic_map={},
         dead_letters=side, late=side, offline=None, commit_interval_s=interval_s, columnar=False,  # type: ignore[arg-type]
-        checkpoints=store,
+        checkpoints=store, **options,
     )  # fmt: skip
     consumer.engine = engine
     try:

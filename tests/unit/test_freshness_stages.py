@@ -5,15 +5,13 @@ test drives the engine's real loop with fakes, so the hooks sit where the stages
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 from itertools import count
 
-from livectx_ingest.streaming.engine import FeatureEngine
 from livectx_ingest.streaming.stages import LOG_APPEND_TIME, StageClock
 
-from .engine_fakes import MemoryCheckpoints, Record, ScriptedConsumer, SideOutputs, records
-from .test_engine_ownership import GROUP, TOPIC, NoRedis, _payments
+from .engine_fakes import MemoryCheckpoints, Record, records
+from .test_engine_ownership import TOPIC, _payments, _run
 
 
 @dataclass
@@ -91,18 +89,8 @@ def test_the_engine_stamps_records_as_it_consumes_applies_and_commits_them() -> 
     batch = [AppendStamped(*vars(r).values()) for r in records(TOPIC, 0, _payments("a", 4))]
     ticks = count(2_000.0, 10.0)  # every stamp 10 ms after the one before
     stages = StageClock(lambda m: 990.0 + m.offset(), clock=lambda: next(ticks))
-    consumer = ScriptedConsumer([("assign", [(TOPIC, 0)]), ("records", batch[:2]), ("records", batch[2:])])
-    side = SideOutputs()
-    engine = FeatureEngine(
-        consumer=consumer, redis_client=NoRedis(), consumer_group="g", groups=[GROUP], topic_map={},
-        dead_letters=side, late=side, offline=None, commit_interval_s=0.0, columnar=False,  # type: ignore[arg-type]
-        checkpoints=MemoryCheckpoints(), stages=stages,
-    )  # fmt: skip
-    consumer.engine = engine
-    try:
-        engine.run()
-    finally:
-        gc.unfreeze()
+    script = [("assign", [(TOPIC, 0)]), ("records", batch[:2]), ("records", batch[2:])]
+    _run(MemoryCheckpoints(), script, stages=stages)
     # Consumed, applied, committed: three stamps per consume; both batches were committed before the next.
     assert [s[0] for s in stages.samples] == [10.0] * 4  # created 10 ms before the append
     assert [s[1] for s in stages.samples] == [1000.0, 999.0, 1028.0, 1027.0]

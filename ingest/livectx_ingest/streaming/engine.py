@@ -191,6 +191,8 @@ class FeatureEngine:
         """After a fenced commit: forget everything since the last commit and reload what we still own;
         claim ``reclaim`` again first (the store rolled back past our claim of them)."""
         self._committer.outputs.drop_buffered()
+        if self._stages is not None:  # the records are re-read, and stamped again
+            self._stages.dropped()
         self._pool.clear()  # held records too: the seek below re-reads everything after the commit
         self._hold.resume_all()
         store = self._committer.store
@@ -285,12 +287,6 @@ class FeatureEngine:
         except RolledBack as exc:  # the whole store went back, as a rule: claim every partition again
             log.warning("%s: resuming from what it holds", exc)
             self._drop_uncommitted(reclaim=list(self._partitions))
-        else:
-            if self._stages is not None:
-                self._stages.committed()
-            return
-        if self._stages is not None:
-            self._stages.dropped()
 
     def _dirty_rows(self) -> int:
         """Online rows the next checkpoint writes (one per entity touched per view)."""
@@ -323,3 +319,5 @@ class FeatureEngine:
         """Make everything processed so far durable: side outputs first, then rows + state + offsets
         (:meth:`~.commit.Committer.checkpoint`)."""
         self._committer.checkpoint(self._partitions, final)
+        if self._stages is not None:
+            self._stages.committed()
