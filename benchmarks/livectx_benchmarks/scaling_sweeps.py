@@ -6,11 +6,11 @@ not this bench's with its producer buffers and numpy arrays. The children import
 are ready, and start consuming together on one signal, so two workers join their group at once instead
 of one reading half the topic before the other has imported Feast.
 
-Events are one payment serialised by :func:`livectx.serde.encode` with the user and transaction id
-substituted per record: the wire format is the product's own, and producing a million of them takes
-seconds (building a pydantic event per record ran at ~5,000/s here, longer than the engine takes to
-read them). All events of a run carry the same event time, so every entity holds one open window: the
-state an engine carries for K entities active inside one window, which is what grows with K.
+Events are the live feeders' payments (:func:`livectx_benchmarks.payments.payment`, formatted, not built
+through the model: producing a million of them takes seconds, where a pydantic event per record ran at
+~5,000/s here, longer than the engine takes to read them). All events of a run carry the same event
+time, so every entity holds one open window: the state an engine carries for K entities active inside
+one window, which is what grows with K.
 """
 
 from __future__ import annotations
@@ -21,22 +21,20 @@ import resource
 import shutil
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from livectx_ingest.streaming.worker import run_features_worker
 
-from livectx import serde
 from livectx.features.redis_layout import FeastRedisLayout
 from livectx.features.spec import FeatureGroup
 from livectx.kafka import producer
 from livectx.redis_client import redis_client
 from livectx.repo import current_repo
 from livectx.settings import Settings
-from livectx_benchmarks import example
 from livectx_benchmarks.children import Children
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.features import _produce, payment_groups
+from livectx_benchmarks.payments import now_us, payment
 
 READY_TIMEOUT_S = 180.0
 RUN_TIMEOUT_S = 600.0
@@ -56,34 +54,15 @@ def user_ids(tag: str, entities: int) -> Iterable[str]:
 
 def produce_payments(settings: Settings, topic: str, count: int, entities: int, tag: str) -> int:
     """``count`` payments over ``entities`` users (round robin) to ``topic``; returns ``count``."""
-    key_t, value_t, headers = _template()
+    made_us = now_us()  # one event time for the whole run (see the module docstring)
     p = producer(settings)
     for n in range(count):
-        user = f"{tag}-u{n % entities}"
-        _produce(p, topic, key_t.replace("@U@", user).encode(), (value_t % {"u": user, "n": n}).encode(), headers)
+        _produce(p, topic, *payment(f"{tag}-u{n % entities}", n, made_us))
         if n % 20_000 == 0:
             p.poll(0)
     if p.flush(120):
         raise RuntimeError(f"payments for {topic} were not all delivered")
     return count
-
-
-def _template() -> tuple[str, str, list[tuple[str, bytes]]]:
-    """One payment, encoded by the product, with ``%(u)s`` (the user) and ``%(n)d`` in its value."""
-    event = example.model(TRANSACTIONS)(
-        event_time=datetime.now(UTC),
-        txn_id="@U@-@N@",
-        user_id="@U@",
-        card_id="@U@-c",
-        merchant_id="m1",
-        amount=42.5,
-        currency="EUR",
-        ip="10.0.0.1",
-        country="DE",
-    )
-    key, value, headers = serde.encode(event)
-    text = value.decode().replace("%", "%%").replace("@U@", "%(u)s").replace("@N@", "%(n)d")
-    return key.decode(), text, headers
 
 
 def engine_runs(settings: Settings, topic: str, views: int, workers: int, tag: str) -> list[dict[str, float]]:
