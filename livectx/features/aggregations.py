@@ -16,10 +16,17 @@ change (``tests/unit/test_aggregation_kinds_dump.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from livectx.features.exact_sum import exact_add, fold_exact
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from livectx.features.ranges import Ranges
 
 #: An event's state update: ``(state, ts, seq, values) -> state``.
 Adder = Callable[[Any, int, int, tuple[Any, ...]], Any]
@@ -80,6 +87,13 @@ class AggregationKind:
         """The DuckDB window expression (``where``: a ``FILTER`` clause or empty)."""
         raise NotImplementedError
 
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        """The result after each batch row, over its window (:mod:`~livectx.features.ranges`): ``prior``
+        holds the states of the rows before the batch, ``batch`` the column's values, ``mask`` whether each
+        batch row passes the feature's ``where`` (None: every row). A numpy or Arrow array where it can be
+        (no Python object per row)."""
+        raise NotImplementedError
+
 
 class Count(AggregationKind):
     name = "count"
@@ -110,6 +124,9 @@ class Count(AggregationKind):
     def sql(self, column: str | None, where: str, window: str) -> str:
         return f"count(*){where} OVER {window}"
 
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        return q.total(prior, np.ones(len(batch), dtype=np.int64) if mask is None else mask)
+
 
 class Sum(AggregationKind):
     name = "sum"
@@ -138,6 +155,9 @@ class Sum(AggregationKind):
 
     def sql(self, column: str | None, where: str, window: str) -> str:
         return f"CAST(sum({column}){where} OVER {window} AS DOUBLE)"
+
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        return q.exact_sum(prior, batch)
 
 
 class Mean(AggregationKind):
@@ -189,6 +209,11 @@ class Mean(AggregationKind):
     def sql(self, column: str | None, where: str, window: str) -> str:
         return f"CAST(avg({column}){where} OVER {window} AS DOUBLE)"
 
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        sums = q.exact_sum([s[0] for s in prior], batch)
+        counts = q.total([s[1] for s in prior], np.ones(len(batch), dtype=np.int64))
+        return sums / counts
+
 
 class _Extremum(AggregationKind):
     """``max`` or ``min``: the kind's ``name`` is also its Arrow aggregate and its SQL function, and ``pick``
@@ -216,6 +241,9 @@ class _Extremum(AggregationKind):
 
     def sql(self, column: str | None, where: str, window: str) -> str:
         return f"CAST({self.name}({column}){where} OVER {window} AS DOUBLE)"
+
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        return q.extreme(prior, batch, np.maximum if self.pick is max else np.minimum)
 
 
 class Max(_Extremum):
@@ -268,6 +296,9 @@ class Last(AggregationKind):
     def sql(self, column: str | None, where: str, window: str) -> str:  # as the recomputation: time, then order
         return f"CAST(arg_max({column}, struct_pack(t := ts, o := ord)){where} OVER {window} AS DOUBLE)"
 
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        return batch  # in order: each row is its window's newest event (ties: the later offset)
+
 
 class DistinctCount(AggregationKind):
     """A set per bucket; dumped as a sorted list (the only state that is not JSON as it is)."""
@@ -308,6 +339,9 @@ class DistinctCount(AggregationKind):
 
     def sql(self, column: str | None, where: str, window: str) -> str:
         return f"count(DISTINCT {column}){where} OVER {window}"
+
+    def running(self, q: Ranges, prior: list[Any], batch: pa.Array, mask: np.ndarray | None) -> Sequence[Any]:
+        return q.distinct(prior, batch)
 
 
 #: Aggregation name -> its kind (every name of :data:`~livectx.features.spec.Aggregation`).

@@ -14,8 +14,9 @@ the newest bucket the batch created). Entities with an out-of-order event in the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -24,9 +25,21 @@ import pyarrow.compute as pc
 from livectx.features.aggregations import SEQ, TS, Mean, kind_of
 from livectx.features.exact_sum import fold_exact
 from livectx.features.incremental import GroupState
+from livectx.features.running_rows import RunningRows, Unrepresentable, running_rows
 from livectx.features.spec import FeatureGroup
 
-__all__ = ["SEQ", "TS", "BatchApplier", "EntityOrder", "LateRow", "fold_exact"]
+__all__ = ["SEQ", "TS", "BatchApplier", "EntityOrder", "LateRow", "OfflineSink", "fold_exact"]
+log = logging.getLogger(__name__)
+
+
+class OfflineSink(Protocol):
+    """Where the batch path puts the online row after each event (the engine's offline copy)."""
+
+    def event(self, state: GroupState, entity: str, ts: int, seq: int, accepted: bool) -> None:
+        """One event just given to ``state`` event by event (``accepted``: not too late for every window)."""
+
+    def rows(self, state: GroupState, rows: RunningRows) -> None:
+        """A batch's in-order rows, computed at once before they were merged into ``state``."""
 
 
 class LateRow(NamedTuple):
@@ -105,24 +118,35 @@ class BatchApplier:
         return self._aggregations.index((column, function))
 
     def apply(
-        self, state: GroupState, table: pa.Table, entity_order: EntityOrder | None = None
+        self,
+        state: GroupState,
+        table: pa.Table,
+        entity_order: EntityOrder | None = None,
+        offline: OfflineSink | None = None,
     ) -> tuple[set[str], list[LateRow]]:
         """Apply ``table``'s rows (in offset order; columns: the entity key, ``event_time_ms``, ``_seq``
         and the group's columns) to ``state``. Returns the entities touched and the rows found too late.
-        ``entity_order`` is ``EntityOrder.of(table, <the group's entity key>)``, if already computed."""
+        ``entity_order`` is ``EntityOrder.of(table, <the group's entity key>)``, if already computed.
+        ``offline``: where the online row after each event goes (the offline copy), if anywhere."""
         by_entity = entity_order or EntityOrder.of(table, self.entity_key)
         codes, names = by_entity.codes, by_entity.names
-        disordered = set(by_entity.disordered)
-        newest = state.newest
-        for code, first in by_entity.firsts:
-            known = newest.get(names[code])
-            if known is not None and first < known:
-                disordered.add(code)
+        disordered = self.disordered(state, by_entity)
         late: list[LateRow] = []
+        rows = np.arange(table.num_rows)
         if disordered:
             in_order = ~np.isin(codes, list(disordered))
-            late = self._one_by_one(state, table, np.flatnonzero(~in_order))
-            table = table.filter(pa.array(in_order))
+            late = self._one_by_one(state, table, np.flatnonzero(~in_order), offline)
+            rows = np.flatnonzero(in_order)
+            table, whole = table.filter(pa.array(in_order)), table
+        else:
+            whole = table
+        if table.num_rows and offline is not None:
+            try:  # the rows after each event, from the state before the batch is merged
+                offline.rows(state, running_rows(state, table))
+            except Unrepresentable as exc:
+                log.debug("%s: batch rows taken event by event (%s)", self.group.name, exc)
+                late += self._one_by_one(state, whole, rows, offline)
+                return set(names), late
         if table.num_rows:
             if state.sightings_only:
                 self._merge_sightings(state, table)
@@ -132,7 +156,21 @@ class BatchApplier:
                 self._merge_buckets(state, table)
         return set(names), late
 
-    def _one_by_one(self, state: GroupState, table: pa.Table, rows: np.ndarray) -> list[LateRow]:
+    @staticmethod
+    def disordered(state: GroupState, by_entity: EntityOrder) -> set[int]:
+        """Codes of the entities the batch path must take event by event: an event older than one before
+        it in the batch, or than the entity's newest event so far."""
+        disordered = set(by_entity.disordered)
+        newest, names = state.newest, by_entity.names
+        for code, first in by_entity.firsts:
+            known = newest.get(names[code])
+            if known is not None and first < known:
+                disordered.add(code)
+        return disordered
+
+    def _one_by_one(
+        self, state: GroupState, table: pa.Table, rows: np.ndarray, offline: OfflineSink | None = None
+    ) -> list[LateRow]:
         picked = table.take(pa.array(rows))
         entities = picked.column(self.entity_key).to_pylist()
         times = picked.column(TS).to_pylist()
@@ -141,8 +179,11 @@ class BatchApplier:
         values = list(zip(*columns, strict=True)) if columns else [()] * len(rows)
         late = []
         for row, entity, ts, seq, observed in zip(rows.tolist(), entities, times, seqs, values, strict=True):
-            if not state.apply(entity, ts, seq, observed):
+            accepted = state.apply(entity, ts, seq, observed)
+            if not accepted:
                 late.append(LateRow(row, entity, ts, state.newest[entity], state.current_window(entity)))
+            if offline is not None:
+                offline.event(state, entity, ts, seq, accepted)
         return late
 
     def _aggregate(self, table: pa.Table, keys: list[str]) -> list[list[Any]]:

@@ -15,6 +15,7 @@ import pytest
 from livectx_ingest.streaming.late import LATE_GROUP
 
 from livectx import dead_letter
+from livectx.features.offline_rows import offline_rows
 from livectx.features.recompute import late_events
 from livectx.kafka import admin_client
 from livectx.offsets import end_offsets, group_lag, wait_for_caught_up
@@ -45,7 +46,7 @@ def _topics(settings: Settings, unique: str, partitions: int = 3) -> tuple[str, 
     )
 
 
-@pytest.mark.parametrize("offline", [True, False], ids=["event-by-event+offline", "columnar"])
+@pytest.mark.parametrize("offline", [True, False], ids=["columnar+offline", "columnar"])
 def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     settings: Settings,
     feature_store,
@@ -53,8 +54,9 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     tmp_path: Path,  # type: ignore[no-untyped-def]
     offline: bool,
 ) -> None:
-    """With the offline copy the engine applies events one by one; without it, batches go the columnar
-    path (poisoned and out-of-order parts falling back per record and per entity): same results."""
+    """With or without the offline copy, batches go the columnar path (poisoned and out-of-order parts
+    falling back per record and per entity): same results, and the offline copy holds, row for row, what
+    the reference (:func:`~livectx.features.offline_rows.offline_rows`) says."""
     topic, dlq, late = _topics(settings, unique)
     events = scenario_transactions(unique, 2500)
     story, within, beyond = late_user_story(f"{unique}-late")
@@ -68,7 +70,9 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
 
     assert online_mismatches(feature_store, TXN_GROUPS, all_events) == []
     columnar = _figure(tmp_path / "worker.log", "events applied as columns")
-    assert columnar == 0 if offline else columnar > len(all_events) // 2
+    assert columnar > len(all_events) // 2
+    if offline:
+        assert _offline_mismatches(settings, TXN_GROUPS, all_events) == []
     lag = group_lag(settings, f"test-{unique}")
     assert {t for t, *_ in lag} == {topic} and all(committed == end for _, _, committed, end in lag)
 
@@ -94,7 +98,7 @@ def test_online_values_equal_batch_recomputation_with_poison_and_late_events(
     assert max(mine, key=lambda r: r["source_offset"])["txn_count_5m"] == 2  # the 4:50 payment + the late 4:55
 
 
-@pytest.mark.parametrize("offline", [True, False], ids=["event-by-event+offline", "columnar"])
+@pytest.mark.parametrize("offline", [True, False], ids=["columnar+offline", "columnar"])
 def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     settings: Settings,
     feature_store,
@@ -109,8 +113,9 @@ def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     events = scenario_transactions(unique, 10_000, seed=9)  # ~8,000 payments
     group = f"test-{unique}"
     command = [*worker_command(group, topic, dlq, late), "--max-batch", "150", "--commit-interval", "0.001"]
+    command += ["--columnar-min", "1"]  # every batch goes columnar, whatever its size
     if not offline:
-        command += ["--no-offline", "--columnar-min", "1"]  # every batch goes columnar, whatever its size
+        command.append("--no-offline")
     rng = random.Random(unique)
     crashes = [f"event:{rng.randint(50, 300)}", "before-commit:1", "after-commit:1"]
     crashes += [rng.choice([f"event:{rng.randint(50, 300)}", "before-commit:1", "after-commit:1"]) for _ in range(4)]
@@ -129,8 +134,8 @@ def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
     produce(settings, topic, events[len(crashes) * chunk :])
     run_worker_to_completion(command, tmp_path / "worker.log")
     assert online_mismatches(feature_store, TXN_GROUPS, events) == []
+    assert _figure(tmp_path / "worker.log", "events applied as columns") > 0
     if not offline:
-        assert _figure(tmp_path / "worker.log", "events applied as columns") > 0
         return
     # The offline copy: exactly one row per payment per group, whatever the crashes re-processed.
     for g in TXN_GROUPS:
@@ -138,6 +143,25 @@ def test_kill_minus_nine_at_random_points_then_finish_equals_recomputation(
         offsets = rows.column("source_offset").to_pylist()
         partitions = rows.column("source_partition").to_pylist()
         assert len(offsets) == len(events) and len(set(zip(partitions, offsets, strict=True))) == len(events)
+
+
+def _offline_mismatches(settings: Settings, groups: tuple, events: list) -> list[str]:  # type: ignore[type-arg]
+    """Every offline row of ``events``' users that differs from the reference's, user by user in offset order
+    (one user's payments are one partition's, in the order produced)."""
+    compared = ("event_timestamp", "window_start_ms", "window_end_ms")
+    problems = []
+    for group in groups:
+        table = pq.read_table(settings.offline_dir / group.name, filters=[("user_id", "in", _users(events))])
+        got: dict[str, list[tuple]] = {}  # type: ignore[type-arg]
+        for row in sorted(table.to_pylist(), key=lambda r: (r["source_partition"], r["source_offset"])):
+            values = tuple(repr(row[k]) for k in (*compared, *(f.name for f in group.features)))
+            got.setdefault(row[group.entity_key], []).append(values)
+        want: dict[str, list[tuple]] = {}  # type: ignore[type-arg]
+        for row in offline_rows(group, events, written_ms=0).to_pylist():
+            values = tuple(repr(row[k]) for k in (*compared, *(f.name for f in group.features)))
+            want.setdefault(row[group.entity_key], []).append(values)
+        problems += [f"{group.name} {user}" for user in want if got.get(user) != want[user]]
+    return problems
 
 
 def _figure(log: Path, label: str) -> int:

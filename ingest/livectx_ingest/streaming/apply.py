@@ -214,7 +214,7 @@ class RecordApplier:
             if (
                 source.decoder is not None
                 and len(batch) >= self._columnar_min
-                and self._apply_columnar(part, source, batch)
+                and self._apply_columnar(tp, part, source, batch)
             ):
                 continue
             process = self._process_change if source.tables else self._process
@@ -238,7 +238,7 @@ class RecordApplier:
                 part.next_offset = end
         return Held(held, held_at, reason)
 
-    def _apply_columnar(self, part: Partition, source: Source, batch: list[Any]) -> bool:
+    def _apply_columnar(self, tp: PartitionId, part: Partition, source: Source, batch: list[Any]) -> bool:
         """Decode and apply ``batch`` as columns; ``False`` (nothing applied) if a record needs the per-record
         path (a dead letter, or anything :mod:`livectx.serde_columns` leaves to pydantic)."""
         table = source.decoder.decode([m.value() for m in batch], self._schemas)  # type: ignore[union-attr]
@@ -246,11 +246,12 @@ class RecordApplier:
             return False
         table = table.append_column(SEQ, pa.array([m.offset() for m in batch], pa.int64()))
         orders: dict[str, EntityOrder] = {}  # one per entity key, shared by the groups keyed by it
+        offline = None if self._offline is None else self._offline.for_partition(tp)
         for group, state, dirty, entity_key, _columns in part.lanes:
             order = orders.get(entity_key)
             if order is None:
                 order = orders[entity_key] = EntityOrder.of(table, entity_key)
-            touched, late = source.appliers[group.name].apply(state, table, order)
+            touched, late = source.appliers[group.name].apply(state, table, order, offline)
             dirty.update(touched)
             for row in late:
                 lateness = row.newest_ms - group.window.grace_ms - row.event_ms
@@ -277,17 +278,16 @@ class RecordApplier:
         fields = event.__dict__  # pydantic's field storage: cheaper than getattr per column
         for group, state, dirty, entity_key, columns in part.lanes:
             entity = str(fields[entity_key])
-            if state.apply(entity, ts, offset, tuple([fields[c] for c in columns])):
+            accepted = state.apply(entity, ts, offset, tuple([fields[c] for c in columns]))
+            if accepted:
                 dirty.add(entity)
-                if offline is not None:
-                    self._record_offline(group, state, tp, offset, entity, ts)
             else:
                 newest = state.newest[entity]
                 self._late.publish(
                     message, group.name, state.current_window(entity), newest - group.window.grace_ms - ts
                 )
-                if offline is not None:
-                    offline.add(group, tp, offset, entity, newest, state.row(entity))
+            if offline is not None:
+                offline.record(state, tp, offset, entity, ts, accepted=accepted)
         part.next_offset = offset + 1
         self.events_processed += 1
         self._crash_point("event")
@@ -312,14 +312,3 @@ class RecordApplier:
         part.next_offset = offset + 1
         self.events_processed += 1
         self._crash_point("event")
-
-    def _record_offline(
-        self, group: FeatureGroup, state: GroupState, tp: PartitionId, offset: int, entity: str, ts: int
-    ) -> None:
-        offline = self._offline
-        assert offline is not None
-        current = state.current_window(entity)
-        offline.add(group, tp, offset, entity, state.newest[entity], state.window(entity, *current))
-        for start, end in state.open_windows_of(entity, ts):
-            if (start, end) != current:  # a late event updated an older window still in grace
-                offline.add_window(group, tp, offset, entity, state.window(entity, start, end))

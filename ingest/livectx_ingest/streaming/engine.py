@@ -105,9 +105,9 @@ class FeatureEngine:
             writers, SideOutputs(dead_letters, late, offline), OffsetMirror(consumer), crash.reached,
             fenced=exactly_once, on_written=on_written,
         )  # fmt: skip
-        # The columnar path skips the per-event online rows the offline copy records, so it serves workers
-        # that do not write one (the offline copy's per-event rows are per-event work).
-        sources = plan_sources(groups, tables, topic_map, columnar=columnar and offline is None)
+        # The columnar path computes the offline copy's per-event rows a batch at a time
+        # (livectx.features.running_rows), so a worker writing the copy runs at its speed too.
+        sources = plan_sources(groups, tables, topic_map, columnar=columnar)
         #: Turns records into state (schemas: writer schemas of framed records; None: the process-wide
         #: cache over the configured registry).
         self._applier = RecordApplier(

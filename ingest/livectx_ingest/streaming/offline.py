@@ -15,69 +15,115 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from livectx.consuming import PartitionId
-from livectx.features.incremental import WindowRow
+from livectx.features.incremental import GroupState, WindowRow
+from livectx.features.running_rows import RunningRows
 from livectx.features.spec import FeatureGroup
+
+#: Files written at once by a checkpoint's flush (one per view and partition).
+WRITE_THREADS = 2
 
 
 class OfflineRows:
+    """Buffers offline rows between checkpoints: one at a time from the per-event path, a batch's at once
+    (:class:`~livectx.features.running_rows.RunningRows`) from the batch path."""
+
     def __init__(self, offline_dir: Path, windows_dir: Path, groups: list[FeatureGroup]) -> None:
         self._dirs = {"offline": offline_dir, "windows": windows_dir}
         self._groups = {g.name: g for g in groups}
         self._rows: dict[tuple[str, str, PartitionId], list[tuple[Any, ...]]] = defaultdict(list)
+        self._batches: dict[tuple[str, str, PartitionId], list[RunningRows]] = defaultdict(list)
         self._last_created_us = 0
+        self._writers = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="livectx-offline")
 
     def add(self, group: FeatureGroup, tp: PartitionId, offset: int, entity: str, newest: int, row: WindowRow) -> None:
-        now_us = time.time_ns() // 1000
-        self._last_created_us = created = max(now_us, self._last_created_us + 1)
-        self._rows[("offline", group.name, tp)].append((entity, newest, created, offset, row))
+        self._rows[("offline", group.name, tp)].append((entity, newest, offset, row))
 
     def add_window(self, group: FeatureGroup, tp: PartitionId, offset: int, entity: str, row: WindowRow) -> None:
-        self._rows[("windows", group.name, tp)].append((entity, row.newest_event_ms, 0, offset, row))
+        self._rows[("windows", group.name, tp)].append((entity, row.newest_event_ms, offset, row))
+
+    def add_running(self, group: FeatureGroup, tp: PartitionId, rows: RunningRows) -> None:
+        """A batch's rows, computed at once by the batch path."""
+        self._batches[("offline", group.name, tp)].append(rows)
+
+    def record(self, state: GroupState, tp: PartitionId, offset: int, entity: str, ts: int, *, accepted: bool) -> None:
+        """The rows of one event just given to ``state`` (``accepted``: it was not too late for every
+        window): the entity's online row after it, and the windows older than that row's that a late event
+        within grace updated (the window history: the online row never shows them). A hopping view's later
+        windows, which also hold an on-time event, are not history: each is recorded as the online row
+        once it is the current window."""
+        group = state.group
+        if not accepted:  # nothing changed: the row served is still the newest window's
+            self.add(group, tp, offset, entity, state.newest[entity], state.row(entity))
+            return
+        current = state.current_window(entity)
+        self.add(group, tp, offset, entity, state.newest[entity], state.window(entity, *current))
+        for start, end in state.open_windows_of(entity, ts):
+            if start < current[0]:
+                self.add_window(group, tp, offset, entity, state.window(entity, start, end))
+
+    def for_partition(self, tp: PartitionId) -> PartitionRows:
+        return PartitionRows(self, tp)
 
     def flush(self, written_ms: int) -> None:
-        """Write every buffered row (before the offsets they cover are committed)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        for (kind, name, (topic, partition)), rows in self._rows.items():
-            if not rows:
-                continue
+        """Write every buffered row (before the offsets they cover are committed). Within a file rows are
+        in offset order and ``created_timestamp`` increases with it (the write order Feast breaks ties by)."""
+        writes: list[tuple[pa.Table, Path, str]] = []
+        for key in {*self._rows, *self._batches}:
+            kind, name, (topic, partition) = key
             group = self._groups[name]
+            parts = [_row_columns(group, self._rows.get(key, []))]
+            parts += [_running_columns(group, rows) for rows in self._batches.get(key, [])]
+            tables = [pa.table(p) for p in parts if len(p["source_offset"])]
+            if not tables:
+                continue
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+            offsets = table.column("source_offset").to_numpy()
+            if bool(np.any(offsets[1:] < offsets[:-1])):  # rows of disordered entities beside a batch's
+                table = table.sort_by([("source_offset", "ascending")])  # stable: a window row's order is kept
+            n = table.num_rows
             columns: dict[str, Any] = {
-                group.entity_key: pa.array([r[0] for r in rows], pa.string()),
-                "event_timestamp": pa.array([r[1] for r in rows], pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+                group.entity_key: table.column("entity"),
+                "event_timestamp": table.column("event_timestamp").cast(pa.timestamp("ms", tz="UTC")),
             }
             if kind == "offline":
-                columns["created_timestamp"] = pa.array([r[2] for r in rows], pa.int64()).cast(
-                    pa.timestamp("us", tz="UTC")
-                )
+                base = max(time.time_ns() // 1000, self._last_created_us + 1)
+                self._last_created_us = base + n - 1
+                created = pa.array(np.arange(base, base + n, dtype=np.int64))
+                columns["created_timestamp"] = created.cast(pa.timestamp("us", tz="UTC"))
+            written = pa.array(np.full(n, written_ms, dtype=np.int64))
             columns |= {
-                "window_start_ms": pa.array([r[4].window_start_ms for r in rows], pa.int64()),
-                "window_end_ms": pa.array([r[4].window_end_ms for r in rows], pa.int64()),
-                "source_partition": pa.array([partition] * len(rows), pa.int32()),
-                "source_offset": pa.array([r[3] for r in rows], pa.int64()),
-                "written_ms": pa.array([written_ms] * len(rows), pa.int64()),
+                "window_start_ms": table.column("window_start_ms"),
+                "window_end_ms": table.column("window_end_ms"),
+                "source_partition": pa.array(np.full(n, partition, dtype=np.int32)),
+                "source_offset": table.column("source_offset"),
+                "written_ms": written,
             }
-            for feature in group.features:
-                kind_type = pa.int64() if feature.result_type == "int" else pa.float64()
-                columns[feature.name] = pa.array([r[4].values[feature.name] for r in rows], kind_type)
-            columns[group.event_time_field] = pa.array([r[4].newest_event_ms for r in rows], pa.int64())
-            columns[group.written_field] = pa.array([written_ms] * len(rows), pa.int64())
-            columns[group.window_end_field] = pa.array([r[4].window_end_ms for r in rows], pa.int64())
+            columns |= {f.name: table.column(f.name) for f in group.features}
+            columns[group.event_time_field] = table.column("newest_event_ms")
+            columns[group.written_field] = written
+            columns[group.window_end_field] = table.column("window_end_ms")
+            offsets = table.column("source_offset")
             target = self._dirs[kind] / name
             target.mkdir(parents=True, exist_ok=True)
-            file = f"{topic}-{partition}-{rows[0][3]:012d}-{rows[-1][3]:012d}.parquet"
-            tmp = target / f".{file}.tmp"
-            pq.write_table(pa.table(columns), tmp, compression="zstd")
-            tmp.replace(target / file)
+            file = f"{topic}-{partition}-{offsets[0].as_py():012d}-{offsets[-1].as_py():012d}.parquet"
+            writes.append((pa.table(columns), target / file, group.entity_key))
         self._rows.clear()
+        self._batches.clear()
+        # Parquet encoding releases the GIL: files are written side by side while this thread waits.
+        for _ in self._writers.map(_write, writes):
+            pass
 
     def drop_buffered(self) -> None:
         self._rows.clear()
+        self._batches.clear()
 
     def discard_uncommitted(self, tp: PartitionId, next_offset: int) -> int:
         """Delete files of ``tp`` that start at or after its committed offset (written by a run that crashed
@@ -95,3 +141,65 @@ class OfflineRows:
                         path.unlink(missing_ok=True)
                         removed += 1
         return removed
+
+
+def _write(job: tuple[pa.Table, Path, str]) -> None:
+    """One file, atomically (a reader never sees half of it). Dictionaries only for the entity column and
+    zstd's fastest level: 3x cheaper to write than the defaults (measured, 160k rows: 57 ms against 176 ms),
+    and smaller files."""
+    import pyarrow.parquet as pq
+
+    table, path, entity_key = job
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=[entity_key])
+    tmp.replace(path)
+
+
+class PartitionRows:
+    """What the batch path records offline rows through, for one source partition
+    (:class:`~livectx.features.batch_apply.OfflineSink`)."""
+
+    def __init__(self, offline: OfflineRows, tp: PartitionId) -> None:
+        self._offline, self._tp = offline, tp
+
+    def event(self, state: GroupState, entity: str, ts: int, seq: int, accepted: bool) -> None:
+        self._offline.record(state, self._tp, seq, entity, ts, accepted=accepted)
+
+    def rows(self, state: GroupState, rows: RunningRows) -> None:
+        self._offline.add_running(state.group, self._tp, rows)
+
+
+def _feature_type(result_type: str) -> pa.DataType:
+    return pa.int64() if result_type == "int" else pa.float64()
+
+
+def _row_columns(group: FeatureGroup, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Columns of rows recorded one at a time: (entity, newest event time, offset, window row)."""
+    columns: dict[str, Any] = {
+        "entity": pa.array([r[0] for r in rows], pa.string()),
+        "event_timestamp": pa.array([r[1] for r in rows], pa.int64()),
+        "window_start_ms": pa.array([r[3].window_start_ms for r in rows], pa.int64()),
+        "window_end_ms": pa.array([r[3].window_end_ms for r in rows], pa.int64()),
+        "source_offset": pa.array([r[2] for r in rows], pa.int64()),
+        "newest_event_ms": pa.array([r[3].newest_event_ms for r in rows], pa.int64()),
+    }
+    for f in group.features:
+        columns[f.name] = pa.array([r[3].values[f.name] for r in rows], _feature_type(f.result_type))
+    return columns
+
+
+def _running_columns(group: FeatureGroup, rows: RunningRows) -> dict[str, Any]:
+    """Columns of a batch's rows (in order, each row's newest event is its own)."""
+    columns: dict[str, Any] = {
+        "entity": rows.entities.cast(pa.string()),
+        "event_timestamp": pa.array(rows.event_ms, pa.int64()),
+        "window_start_ms": pa.array(rows.window_start_ms, pa.int64()),
+        "window_end_ms": pa.array(rows.window_end_ms, pa.int64()),
+        "source_offset": pa.array(rows.offsets, pa.int64()),
+        "newest_event_ms": pa.array(rows.event_ms, pa.int64()),
+    }
+    for f in group.features:
+        values = rows.values[f.name]
+        kind = _feature_type(f.result_type)
+        columns[f.name] = values.cast(kind) if isinstance(values, pa.Array) else pa.array(values, kind)
+    return columns
