@@ -57,15 +57,18 @@ class Ranges:
     ) -> None:
         self._inputs = (prior_ent, prior_time, batch_ent, batch_time, window_start)
         self.n_prior = n_prior = len(prior_ent)
-        ent = np.concatenate([prior_ent, batch_ent]).astype(np.int64)
-        time = np.concatenate([prior_time, batch_time]).astype(np.int64)
-        source = np.arange(len(ent))
-        # combined position -> index in (prior rows, batch rows): a stable sort by entity keeps the prior rows
-        # (first in the concatenation, by time within an entity) ahead of the batch rows (in offset order)
+        # The prior rows by (entity, time), then a stable sort by entity keeps them (first in the
+        # concatenation) ahead of the batch rows (in offset order).
+        by_time = np.lexsort((prior_time, prior_ent)) if n_prior else np.zeros(0, dtype=np.int64)
+        ent = np.concatenate([prior_ent[by_time], batch_ent]).astype(np.int64)
+        time = np.concatenate([prior_time[by_time], batch_time]).astype(np.int64)
+        source = np.concatenate([by_time, np.arange(n_prior, len(ent))])
         small = ent.astype(np.uint16) if len(ent) and int(ent.max()) < 1 << 16 else ent  # radix-sorted: O(n)
-        self.take = np.argsort(small, kind="stable")
-        self.ent = ent = ent[self.take]
-        time = time[self.take]
+        order = np.argsort(small, kind="stable")
+        #: combined position -> index in (prior rows as given, batch rows)
+        self.take = source[order]
+        self.ent = ent = ent[order]
+        time = time[order]
         base = int(time.min())
         span = int(time.max()) - base + 1
         if (int(ent.max()) + 1) * span >= 1 << 62:
@@ -74,7 +77,7 @@ class Ranges:
         if len(key) > 1 and bool(np.any(key[1:] < key[:-1])):
             raise Unrepresentable("an entity's rows are not in event-time order")
         position = np.empty_like(self.take)
-        position[self.take] = source
+        position[self.take] = np.arange(len(ent))
         #: per batch row: its own position, and its window's first position
         self.hi = position[n_prior:]
         #: batch rows in layout order (by entity, then offset), where window starts never decrease
@@ -149,7 +152,8 @@ class Ranges:
 
     def distinct(self, prior: Sequence[set[Any]], batch: pa.Array) -> np.ndarray:
         """Per batch row, the number of distinct values over its window (``prior``: each prior row's set)."""
-        ranges = self.expanded([len(s) for s in prior])
+        sizes = [len(s) for s in prior]
+        ranges = self if all(n == 1 for n in sizes) else self.expanded(sizes)
         flat = _arrow([v for values in prior for v in values], batch.type)
         combined = pa.concat_arrays([flat, batch]).take(pa.array(ranges.take))
         if pa.types.is_floating(batch.type):

@@ -83,21 +83,20 @@ def running_rows(state: GroupState, table: pa.Table) -> RunningRows:
 
 def _buckets(state: GroupState, names: list[str], earliest: list[int]) -> tuple[Any, Any, list[list[Any]]]:
     """Prior rows of bucketed windows: each entity's buckets from its earliest window on, one per bucket,
-    with each feature's state."""
+    with each feature's state (in the state's order: :class:`~.ranges.Ranges` sorts them by time)."""
     ent: list[int] = []
     times: list[int] = []
-    states: list[list[Any]] = [[] for _ in state.plan.plans]
+    picked: list[list[Any]] = []
     all_buckets = state.buckets
     for code, (name, start) in enumerate(zip(names, earliest, strict=True)):
         buckets = all_buckets.get(name)
         if not buckets:
             continue
-        for bucket_start in sorted(b for b in buckets if b >= start):
-            bucket = buckets[bucket_start]
-            ent.append(code)
-            times.append(bucket_start)
-            for i, slot in enumerate(bucket[1:]):
-                states[i].append(slot)
+        starts = [b for b in buckets if b >= start]
+        ent += [code] * len(starts)
+        times += starts
+        picked += [buckets[b] for b in starts]
+    states = [[bucket[i] for bucket in picked] for i in range(1, 1 + len(state.plan.plans))]
     return np.asarray(ent, dtype=np.int64), np.asarray(times, dtype=np.int64), states
 
 
@@ -128,16 +127,16 @@ def _sightings(
     state: GroupState, names: list[str], earliest: list[int], feature: int
 ) -> tuple[Any, Any, list[set[Any]]]:
     """Prior rows of latest-sightings state: per entity, each value seen since its earliest window, at the
-    time it was last seen, oldest first."""
+    time it was last seen."""
     ent: list[int] = []
     times: list[int] = []
-    sets: list[set[Any]] = []
+    values: list[Any] = []
     for code, (name, start) in enumerate(zip(names, earliest, strict=True)):
         seen = state.sightings.get(name)
         if not seen:
             continue
-        for value, at in sorted(((v, t) for v, t in seen[feature].items() if t >= start), key=lambda vt: vt[1]):
-            ent.append(code)
-            times.append(at)
-            sets.append({value})
-    return np.asarray(ent, dtype=np.int64), np.asarray(times, dtype=np.int64), sets
+        recent = [(v, t) for v, t in seen[feature].items() if t >= start]
+        ent += [code] * len(recent)
+        times += [t for _, t in recent]
+        values += [v for v, _ in recent]
+    return np.asarray(ent, dtype=np.int64), np.asarray(times, dtype=np.int64), [{v} for v in values]

@@ -137,3 +137,37 @@ def test_a_batch_it_cannot_compute_goes_event_by_event_with_the_same_rows(
     assert want.keys() == got.keys()
     for name in want:
         assert repr(got[name]) == repr(want[name]), name
+
+
+def test_rows_written_before_the_checkpoint_are_the_same_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Past ``EAGER_ROWS`` a view's rows are written at once, in more files: the same rows, in order; and a
+    fenced commit's reload deletes such files (they start past the committed offset)."""
+    from livectx_ingest.streaming import offline as offline_module
+
+    group = VIEWS[1]
+    rows = _rows(group, 8, 900, 0.05)
+    _per_event(group, rows, [900], tmp_path / "want")  # one checkpoint at the end
+    monkeypatch.setattr(offline_module, "EAGER_ROWS", 40)
+    state = GroupState(group)
+    offline = OfflineRows(tmp_path / "got" / "offline", tmp_path / "got" / "windows", [group])
+    applier = BatchApplier.for_group(group, state.columns)
+    assert applier is not None
+    for at in (0, 300, 600):
+        applier.apply(state, pa.Table.from_pylist(rows[at : at + 300]), None, offline.for_partition(TP))
+    offline.flush(written_ms=0)
+
+    def ordered(folder: Path) -> list[dict]:  # type: ignore[type-arg]
+        every = [row for file in _files(folder).values() for row in file]
+        return [{k: v for k, v in r.items() if k not in ("written_ms", f"{group.name}__written_ms")} for r in every]
+
+    assert len(_files(tmp_path / "got")) > len(_files(tmp_path / "want"))
+    assert repr(ordered(tmp_path / "got")) == repr(ordered(tmp_path / "want"))
+
+    state = GroupState(group)
+    offline = OfflineRows(tmp_path / "fenced" / "offline", tmp_path / "fenced" / "windows", [group])
+    applier = BatchApplier.for_group(group, state.columns)
+    assert applier is not None
+    applier.apply(state, pa.Table.from_pylist(rows[:300]), None, offline.for_partition(TP))
+    offline.drop_buffered()  # a fenced commit: nothing of this batch is committed
+    assert offline.discard_uncommitted(TP, rows[0][SEQ]) > 0
+    assert not list((tmp_path / "fenced").rglob("*.parquet"))

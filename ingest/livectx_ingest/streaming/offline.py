@@ -13,9 +13,10 @@ re-processed after a crash replaces its files instead of adding rows.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,12 @@ from livectx.features.incremental import GroupState, WindowRow
 from livectx.features.running_rows import RunningRows
 from livectx.features.spec import FeatureGroup
 
-#: Files written at once by a checkpoint's flush (one per view and partition).
+#: Files written at once (one per view and partition at a checkpoint).
 WRITE_THREADS = 2
+#: Rows of one view and partition written without waiting for the checkpoint: under a backlog the files
+#: are then encoded while the engine applies the next batch, not while it waits to commit.
+EAGER_ROWS = 20_000
+log = logging.getLogger(__name__)
 
 
 class OfflineRows:
@@ -42,6 +47,8 @@ class OfflineRows:
         self._batches: dict[tuple[str, str, PartitionId], list[RunningRows]] = defaultdict(list)
         self._last_created_us = 0
         self._writers = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="livectx-offline")
+        self._pending: list[Future[None]] = []
+        self._buffered: dict[tuple[str, str, PartitionId], int] = {}
 
     def add(self, group: FeatureGroup, tp: PartitionId, offset: int, entity: str, newest: int, row: WindowRow) -> None:
         self._rows[("offline", group.name, tp)].append((entity, newest, offset, row))
@@ -50,8 +57,14 @@ class OfflineRows:
         self._rows[("windows", group.name, tp)].append((entity, row.newest_event_ms, offset, row))
 
     def add_running(self, group: FeatureGroup, tp: PartitionId, rows: RunningRows) -> None:
-        """A batch's rows, computed at once by the batch path."""
-        self._batches[("offline", group.name, tp)].append(rows)
+        """A batch's rows, computed at once by the batch path. Once ``EAGER_ROWS`` wait for a view and
+        partition they are written at once, beside the engine's work, instead of at the checkpoint (their
+        ``written_ms`` is then the time they were written)."""
+        key = ("offline", group.name, tp)
+        self._batches[key].append(rows)
+        self._buffered[key] = waiting = self._buffered.get(key, 0) + len(rows.offsets)
+        if waiting >= EAGER_ROWS:
+            self._submit(key, time.time_ns() // 1_000_000)
 
     def record(self, state: GroupState, tp: PartitionId, offset: int, entity: str, ts: int, *, accepted: bool) -> None:
         """The rows of one event just given to ``state`` (``accepted``: it was not too late for every
@@ -73,61 +86,91 @@ class OfflineRows:
         return PartitionRows(self, tp)
 
     def flush(self, written_ms: int) -> None:
-        """Write every buffered row (before the offsets they cover are committed). Within a file rows are
-        in offset order and ``created_timestamp`` increases with it (the write order Feast breaks ties by)."""
-        writes: list[tuple[pa.Table, Path, str]] = []
-        for key in {*self._rows, *self._batches}:
-            kind, name, (topic, partition) = key
-            group = self._groups[name]
-            parts = [_row_columns(group, self._rows.get(key, []))]
-            parts += [_running_columns(group, rows) for rows in self._batches.get(key, [])]
-            tables = [pa.table(p) for p in parts if len(p["source_offset"])]
-            if not tables:
-                continue
-            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-            offsets = table.column("source_offset").to_numpy()
-            if bool(np.any(offsets[1:] < offsets[:-1])):  # rows of disordered entities beside a batch's
-                table = table.sort_by([("source_offset", "ascending")])  # stable: a window row's order is kept
-            n = table.num_rows
-            columns: dict[str, Any] = {
-                group.entity_key: table.column("entity"),
-                "event_timestamp": table.column("event_timestamp").cast(pa.timestamp("ms", tz="UTC")),
-            }
-            if kind == "offline":
-                base = max(time.time_ns() // 1000, self._last_created_us + 1)
-                self._last_created_us = base + n - 1
-                created = pa.array(np.arange(base, base + n, dtype=np.int64))
-                columns["created_timestamp"] = created.cast(pa.timestamp("us", tz="UTC"))
-            written = pa.array(np.full(n, written_ms, dtype=np.int64))
-            columns |= {
-                "window_start_ms": table.column("window_start_ms"),
-                "window_end_ms": table.column("window_end_ms"),
-                "source_partition": pa.array(np.full(n, partition, dtype=np.int32)),
-                "source_offset": table.column("source_offset"),
-                "written_ms": written,
-            }
-            columns |= {f.name: table.column(f.name) for f in group.features}
-            columns[group.event_time_field] = table.column("newest_event_ms")
-            columns[group.written_field] = written
-            columns[group.window_end_field] = table.column("window_end_ms")
-            offsets = table.column("source_offset")
-            target = self._dirs[kind] / name
-            target.mkdir(parents=True, exist_ok=True)
-            file = f"{topic}-{partition}-{offsets[0].as_py():012d}-{offsets[-1].as_py():012d}.parquet"
-            writes.append((pa.table(columns), target / file, group.entity_key))
-        self._rows.clear()
-        self._batches.clear()
-        # Parquet encoding releases the GIL: files are written side by side while this thread waits.
-        for _ in self._writers.map(_write, writes):
-            pass
+        """Write every buffered row and wait for every file (before the offsets they cover are committed).
+        Within a file rows are in offset order and ``created_timestamp`` increases with it (the write order
+        Feast breaks ties by)."""
+        for key in list({*self._rows, *self._batches}):
+            self._submit(key, written_ms)
+        self._wait()
+
+    def _submit(self, key: tuple[str, str, PartitionId], written_ms: int) -> None:
+        """Start writing ``key``'s buffered rows as one file (Parquet encoding releases the GIL: files are
+        written beside the engine's thread)."""
+        job = self._file(key, self._rows.pop(key, []), self._batches.pop(key, []), written_ms)
+        self._buffered.pop(key, None)
+        if job is not None:
+            self._pending.append(self._writers.submit(_write, job))
+
+    def _wait(self) -> None:
+        """Until every file started is written (the first error is raised)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def _file(
+        self,
+        key: tuple[str, str, PartitionId],
+        rows: list[tuple[Any, ...]],
+        batches: list[RunningRows],
+        written_ms: int,
+    ) -> tuple[pa.Table, Path, str] | None:
+        kind, name, (topic, partition) = key
+        group = self._groups[name]
+        parts = [_row_columns(group, rows)] + [_running_columns(group, r) for r in batches]
+        tables = [pa.table(p) for p in parts if len(p["source_offset"])]
+        if not tables:
+            return None
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        offsets = table.column("source_offset").to_numpy()
+        if bool(np.any(offsets[1:] < offsets[:-1])):  # rows of disordered entities beside a batch's
+            table = table.sort_by([("source_offset", "ascending")])  # stable: a window row's order is kept
+        n = table.num_rows
+        columns: dict[str, Any] = {
+            group.entity_key: table.column("entity"),
+            "event_timestamp": table.column("event_timestamp").cast(pa.timestamp("ms", tz="UTC")),
+        }
+        if kind == "offline":
+            base = max(time.time_ns() // 1000, self._last_created_us + 1)
+            self._last_created_us = base + n - 1
+            created = pa.array(np.arange(base, base + n, dtype=np.int64))
+            columns["created_timestamp"] = created.cast(pa.timestamp("us", tz="UTC"))
+        written = pa.array(np.full(n, written_ms, dtype=np.int64))
+        columns |= {
+            "window_start_ms": table.column("window_start_ms"),
+            "window_end_ms": table.column("window_end_ms"),
+            "source_partition": pa.array(np.full(n, partition, dtype=np.int32)),
+            "source_offset": table.column("source_offset"),
+            "written_ms": written,
+        }
+        columns |= {f.name: table.column(f.name) for f in group.features}
+        columns[group.event_time_field] = table.column("newest_event_ms")
+        columns[group.written_field] = written
+        columns[group.window_end_field] = table.column("window_end_ms")
+        first, last = table.column("source_offset")[0].as_py(), table.column("source_offset")[-1].as_py()
+        target = self._dirs[kind] / name
+        target.mkdir(parents=True, exist_ok=True)
+        return pa.table(columns), target / f"{topic}-{partition}-{first:012d}-{last:012d}.parquet", group.entity_key
 
     def drop_buffered(self) -> None:
+        """Forget what is buffered (a fenced commit); files already started are finished first, so the
+        reload's :meth:`discard_uncommitted` sees and deletes them."""
         self._rows.clear()
         self._batches.clear()
+        self._buffered.clear()
+        self._settle()
+
+    def _settle(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            try:
+                future.result()
+            except OSError as exc:  # nothing of it will be committed: the write is simply lost
+                log.warning("an uncommitted offline file was not written: %s", exc)
 
     def discard_uncommitted(self, tp: PartitionId, next_offset: int) -> int:
         """Delete files of ``tp`` that start at or after its committed offset (written by a run that crashed
-        before committing them); returns how many."""
+        before committing them, or started before a fenced commit); returns how many."""
+        self._settle()
         topic, partition = tp
         removed = 0
         for kind in ("offline", "windows"):
