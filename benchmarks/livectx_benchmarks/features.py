@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import gc
@@ -234,10 +235,11 @@ def _engine_throughput(
     online: the span the raw baseline is timed over too (first fetch to last record), with group join
     before and the caught-up check and shut-down after left out of both. ``offline``: write the offline
     copy, as a worker does by default (into a scratch data dir: Feast reads every file of a view's folder)."""
-    with tempfile.TemporaryDirectory(prefix="livectx-bench-offline-") as scratch:
-        if offline:
+    scratch = tempfile.TemporaryDirectory(prefix="livectx-bench-offline-") if offline else contextlib.nullcontext()
+    with scratch as data_dir:
+        if data_dir is not None:
             settings = copy.copy(settings)
-            settings.core = settings.core.model_copy(update={"data_dir": Path(scratch)})
+            settings.core = settings.core.model_copy(update={"data_dir": Path(data_dir)})
         stats, _late = run_features_worker(
             settings,
             groups=groups or payment_groups(),

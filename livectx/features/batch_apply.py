@@ -132,20 +132,17 @@ class BatchApplier:
         codes, names = by_entity.codes, by_entity.names
         disordered = self.disordered(state, by_entity)
         late: list[LateRow] = []
-        rows = np.arange(table.num_rows)
+        whole, kept = table, np.arange(table.num_rows)  # kept: the in-order rows, as indices into whole
         if disordered:
             in_order = ~np.isin(codes, list(disordered))
             late = self._one_by_one(state, table, np.flatnonzero(~in_order), offline)
-            rows = np.flatnonzero(in_order)
-            table, whole = table.filter(pa.array(in_order)), table
-        else:
-            whole = table
+            table, kept = table.filter(pa.array(in_order)), np.flatnonzero(in_order)
         if table.num_rows and offline is not None:
             try:  # the rows after each event, from the state before the batch is merged
-                offline.rows(state, running_rows(state, table))
+                offline.rows(state, running_rows(state, table, codes[kept], names))
             except Unrepresentable as exc:
                 log.debug("%s: batch rows taken event by event (%s)", self.group.name, exc)
-                late += self._one_by_one(state, whole, rows, offline)
+                late += self._one_by_one(state, whole, kept, offline)
                 return set(names), late
         if table.num_rows:
             if state.sightings_only:

@@ -236,13 +236,10 @@ def _python_ints(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _to_floats(sums: np.ndarray, exponent: int) -> np.ndarray:
     """Exact integer sums times ``2**exponent``, each rounded once, as floats."""
-    if sums.dtype != object:
-        floats = np.ldexp(sums.astype(np.float64), exponent)  # int64 -> float64 rounds to nearest even
-    else:
-        try:  # float() of a Python int rounds to nearest even; scaling by a power of two is then exact
-            floats = np.ldexp(sums.astype(np.float64), exponent)
-        except OverflowError as exc:
-            raise Unrepresentable("a sum beyond the float range") from exc
+    try:  # int64 or Python int -> float rounds to nearest even; scaling by a power of two is then exact
+        floats = np.ldexp(sums.astype(np.float64), exponent)
+    except OverflowError as exc:  # a Python int past the float range
+        raise Unrepresentable("a sum beyond the float range") from exc
     tiny = (floats != 0) & (np.abs(floats) < _SMALLEST_NORMAL)
     if bool(tiny.any()) or not bool(np.isfinite(floats).all()):
         raise Unrepresentable("a sum that rounds as a subnormal or overflows")

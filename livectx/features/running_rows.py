@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from livectx.features.aggregations import SEQ, TS, DistinctCount
+from livectx.features.aggregations import SEQ, TS
 from livectx.features.incremental import GroupState
 from livectx.features.ranges import Ranges, Unrepresentable
 
@@ -42,23 +42,31 @@ class RunningRows:
     values: dict[str, Any]  # numpy or Arrow arrays
 
 
-def running_rows(state: GroupState, table: pa.Table) -> RunningRows:
+def running_rows(
+    state: GroupState, table: pa.Table, codes: np.ndarray | None = None, names: list[str] | None = None
+) -> RunningRows:
     """The online row after each of ``table``'s events (columns: the entity key, ``event_time_ms``,
-    ``_seq`` and the group's columns; every entity in order). Raises :class:`Unrepresentable` for a batch
-    the range queries cannot compute exactly (the caller takes the per-event path)."""
+    ``_seq`` and the group's columns; every entity in order). ``codes``/``names``: the rows' entities,
+    encoded, if the caller has them (the batch path encodes a batch once for all its views). Raises
+    :class:`Unrepresentable` for a batch the range queries cannot compute exactly (the caller takes the
+    per-event path)."""
     group = state.group
     entities = table.column(group.entity_key).combine_chunks()
-    encoded = pc.dictionary_encode(entities)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    names: list[str] = encoded.dictionary.to_pylist()
+    if codes is None or names is None:
+        encoded = pc.dictionary_encode(entities)
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        names = encoded.dictionary.to_pylist()
     ts = table.column(TS).to_numpy().astype(np.int64)
     if state.sliding:
         starts, ends = ts - state.size, ts
     else:
         ends = ts - ts % state.step + state.step
         starts = ends - state.size
-    _, first_rows = np.unique(codes, return_index=True)  # in order: an entity's first row opens its earliest window
-    earliest = starts[first_rows].tolist()
+    present, first_rows = np.unique(codes, return_index=True)
+    # (code, name, the start of its earliest window): in order, an entity's first row opens that window
+    earliest = list(
+        zip(present.tolist(), [names[c] for c in present.tolist()], starts[first_rows].tolist(), strict=True)
+    )
     columns = {c: table.column(c).combine_chunks() for c in state.columns}
     if any(column.null_count for column in columns.values()):
         raise Unrepresentable("a missing value")  # the per-event path says what it makes of it
@@ -67,11 +75,11 @@ def running_rows(state: GroupState, table: pa.Table) -> RunningRows:
     values: dict[str, Any] = {}
     if state.sightings_only:
         for i, plan in enumerate(state.plan.plans):
-            ent, times, sets = _sightings(state, names, earliest, i)
+            ent, times, sets = _sightings(state, earliest, i)
             q = Ranges(ent, times, codes, ts, starts)
-            values[plan.feature.name] = DistinctCount().running(q, sets, columns[plan.feature.column], None)  # type: ignore[index]
+            values[plan.feature.name] = plan.kind.running(q, sets, columns[plan.feature.column], None)  # type: ignore[index]
         return RunningRows(entities, ts, offsets, starts, ends, values)
-    ent, times, states = _series(state, names, earliest) if state.sliding else _buckets(state, names, earliest)
+    ent, times, states = _series(state, earliest) if state.sliding else _buckets(state, earliest)
     q = Ranges(ent, times, codes, ts, starts)
     for i, plan in enumerate(state.plan.plans):
         where = plan.feature.where
@@ -81,14 +89,18 @@ def running_rows(state: GroupState, table: pa.Table) -> RunningRows:
     return RunningRows(entities, ts, offsets, starts, ends, values)
 
 
-def _buckets(state: GroupState, names: list[str], earliest: list[int]) -> tuple[Any, Any, list[list[Any]]]:
+#: Per entity of the batch: its code, its name and the start of its earliest window.
+Earliest = list[tuple[int, str, int]]
+
+
+def _buckets(state: GroupState, earliest: Earliest) -> tuple[Any, Any, list[list[Any]]]:
     """Prior rows of bucketed windows: each entity's buckets from its earliest window on, one per bucket,
     with each feature's state (in the state's order: :class:`~.ranges.Ranges` sorts them by time)."""
     ent: list[int] = []
     times: list[int] = []
     picked: list[list[Any]] = []
     all_buckets = state.buckets
-    for code, (name, start) in enumerate(zip(names, earliest, strict=True)):
+    for code, name, start in earliest:
         buckets = all_buckets.get(name)
         if not buckets:
             continue
@@ -100,7 +112,7 @@ def _buckets(state: GroupState, names: list[str], earliest: list[int]) -> tuple[
     return np.asarray(ent, dtype=np.int64), np.asarray(times, dtype=np.int64), states
 
 
-def _series(state: GroupState, names: list[str], earliest: list[int]) -> tuple[Any, Any, list[list[Any]]]:
+def _series(state: GroupState, earliest: Earliest) -> tuple[Any, Any, list[list[Any]]]:
     """Prior rows of sliding windows: each entity's kept events from its earliest window on, each turned
     into the state one event gives (so every kind reads prior rows as states)."""
     ent: list[int] = []
@@ -108,7 +120,7 @@ def _series(state: GroupState, names: list[str], earliest: list[int]) -> tuple[A
     plans = state.plan.plans
     adders, empties = state.plan.adders, state.plan.empties
     states: list[list[Any]] = [[] for _ in plans]
-    for code, (name, start) in enumerate(zip(names, earliest, strict=True)):
+    for code, name, start in earliest:
         series = state.series.get(name)
         if not series:
             continue
@@ -123,15 +135,13 @@ def _series(state: GroupState, names: list[str], earliest: list[int]) -> tuple[A
     return np.asarray(ent, dtype=np.int64), np.asarray(times, dtype=np.int64), states
 
 
-def _sightings(
-    state: GroupState, names: list[str], earliest: list[int], feature: int
-) -> tuple[Any, Any, list[set[Any]]]:
+def _sightings(state: GroupState, earliest: Earliest, feature: int) -> tuple[Any, Any, list[set[Any]]]:
     """Prior rows of latest-sightings state: per entity, each value seen since its earliest window, at the
     time it was last seen."""
     ent: list[int] = []
     times: list[int] = []
     values: list[Any] = []
-    for code, (name, start) in enumerate(zip(names, earliest, strict=True)):
+    for code, name, start in earliest:
         seen = state.sightings.get(name)
         if not seen:
             continue

@@ -21,11 +21,10 @@ from livectx.features.spec import FeatureGroup
 from tests.unit.test_batch_apply import GROUPS, _rows
 
 TP = ("payments", 0)
-# Views whose features the offline copy can hold (numbers: a max over strings has no offline column).
-OFFLINE_GROUPS = tuple(g for g in GROUPS if not any(f.column == "ip" and f.aggregation == "max" for f in g.features))
 
 
 def _strip_max_ip(group: FeatureGroup) -> FeatureGroup:
+    """The view without its max over strings: the offline copy's columns are numbers."""
     features = tuple(f for f in group.features if not (f.column == "ip" and f.aggregation == "max"))
     return FeatureGroup(
         group.name, group.source_topic, group.event_type, group.entity, group.entity_key, group.window, features

@@ -48,7 +48,6 @@ class OfflineRows:
         self._last_created_us = 0
         self._writers = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="livectx-offline")
         self._pending: list[Future[None]] = []
-        self._buffered: dict[tuple[str, str, PartitionId], int] = {}
 
     def add(self, group: FeatureGroup, tp: PartitionId, offset: int, entity: str, newest: int, row: WindowRow) -> None:
         self._rows[("offline", group.name, tp)].append((entity, newest, offset, row))
@@ -61,9 +60,9 @@ class OfflineRows:
         partition they are written at once, beside the engine's work, instead of at the checkpoint (their
         ``written_ms`` is then the time they were written)."""
         key = ("offline", group.name, tp)
-        self._batches[key].append(rows)
-        self._buffered[key] = waiting = self._buffered.get(key, 0) + len(rows.offsets)
-        if waiting >= EAGER_ROWS:
+        batches = self._batches[key]
+        batches.append(rows)
+        if sum(len(b.offsets) for b in batches) >= EAGER_ROWS:
             self._submit(key, time.time_ns() // 1_000_000)
 
     def record(self, state: GroupState, tp: PartitionId, offset: int, entity: str, ts: int, *, accepted: bool) -> None:
@@ -97,15 +96,20 @@ class OfflineRows:
         """Start writing ``key``'s buffered rows as one file (Parquet encoding releases the GIL: files are
         written beside the engine's thread)."""
         job = self._file(key, self._rows.pop(key, []), self._batches.pop(key, []), written_ms)
-        self._buffered.pop(key, None)
         if job is not None:
             self._pending.append(self._writers.submit(_write, job))
 
-    def _wait(self) -> None:
-        """Until every file started is written (the first error is raised)."""
+    def _wait(self, *, uncommitted: bool = False) -> None:
+        """Until every file started is written. The first error is raised, unless the files are
+        ``uncommitted`` (about to be forgotten: a lost one is only logged)."""
         pending, self._pending = self._pending, []
         for future in pending:
-            future.result()
+            try:
+                future.result()
+            except OSError as exc:
+                if not uncommitted:
+                    raise
+                log.warning("an uncommitted offline file was not written: %s", exc)
 
     def _file(
         self,
@@ -156,21 +160,12 @@ class OfflineRows:
         reload's :meth:`discard_uncommitted` sees and deletes them."""
         self._rows.clear()
         self._batches.clear()
-        self._buffered.clear()
-        self._settle()
-
-    def _settle(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            try:
-                future.result()
-            except OSError as exc:  # nothing of it will be committed: the write is simply lost
-                log.warning("an uncommitted offline file was not written: %s", exc)
+        self._wait(uncommitted=True)
 
     def discard_uncommitted(self, tp: PartitionId, next_offset: int) -> int:
         """Delete files of ``tp`` that start at or after its committed offset (written by a run that crashed
         before committing them, or started before a fenced commit); returns how many."""
-        self._settle()
+        self._wait(uncommitted=True)
         topic, partition = tp
         removed = 0
         for kind in ("offline", "windows"):
