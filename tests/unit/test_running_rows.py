@@ -170,3 +170,35 @@ def test_rows_written_before_the_checkpoint_are_the_same_rows(monkeypatch: pytes
     offline.drop_buffered()  # a fenced commit: nothing of this batch is committed
     assert offline.discard_uncommitted(TP, rows[0][SEQ]) > 0
     assert not list((tmp_path / "fenced").rglob("*.parquet"))
+
+
+def test_a_failed_file_is_raised_only_once_every_file_has_finished(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No write may land after the caller moved on (a reload deletes uncommitted files only once)."""
+    import threading
+
+    from livectx_ingest.streaming import offline as offline_module
+
+    finished: list[str] = []
+    first = threading.Event()
+
+    def write(job: tuple) -> None:  # type: ignore[type-arg]
+        if not first.is_set():
+            first.set()
+            raise OSError("disk full")
+        threading.Event().wait(0.2)  # a slower file, still being written when the first one failed
+        finished.append(job[1].name)
+
+    monkeypatch.setattr(offline_module, "_write", write)
+    group = VIEWS[0]
+    rows = _rows(group, 9, 200, 0.0)
+    offline = OfflineRows(tmp_path / "offline", tmp_path / "windows", [group])
+    state = GroupState(group)
+    applier = BatchApplier.for_group(group, state.columns)
+    assert applier is not None
+    for tp in (("payments", 0), ("payments", 1)):
+        applier.apply(state, pa.Table.from_pylist(rows), None, offline.for_partition(tp))
+    with pytest.raises(OSError, match="disk full"):
+        offline.flush(written_ms=0)
+    assert len(finished) == 1

@@ -100,16 +100,15 @@ class OfflineRows:
             self._pending.append(self._writers.submit(_write, job))
 
     def _wait(self, *, uncommitted: bool = False) -> None:
-        """Until every file started is written. The first error is raised, unless the files are
-        ``uncommitted`` (about to be forgotten: a lost one is only logged)."""
+        """Until every file started is written, failed or not (none may land after a reload deleted the
+        uncommitted ones). The first error is then raised, unless the files are ``uncommitted`` (about to
+        be forgotten: a lost one is only logged)."""
         pending, self._pending = self._pending, []
-        for future in pending:
-            try:
-                future.result()
-            except OSError as exc:
-                if not uncommitted:
-                    raise
-                log.warning("an uncommitted offline file was not written: %s", exc)
+        errors = [exc for exc in (future.exception() for future in pending) if exc is not None]
+        for exc in errors if uncommitted else ():
+            log.warning("an uncommitted offline file was not written: %s", exc)
+        if errors and not uncommitted:
+            raise errors[0]
 
     def _file(
         self,
