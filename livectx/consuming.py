@@ -11,8 +11,11 @@ each keeps its own loop. These are the parts they all need and used to write out
 - :class:`CaughtUp`: ``--until-caught-up``, the log ends taken at start and a throttled probe of the
   group's committed offsets (so "caught up" means durable, see :mod:`livectx.offsets`).
 - :func:`assigned_lag`: lag from what the consumer already knows (no round trip), for a worker's status.
-- :class:`GroupLag`: a group's lag from outside it, with its clients kept for the caller's life instead
-  of a new admin client and probe consumer per metrics tick.
+- :class:`GroupLag`: a group's lag from outside it, with its client kept for the caller's life instead
+  of new clients per metrics tick.
+
+Committed offsets are read through :class:`livectx.offsets.GroupCommits` (a consumer carrying the group's
+id), never the admin client, whose offset read crashes the process when a coordinator moves.
 """
 
 from __future__ import annotations
@@ -23,17 +26,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from livectx.errors import LivectxError
-from livectx.kafka import admin_client
-from livectx.offsets import committed_offsets, committed_reached, end_offsets, watermark_ends
+from livectx.offsets import GroupCommits, PartitionId, end_offsets
 from livectx.settings import Settings
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message
 
-#: A partition of a topic, as every worker keys its positions.
-PartitionId = tuple[str, int]
+__all__ = ["CaughtUp", "GroupLag", "PartitionId", "assigned_lag", "is_record", "probe_consumer", "skip_client_error"]
 
-#: How often a loop asks the broker whether its group caught up: an admin round trip, not once per batch.
+#: How often a loop asks the broker whether its group caught up: a broker round trip, not once per batch.
 PROBE_INTERVAL_S = 0.1
 
 
@@ -59,20 +60,21 @@ def skip_client_error(error: KafkaError, log: logging.Logger) -> None:
 class CaughtUp:
     """``--until-caught-up``: the log ends of the sources when the run started (``targets``), and whether
     ``group`` has committed them. Records produced after the start are not waited for, so a busy topic
-    still ends. ``admin`` answers ``list_consumer_group_offsets``; ``clock`` is injectable for tests."""
+    still ends. ``commits`` reads the group's committed offsets (a :class:`GroupCommits`); ``clock`` is
+    injectable for tests. :meth:`close` it on the thread that probed."""
 
     def __init__(
         self,
         group: str,
         targets: dict[PartitionId, int],
-        admin: Any,
+        commits: Any,
         *,
         interval_s: float = PROBE_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.group = group
         self.targets = targets
-        self._admin = admin
+        self._commits = commits
         self._interval_s = interval_s
         self._clock = clock
         self._next_probe = 0.0
@@ -80,7 +82,7 @@ class CaughtUp:
     @classmethod
     def start(cls, settings: Settings, group: str, topics: Iterable[str]) -> CaughtUp:
         """Read the log ends of ``topics`` now: what the run will have to commit."""
-        return cls(group, end_offsets(settings, sorted(set(topics))), admin_client(settings))
+        return cls(group, end_offsets(settings, sorted(set(topics))), GroupCommits.open(settings, group))
 
     @classmethod
     def when(cls, enabled: bool, settings: Settings, group: str, topics: Iterable[str]) -> CaughtUp | None:
@@ -96,7 +98,16 @@ class CaughtUp:
         return self.reached_now()
 
     def reached_now(self) -> bool:
-        return committed_reached(self._admin, self.group, self.targets)
+        return bool(self._commits.reached(self.targets))
+
+    def close(self) -> None:
+        self._commits.close()
+
+    @staticmethod
+    def close_if_any(probe: CaughtUp | None) -> None:
+        """For a loop whose probe is ``None`` without ``--until-caught-up``."""
+        if probe is not None:
+            probe.close()
 
 
 def assigned_lag(consumer: Consumer, committed: Mapping[PartitionId, int]) -> int | None:
@@ -119,38 +130,54 @@ def assigned_lag(consumer: Consumer, committed: Mapping[PartitionId, int]) -> in
 
 
 class GroupLag:
-    """A consumer group's ``(topic, partition, committed, end)`` rows, asked from outside the group (a
-    worker's metrics thread, ``livectx ingest lag``). One admin client and one probe consumer serve every
-    call: a metrics tick used to build both afresh, a connection set-up per tick. ``admin`` and ``probe``
-    are injectable (tests); by default they are made from ``settings`` on first use."""
+    """Consumer groups' ``(topic, partition, committed, end)`` rows, asked from outside the groups (a
+    worker's metrics thread, ``livectx ingest lag``, the dashboard). One :class:`GroupCommits` per group
+    serves every call, watermarks included: a metrics tick used to build its clients afresh, a connection
+    set-up per tick. ``topics`` limits the rows to those topics (a worker knows its sources); by default
+    every topic counts. ``open_group`` is injectable (tests); by default it opens from ``settings``."""
 
-    def __init__(self, settings: Settings | None = None, *, admin: Any = None, probe: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        topics: Iterable[str] | None = None,
+        open_group: Callable[[str], Any] | None = None,
+    ) -> None:
         self._settings = settings
-        self._admin = admin
-        self._probe = probe
+        self._topics = None if topics is None else sorted(set(topics))
+        self._open_group = open_group
+        self._groups: dict[str, Any] = {}
 
     def rows(self, group: str) -> list[tuple[str, int, int, int]]:
-        if self._admin is None:
-            self._admin = admin_client(self._require_settings())
-        committed = committed_offsets(self._admin, group)
+        commits = self.commits(group)
+        committed = commits.read_topics(self._topics)
         if not committed:
             return []
-        if self._probe is None:
-            self._probe = probe_consumer(self._require_settings())
-        ends = watermark_ends(self._probe, sorted({t for t, _ in committed}))
+        ends = commits.ends(sorted({t for t, _ in committed}))
         return sorted((t, p, off, ends.get((t, p), off)) for (t, p), off in committed.items())
 
-    def close(self) -> None:
-        """Close the probe consumer (the admin client needs no close); call it on the thread that used them."""
-        if self._probe is not None:
-            self._probe.close()
-            self._probe = None
-        self._admin = None
+    def commits(self, group: str) -> Any:
+        """The group's reader, opened on first use and kept."""
+        if group not in self._groups:
+            self._groups[group] = self._opener()(group)
+        return self._groups[group]
 
-    def _require_settings(self) -> Settings:
+    def keep_only(self, groups: Iterable[str]) -> None:
+        """Close the readers of groups not in ``groups`` (the dashboard's listing moved on)."""
+        for group in set(self._groups) - set(groups):
+            self._groups.pop(group).close()
+
+    def close(self) -> None:
+        """Close every reader; call it on the thread that used them."""
+        self.keep_only(())
+
+    def _opener(self) -> Callable[[str], Any]:
+        if self._open_group is not None:
+            return self._open_group
         if self._settings is None:
-            raise ValueError("GroupLag needs settings, or its clients injected")
-        return self._settings
+            raise ValueError("GroupLag needs settings, or open_group injected")
+        settings = self._settings
+        return lambda group: GroupCommits.open(settings, group)
 
 
 def probe_consumer(settings: Settings, **overrides: Any) -> Consumer:

@@ -130,6 +130,7 @@ class TransactionalLoop:
                     break
         finally:
             self._consumer.close()
+            CaughtUp.close_if_any(caught_up)
         return self.stats
 
     def _next_batch(self) -> list[Message]:

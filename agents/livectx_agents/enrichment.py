@@ -218,6 +218,7 @@ class AsyncEnricher:
             self._ledger.cancel_all()
             self._emitter.producer.flush(30)
             self._consumer.close()
+            CaughtUp.close_if_any(caught_up)
         return self.stats
 
     def _start(self, message: Message) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from livectx.errors import LivectxError
 from livectx.kafka import admin_client
+from livectx.offsets import GroupCommits
 from livectx.settings import Settings
 from livectx.tier.hot import probe_consumer
 
@@ -35,7 +36,7 @@ class OffsetMove:
 def plan_reset(settings: Settings, group: str, topic: str, to: datetime) -> list[OffsetMove]:
     """Per partition, the group's offset now and the first offset whose timestamp is >= ``to`` (the end
     offset when no record is that recent)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka import TopicPartition
 
     if to.tzinfo is None:
         raise LivectxError(f"--to-datetime {to.isoformat()} has no time zone: add one (e.g. 2024-05-01T00:00:00Z)")
@@ -50,10 +51,11 @@ def plan_reset(settings: Settings, group: str, topic: str, to: datetime) -> list
         marks = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False) for p in partitions}
     finally:
         probe.close()
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-    admin = admin_client(settings)  # held while its futures run: a collected client never completes them
-    committed_list = admin.list_consumer_group_offsets([request])[group].result(10)
-    committed = {tp.partition: tp.offset for tp in committed_list.topic_partitions if tp.offset >= 0}
+    commits = GroupCommits.open(settings, group)
+    try:
+        committed = {p: offset for (_t, p), offset in commits.read((topic, p) for p in partitions).items()}
+    finally:
+        commits.close()
     moves = []
     for tp in found:
         low, high = marks[tp.partition]

@@ -93,6 +93,7 @@ def create_app(
         state["refresher"].start()
         yield
         state["refresher"].stop()
+        reader.close()
 
     app = FastAPI(title="livectx dashboard", lifespan=lifespan, docs_url=None, redoc_url=None)
 

@@ -30,12 +30,14 @@ class PlatformReader:
         clock: Any = time.time,
     ) -> None:
         from livectx import topics
+        from livectx.consuming import GroupLag
         from livectx.kafka import admin_client
 
         self.settings = settings
         self.dead_letter_topic = dead_letter_topic or settings.kafka.dead_letter_topic
         self.models_topic = models_topic or topics.MODELS
         self._admin = admin_client(settings)
+        self._lag = GroupLag(settings)  # one offset reader per listed group, kept between refreshes
         self._clock = clock
         self._last_ends: tuple[float, dict[tuple[str, int], int]] | None = None
         self._embedder: Any = None
@@ -64,8 +66,14 @@ class PlatformReader:
             }
             for name in names
         ]
-        groups = [self._group(listing, ends) for listing in self._listed_groups(max_groups)]
+        listed = self._listed_groups(max_groups)
+        self._lag.keep_only(g.group_id for g in listed)
+        groups = [self._group(listing, ends) for listing in listed]
         return {"topics": topics, "groups": groups}
+
+    def close(self) -> None:
+        """Close the groups' offset readers (after the refresher stopped: they are used on its thread)."""
+        self._lag.close()
 
     def _listed_groups(self, max_groups: int) -> list[Any]:
         """Consumer groups, those with live members first (a dev stack keeps many finished ones)."""
@@ -73,14 +81,11 @@ class PlatformReader:
         return sorted(listed, key=lambda g: (str(g.state).endswith("EMPTY"), g.group_id))[:max_groups]
 
     def _group(self, listing: Any, ends: dict[tuple[str, int], int]) -> dict[str, Any]:
-        """One group's committed offsets against the end offsets already read (one admin call, no consumer)."""
-        from confluent_kafka import ConsumerGroupTopicPartitions
-
+        """One group's committed offsets (its reader kept between refreshes) against the end offsets already read."""
         group = listing.group_id
         try:
-            request = [ConsumerGroupTopicPartitions(group)]
-            result = self._admin.list_consumer_group_offsets(request)[group].result(10)
-            committed = [(tp.topic, tp.partition, tp.offset) for tp in result.topic_partitions if tp.offset >= 0]
+            offsets = self._lag.commits(group).read(ends)
+            committed = [(t, p, c) for (t, p), c in offsets.items()]
         except Exception as exc:  # a group being deleted or rebalancing: shown without lag
             log.debug("offsets of %s not readable: %s", group, exc)
             committed = []

@@ -364,9 +364,8 @@ def test_the_workers_pause_while_the_registry_is_down_and_lose_nothing(  # type:
     from livectx_ingest.embeddings.worker import EmbeddingWorker
     from livectx_ingest.streaming.worker import run_features_worker
 
-    from livectx.kafka import admin_client
     from livectx.kafka import producer as make_producer
-    from livectx.offsets import committed_reached, end_offsets
+    from livectx.offsets import GroupCommits, end_offsets
     from livectx.schemas.serializers import RegistryEncoder
     from livectx.vectors.pgvector_store import PgVectorStore
     from livectx.vectors.sources import vector_id
@@ -376,7 +375,7 @@ def test_the_workers_pause_while_the_registry_is_down_and_lose_nothing(  # type:
     settings = get_settings(reload=True)
     assert f":{private_registry.settings.stack.schema_registry_port}/" in settings.schema_registry_url
     group, memory_group = f"wire-{wired.project}", f"wire-emb-{wired.project}"
-    admin = admin_client(settings)
+    features, memory = GroupCommits.open(settings, group), GroupCommits.open(settings, memory_group)
     first = wired.produce(300, START, seed=42)
     targets = end_offsets(settings, [wired.topic])
 
@@ -412,8 +411,8 @@ def test_the_workers_pause_while_the_registry_is_down_and_lose_nothing(  # type:
     worker.start()
     embedding_thread.start()
     try:
-        assert _wait(lambda: committed_reached(admin, group, targets), 120), result
-        assert _wait(lambda: committed_reached(admin, memory_group, targets), 120), result
+        assert _wait(lambda: features.reached(targets), 120), result
+        assert _wait(lambda: memory.reached(targets), 120), result
 
         # A new writer version while the worker runs: its id is one the worker has never seen.
         sources = wired.folder / "sources.py"
@@ -443,20 +442,22 @@ def test_the_workers_pause_while_the_registry_is_down_and_lose_nothing(  # type:
         assert _wait(lambda: paused("livectx_ingest.streaming.engine"), 60), caplog.text
         assert _wait(lambda: paused("livectx_ingest.embeddings.worker"), 60), caplog.text
         time.sleep(3)  # paused: the records wait in Kafka
-        assert worker.is_alive() and not committed_reached(admin, group, targets)
-        assert embedding_thread.is_alive() and not committed_reached(admin, memory_group, targets)
+        assert worker.is_alive() and not features.reached(targets)
+        assert embedding_thread.is_alive() and not memory.reached(targets)
         no_dead_letters(settings, wired)
 
         private_registry.start()
         private_registry.wait_ready(180)
-        assert _wait(lambda: committed_reached(admin, group, targets), 120), caplog.text
-        assert _wait(lambda: committed_reached(admin, memory_group, targets), 120), caplog.text
+        assert _wait(lambda: features.reached(targets), 120), caplog.text
+        assert _wait(lambda: memory.reached(targets), 120), caplog.text
         assert caplog.text.count("schema registry answers again") >= 2
     finally:
         stop.set()
         embeddings.stop()
         worker.join(60)
         embedding_thread.join(60)
+        features.close()
+        memory.close()
     assert "error" not in result and "embedding error" not in result, result
     assert result["stats"].events == 600  # each record applied once: nothing lost, nothing twice
     assert result["embedded"].dead_lettered == 0

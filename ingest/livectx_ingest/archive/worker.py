@@ -164,6 +164,7 @@ class ArchiveWorker:
             self._stopping.set()
             self._report()
             self._consumer.close()
+            CaughtUp.close_if_any(caught_up)
             if compactor is not None:
                 compactor.join(30)
         return self.stats

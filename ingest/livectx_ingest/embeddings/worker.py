@@ -174,6 +174,7 @@ class EmbeddingWorker:
         finally:
             self._pipeline.close()
             self._consumer.close()
+            CaughtUp.close_if_any(caught_up)
             self._pipeline.join(10)
             self.store.close()
         return self.stats

@@ -263,7 +263,7 @@ def run_features_worker(
     target = None
     if metrics_server is not None:  # the stack's Prometheus scrapes what registers (livectx.prometheus_targets)
         target = _register(settings, consumer_group, worker_id, metrics_server.server_port)
-    group_lag = GroupLag(settings)  # the metrics thread's own clients, for the worker's life
+    group_lag = GroupLag(settings, topics=engine.topics)  # the metrics thread's own client, for the worker's life
     reporter = MetricsReporter(
         stats,
         lambda: _total_lag(group_lag, consumer_group, metrics),
@@ -332,11 +332,14 @@ class CaughtUpWatcher(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._done.wait(self._poll_s):
-            external = self._external is not None and self._external.is_set()
-            if external or (self._caught_up is not None and self._caught_up.reached_now()):
-                self._stop_app()
-                return
+        try:
+            while not self._done.wait(self._poll_s):
+                external = self._external is not None and self._external.is_set()
+                if external or (self._caught_up is not None and self._caught_up.reached_now()):
+                    self._stop_app()
+                    return
+        finally:
+            CaughtUp.close_if_any(self._caught_up)  # on the thread that probed
 
     def stop(self) -> None:
         self._done.set()
