@@ -109,60 +109,91 @@ class ReplayCounts:
 class AsOfFeatures:
     """Feeds replayed record batches through the engine's window state; collects each scored event's input."""
 
-    def __init__(self, decision: DecisionSpec, columns: Sequence[str]) -> None:
+    def __init__(self, decision: DecisionSpec, columns: Sequence[str], *, batches: bool = True) -> None:
         from livectx.repo import current_repo
+        from livectx_backtest.asof_batch import BatchAsOf
 
         repo = current_repo()
         self.decision = decision
         self.columns = tuple(columns)
         self._repo = repo
-        self._scored_type = repo.model(decision.source)
+        self.scored_type = repo.model(decision.source)
         groups = model_groups(decision.service, self.columns)
         self.states = [GroupState(g) for g in groups]
-        self._ttl = [int(g.ttl.total_seconds() * 1000) for g in groups]
-        self._own = [i for i, g in enumerate(groups) if g.event_type is self._scored_type]
+        self.ttl_ms = [int(g.ttl.total_seconds() * 1000) for g in groups]
+        self.own = [i for i, g in enumerate(groups) if g.event_type is self.scored_type]
         #: per event type of another source: the indexes of its groups
-        self._other: dict[type[Event], list[int]] = {}
+        self.other: dict[type[Event], list[int]] = {}
         for i, g in enumerate(groups):
-            if g.event_type is not self._scored_type:
-                self._other.setdefault(g.event_type, []).append(i)
-        self._used = (self._scored_type, *self._other)
+            if g.event_type is not self.scored_type:
+                self.other.setdefault(g.event_type, []).append(i)
+        self.used = (self.scored_type, *self.other)
         #: per other-source group index: entity -> its row's values, refreshed after each of its events
-        self._rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for ids in self._other.values() for i in ids}
+        self.latest_rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for ids in self.other.values() for i in ids}
         self.scored = Scored(self.columns, decision.inputs, decision.label is not None)
         self.counts = ReplayCounts()
+        #: the batch path, where the groups allow it; how many batches took it
+        self._batch = BatchAsOf.of(self) if batches else None
+        self.columnar_batches = 0
+        self._schemas: dict[str | None, tuple[type[Event] | None, str | None, str]] = {}
 
     def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
-        """One replay batch (the archive's columns); ``first_position`` numbers its first record."""
+        """One replay batch (the archive's columns); ``first_position`` numbers its first record (a
+        ``position`` column, where the records were split over workers, numbers each).
+
+        Whole batches take the engine's batch path (:mod:`livectx_backtest.asof_batch`) where the groups
+        and the batch allow it, else every event goes through :meth:`apply`, with the same result."""
+        import numpy as np
+
+        if "position" in batch.schema.names:
+            positions = batch.column("position").to_numpy(zero_copy_only=False).astype(np.int64)
+        else:
+            positions = np.arange(first_position, first_position + batch.num_rows, dtype=np.int64)
+        counts = ReplayCounts(records=batch.num_rows)
+        types = [self._event_type(schema, counts) for schema in schema_headers(batch)]
+        if self._batch is not None and self._batch.feed(batch, positions, types, counts):
+            self.columnar_batches += 1
+            return
+        self.counts.add(counts)
         values = batch.column("value").to_pylist()
         offsets = batch.column("offset").to_pylist()
-        schemas = schema_headers(batch)
-        positions = batch.column("position").to_pylist() if "position" in batch.schema.names else None
-        counts = self.counts
-        counts.records += len(values)
-        for i, (value, schema) in enumerate(zip(values, schemas, strict=True)):
-            if schema is None:
-                counts.bad["no livectx-schema header"] += 1
-                continue
-            event_type = self._repo.event_type(schema.rsplit(".v", 1)[0])
+        for i, (value, event_type) in enumerate(zip(values, types, strict=True)):
             if event_type is None:
-                counts.bad[f"unknown schema {schema}"] += 1
-                continue
-            if event_type not in self._used:
-                counts.ignored[event_type.schema_name] += 1
                 continue
             try:
                 event = serde.decode(event_type, value)
             except SchemaError as exc:
-                counts.bad[str(exc)[:120]] += 1
+                self.counts.bad[str(exc)[:120]] += 1
                 continue
-            self.apply(event, offsets[i], positions[i] if positions is not None else first_position + i)
+            self.apply(event, offsets[i], int(positions[i]))
+
+    def _event_type(self, schema: str | None, counts: ReplayCounts) -> type[Event] | None:
+        """The event type a record is fed as, or ``None`` (counted as bad or ignored by reason); each
+        schema is looked up once."""
+        known = self._schemas.get(schema)
+        if known is None:
+            known = self._schemas[schema] = self._classify(schema)
+        event_type, tally, reason = known
+        if tally is not None:
+            getattr(counts, tally)[reason] += 1
+        return event_type
+
+    def _classify(self, schema: str | None) -> tuple[type[Event] | None, str | None, str]:
+        """(the event type fed, or None; the counter a record of ``schema`` adds to; under which reason)."""
+        if schema is None:
+            return None, "bad", "no livectx-schema header"
+        event_type = self._repo.event_type(schema.rsplit(".v", 1)[0])
+        if event_type is None:
+            return None, "bad", f"unknown schema {schema}"
+        if event_type not in self.used:
+            return None, "ignored", event_type.schema_name
+        return event_type, None, ""
 
     def feed_events(self, events: Iterable[Event]) -> None:
         """Already decoded events, in consumption order (their index is both sequence and position)."""
         for n, event in enumerate(events, start=self.counts.records):
             self.counts.records += 1
-            if isinstance(event, self._used):
+            if isinstance(event, self.used):
                 self.apply(event, n, n)
             else:
                 self.counts.ignored[event.schema_name] += 1
@@ -170,7 +201,7 @@ class AsOfFeatures:
     def apply(self, event: Event, offset: int, position: int) -> None:
         """One event a group reads: update the window state; a scored event also records its model input."""
         self.counts.by_type[event.schema_name] += 1
-        if isinstance(event, self._scored_type):
+        if isinstance(event, self.scored_type):
             self._score(event, offset, position)
         else:
             self._context(event, offset)
@@ -178,10 +209,10 @@ class AsOfFeatures:
     def _context(self, event: Any, offset: int) -> None:
         ts = event.event_time_ms
         entity = getattr(event, self.decision.entity_key)
-        for i in self._other[type(event)]:
+        for i in self.other[type(event)]:
             state = self.states[i]
             if state.apply(entity, ts, offset, tuple(getattr(event, c) for c in state.columns)):
-                self._rows[i][entity] = state.row(entity).values
+                self.latest_rows[i][entity] = state.row(entity).values
             else:
                 self.counts.late += 1
 
@@ -189,16 +220,16 @@ class AsOfFeatures:
         ts = event.event_time_ms
         entity = getattr(event, self.decision.entity_key)
         features: dict[str, Any] = {}
-        for i in self._own:
+        for i in self.own:
             state = self.states[i]
             if not state.apply(entity, ts, offset, tuple(getattr(event, c) for c in state.columns)):
                 self.counts.late += 1
             features.update(state.row(entity).values)  # the scored event's own row: never beyond the TTL
-        for ids in self._other.values():
+        for ids in self.other.values():
             for i in ids:
                 newest = self.states[i].newest.get(entity)
-                if newest is not None and newest + self._ttl[i] >= ts:
-                    features.update(self._rows[i][entity])
+                if newest is not None and newest + self.ttl_ms[i] >= ts:
+                    features.update(self.latest_rows[i][entity])
         s, d = self.scored, self.decision
         s.position.append(position)
         s.event_ms.append(ts)
