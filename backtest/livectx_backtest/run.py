@@ -14,7 +14,8 @@ about each event's entity, plus the event's declared inputs.
    report has score distributions and the versions' agreement, no precision, recall or cost.
 
 With ``workers > 1`` the window state is split by entity (crc32 of the record key: an entity's events always
-go to the same process, in replay order) over spawned processes; the main process replays and scores. This
+go to the same process, in replay order) over spawned processes, which also score their events while the
+main process replays (:mod:`livectx_backtest.sinks`). This
 needs every source the decision reads keyed by the entity (checked before the replay starts).
 The result does not depend on the number of workers. Everything in :attr:`BacktestResult.summary` is a
 function of the range and the versions only; wall-clock figures live in :attr:`BacktestResult.timing`.
@@ -40,6 +41,7 @@ from livectx_backtest.scoring import (
     distribution,
     judge,
     load_candidates,
+    picks,
     resolve_decision,
     score,
     union_columns,
@@ -150,7 +152,11 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
         settings, list(spec.topics), start=spec.start, end=spec.end, by="time", merge_by_event_time=True,
         batch_size=spec.batch_size, stats=stats,
     )  # fmt: skip
-    sink = LocalSink(decision, columns) if spec.workers <= 1 else ProcessSink(decision, columns, spec.workers)
+    if spec.workers <= 1:
+        sink: LocalSink | ProcessSink = LocalSink(decision, columns)
+    else:  # the workers score too, while the replay goes on
+        scorers = [(c.ref, c.model, picks(c, columns, len(decision.inputs))) for c in candidates]
+        sink = ProcessSink(decision, columns, spec.workers, scorers)
     done = 0
     first_ms: int | None = None
     try:
@@ -161,7 +167,7 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
             done += batch.num_rows
             if progress is not None:
                 progress(done, max(total, done) if total else None)
-        scored, counts = sink.finish()
+        scored, counts, scores = sink.finish()
     finally:
         sink.close()
     replayed = time.perf_counter()
@@ -176,7 +182,8 @@ def run_backtest(settings: Settings, spec: BacktestSpec, progress: Progress | No
             f"in {_describe_range(spec)}"
         )
 
-    scores = {c.ref: score(c, scored["rows"], columns, len(decision.inputs)) for c in candidates}
+    if scores is None:
+        scores = {c.ref: score(c, scored["rows"], columns, len(decision.inputs)) for c in candidates}
     done_at = time.perf_counter()
     return BacktestResult(
         summary=summarise(spec, decision, candidates, columns, scored, scores, counts, stats),

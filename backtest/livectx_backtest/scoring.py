@@ -93,16 +93,25 @@ def union_columns(candidates: Sequence[Candidate]) -> tuple[str, ...]:
 def score(candidate: Candidate, rows: np.ndarray, columns: Sequence[str], inputs: int) -> np.ndarray:
     """The candidate's positive-class probability for each row of the union matrix (``columns``, then the
     decision's ``inputs`` input values): its own columns, in its order, then the inputs."""
+    return predict(candidate.model, rows[:, picks(candidate, columns, inputs)])
+
+
+def picks(candidate: Candidate, columns: Sequence[str], inputs: int) -> list[int]:
+    """Where the candidate's inputs are in a row of the union matrix: its columns in its order, then the
+    decision's inputs."""
+    return [columns.index(c) for c in candidate.version.feature_columns] + list(
+        range(len(columns), len(columns) + inputs)
+    )
+
+
+def predict(model: Any, inputs: np.ndarray) -> np.ndarray:
+    """``predict_proba``'s positive class, in blocks (a row's score does not depend on its block)."""
     import numpy as np
 
-    picks = [columns.index(c) for c in candidate.version.feature_columns]
-    picks += list(range(len(columns), len(columns) + inputs))
-    inputs = rows[:, picks]
     if not len(inputs):
         return np.zeros(0)
     blocks = range(0, len(inputs), SCORE_BLOCK)
-    parts = [candidate.model.predict_proba(inputs[i : i + SCORE_BLOCK])[:, 1] for i in blocks]
-    return np.concatenate(parts).astype(np.float64)
+    return np.concatenate([model.predict_proba(inputs[i : i + SCORE_BLOCK])[:, 1] for i in blocks]).astype(np.float64)
 
 
 def distribution(scores: np.ndarray, threshold: float) -> dict[str, Any]:

@@ -4,10 +4,16 @@
 the same worker, in replay order, and numbers every record with its position in the replay; the merged
 result is sorted back into replay order. Whatever the number of workers, the scored events, their inputs
 and the counts are the same as :class:`LocalSink`'s.
+
+Given the versions (``scorers``), the workers also score their events as they go, in blocks, while the
+replay goes on: scoring then overlaps the replay instead of following it, and the input matrix never
+crosses a pipe. A row's score does not depend on its block, so the scores are those of scoring at the end.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,10 +21,15 @@ from typing import TYPE_CHECKING, Any
 from livectx.errors import LivectxError
 from livectx.repo.decisions import DecisionSpec
 from livectx_backtest.asof import AsOfFeatures, ReplayCounts
+from livectx_backtest.scoring import SCORE_BLOCK, predict
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+
+#: A version as a worker scores it: its ref, its model and where its inputs are in a row (``scoring.picks``).
+Scorer = tuple[str, Any, list[int]]
+Finished = tuple[dict[str, "np.ndarray"], ReplayCounts, dict[str, "np.ndarray"] | None]
 
 
 class LocalSink:
@@ -30,8 +41,9 @@ class LocalSink:
     def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
         self.features.feed(batch, first_position)
 
-    def finish(self) -> tuple[dict[str, np.ndarray], ReplayCounts]:
-        return self.features.scored.arrays(), self.features.counts
+    def finish(self) -> Finished:
+        """The scored events, the counts, and no scores (the caller scores the rows)."""
+        return self.features.scored.arrays(), self.features.counts, None
 
     def close(self) -> None:
         pass
@@ -40,16 +52,24 @@ class LocalSink:
 class ProcessSink:
     """The window state split by entity over spawned worker processes, fed Arrow IPC over pipes."""
 
-    def __init__(self, decision: DecisionSpec, columns: Sequence[str], workers: int) -> None:
+    def __init__(
+        self, decision: DecisionSpec, columns: Sequence[str], workers: int, scorers: Sequence[Scorer] = ()
+    ) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # no inherited Kafka client threads
         self.columns = tuple(columns)
         self.pipes = []
         self.processes = []
+        # The models go through a file: as spawn arguments (megabytes through the start pipe) every start
+        # would block until its worker, still importing, has read them all.
+        self._models = tempfile.NamedTemporaryFile(prefix="livectx-backtest-models-", suffix=".pickle")  # noqa: SIM115
+        pickle.dump(list(scorers), self._models)
+        self._models.flush()
         for _ in range(workers):
             parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(child, decision, self.columns), daemon=True)
+            args = (child, decision, self.columns, self._models.name)
+            process = context.Process(target=_worker, args=args, daemon=True)
             process.start()
             child.close()
             self.pipes.append(parent)
@@ -69,12 +89,14 @@ class ProcessSink:
             if part.num_rows:
                 pipe.send_bytes(_ipc(part))
 
-    def finish(self) -> tuple[dict[str, np.ndarray], ReplayCounts]:
+    def finish(self) -> Finished:
+        """The scored events in replay order, the counts, and each version's scores (``None`` without
+        scorers: the caller scores the rows)."""
         import numpy as np
 
         for pipe in self.pipes:
             pipe.send_bytes(b"")
-        parts, counts = [], ReplayCounts()
+        parts, counts, scored = [], ReplayCounts(), []
         for pipe, process in zip(self.pipes, self.processes, strict=True):
             try:
                 status, payload = pipe.recv()
@@ -82,14 +104,19 @@ class ProcessSink:
                 raise LivectxError(f"backtest worker {process.pid} died (exit code {process.exitcode})") from None
             if status != "ok":
                 raise LivectxError(f"backtest worker failed: {payload}")
-            arrays, worker_counts = payload
+            arrays, worker_counts, worker_scores = payload
             parts.append(arrays)
+            scored.append(worker_scores)
             counts.add(worker_counts)
         merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         order = np.argsort(merged["position"], kind="stable")
-        return {k: v[order] for k, v in merged.items()}, counts
+        scores = None
+        if scored[0] is not None:
+            scores = {ref: np.concatenate([s[ref] for s in scored])[order] for ref in scored[0]}
+        return {k: v[order] for k, v in merged.items()}, counts, scores
 
     def close(self) -> None:
+        self._models.close()  # deletes the file
         for pipe in self.pipes:
             pipe.close()
         for process in self.processes:
@@ -108,15 +135,52 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _worker(pipe: Any, decision: DecisionSpec, columns: tuple[str, ...]) -> None:
-    """A worker process: window state for its entities; replies ("ok", (arrays, counts)) or ("error", text)."""
+def _worker(pipe: Any, decision: DecisionSpec, columns: tuple[str, ...], models: str) -> None:
+    """A worker process: window state for its entities, and with scorers (pickled in the file ``models``)
+    each version's scores of its events, in blocks as they come; replies ("ok", (arrays, counts, scores))
+    or ("error", text)."""
     import pyarrow as pa
 
-    features = AsOfFeatures(decision, columns)
     try:
+        with open(models, "rb") as file:
+            scorers: list[Scorer] = pickle.load(file)  # written by this run's parent process
+        features = AsOfFeatures(decision, columns)
+        scores = _Scores(scorers)
         while data := pipe.recv_bytes():
             for batch in pa.ipc.open_stream(data):
                 features.feed(batch, 0)
-        pipe.send(("ok", (features.scored.arrays(), features.counts)))
+            scores.take(features.scored.rows, SCORE_BLOCK)
+        scores.take(features.scored.rows, 1)
+        arrays = features.scored.arrays()
+        if scorers:
+            del arrays["rows"]  # scored here: the matrix need not cross the pipe
+        pipe.send(("ok", (arrays, features.counts, scores.result() if scorers else None)))
     except Exception as exc:  # reported to the parent as one line, which raises it
         pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _Scores:
+    """A worker's scores so far: every version scores the rows not scored yet, once at least ``block`` wait.
+    One thread per worker (the replaying process and the other worker share the machine's cores)."""
+
+    def __init__(self, scorers: list[Scorer]) -> None:
+        self.scorers = scorers
+        self.done = 0
+        self.parts: dict[str, list[np.ndarray]] = {ref: [] for ref, _model, _picks in scorers}
+
+    def take(self, rows: list[list[float]], block: int) -> None:
+        import numpy as np
+        from threadpoolctl import threadpool_limits
+
+        if not self.scorers or len(rows) - self.done < block:
+            return
+        matrix = np.asarray(rows[self.done :], dtype=np.float64)
+        with threadpool_limits(1):
+            for ref, model, picks in self.scorers:
+                self.parts[ref].append(predict(model, matrix[:, picks]))
+        self.done = len(rows)
+
+    def result(self) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        return {ref: np.concatenate(parts) if parts else np.zeros(0) for ref, parts in self.parts.items()}
