@@ -12,8 +12,11 @@ crosses a pipe. A row's score does not depend on its block, so the scores are th
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import queue
 import tempfile
+import threading
 import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -74,6 +77,9 @@ class ProcessSink:
             child.close()
             self.pipes.append(parent)
             self.processes.append(process)
+        # A sender thread per worker, so the replay goes on while a worker is still starting (its imports and
+        # the feature repo take seconds) or busy: up to QUEUED batch parts wait per worker.
+        self._senders = [_Sender(pipe) for pipe in self.pipes]
 
     def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
         import numpy as np
@@ -84,18 +90,20 @@ class ProcessSink:
         owner = np.fromiter((zlib.crc32(k) % n if k else 0 for k in keys), dtype=np.int64, count=len(keys))
         positions = pa.array(np.arange(first_position, first_position + batch.num_rows, dtype=np.int64))
         batch = batch.append_column("position", positions)
-        for worker, pipe in enumerate(self.pipes):
+        for worker, sender in enumerate(self._senders):
             part = batch.filter(pa.array(owner == worker))
             if part.num_rows:
-                pipe.send_bytes(_ipc(part))
+                sender.put(_ipc(part))
 
     def finish(self) -> Finished:
         """The scored events in replay order, the counts, and each version's scores (``None`` without
         scorers: the caller scores the rows)."""
         import numpy as np
 
-        for pipe in self.pipes:
-            pipe.send_bytes(b"")
+        for sender in self._senders:
+            sender.put(b"")  # the end
+        for sender in self._senders:
+            sender.join()
         parts, counts, scored = [], ReplayCounts(), []
         for pipe, process in zip(self.pipes, self.processes, strict=True):
             try:
@@ -117,6 +125,8 @@ class ProcessSink:
 
     def close(self) -> None:
         self._models.close()  # deletes the file
+        for sender in self._senders:
+            sender.stop()
         for pipe in self.pipes:
             pipe.close()
         for process in self.processes:
@@ -124,6 +134,48 @@ class ProcessSink:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+
+
+class _Sender:
+    """Sends one worker its batch parts from a thread of its own, in order; a failed send (the worker died)
+    is raised by the next :meth:`put` or by :meth:`join`."""
+
+    QUEUED = 64
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUED)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="livectx-backtest-sender", daemon=True)
+        self.thread.start()
+
+    def put(self, data: bytes) -> None:
+        while self.error is None:
+            try:
+                self.queue.put(data, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise LivectxError(f"a backtest worker stopped taking records: {self.error}")
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise LivectxError(f"a backtest worker stopped taking records: {self.error}")
+
+    def stop(self) -> None:
+        """On close: let the thread end (it drops what still waits)."""
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(None)
+
+    def _run(self) -> None:
+        try:
+            while (data := self.queue.get()) is not None:
+                self.pipe.send_bytes(data)
+                if not data:
+                    return
+        except (OSError, ValueError) as exc:  # a broken or closed pipe
+            self.error = exc
 
 
 def _ipc(batch: pa.RecordBatch) -> bytes:
