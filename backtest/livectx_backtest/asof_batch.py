@@ -23,11 +23,10 @@ out-of-order streams split into batches, with fallbacks between them).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from livectx.features.batch_apply import SEQ, TS, BatchApplier, EntityOrder
 from livectx.features.incremental import GroupState
@@ -68,10 +67,12 @@ class RowSink:
 class BatchAsOf:
     """The batch path of one :class:`AsOfFeatures`; :meth:`of` is ``None`` where it cannot take its groups."""
 
-    def __init__(self, features: AsOfFeatures, decoders: dict[type[Event], BatchDecoder]) -> None:
+    def __init__(
+        self, features: AsOfFeatures, decoders: dict[type[Event], BatchDecoder], appliers: list[BatchApplier]
+    ) -> None:
         self.features = features
         self.decoders = decoders
-        self.appliers = [BatchApplier(s.group, s.columns) for s in features.states]
+        self.appliers = appliers
         self.names = [[f.name for f in s.group.features] for s in features.states]
 
     @classmethod
@@ -80,7 +81,8 @@ class BatchAsOf:
         decoders = {t: column_decoder(t) for t in features.used}
         if any(d is None for d in decoders.values()):
             return None
-        if any(BatchApplier.for_group(s.group, s.columns) is None for s in features.states):
+        appliers = [BatchApplier.for_group(s.group, s.columns) for s in features.states]
+        if any(a is None for a in appliers):
             return None
         if any(_annotation(s.group.event_type, s.group.entity_key) is not str for s in features.states):
             return None
@@ -92,7 +94,7 @@ class BatchAsOf:
             for f in s.group.features:
                 if f.aggregation not in NUMERIC_RESULTS and _annotation(s.group.event_type, f.column) not in NUMERIC:
                     return None
-        return cls(features, decoders)  # type: ignore[arg-type]
+        return cls(features, decoders, appliers)  # type: ignore[arg-type]
 
     def feed(self, batch: pa.RecordBatch, positions: np.ndarray, types: list[Any], counts: ReplayCounts) -> bool:
         """Apply ``batch`` (``types``: each record's event type, or ``None`` for one not fed; ``counts``: what
@@ -114,15 +116,13 @@ class BatchAsOf:
             features.counts.by_type[event_type.schema_name] += table.num_rows
         scored = tables.get(features.scored_type)
         matrix = None if scored is None else np.zeros((scored[0].num_rows, len(features.columns)))
-        for i in features.own:
-            if scored is not None:
+        if scored is not None:
+            for i in features.own:
                 self._write(matrix, i, self._apply(i, scored[0]).values)  # type: ignore[arg-type]
         for event_type, ids in features.other.items():
-            for i in ids:
-                if event_type in tables:
-                    self._context(i, tables[event_type], scored, matrix)
-                elif scored is not None:
-                    self._context(i, None, scored, matrix)
+            if event_type in tables or scored is not None:
+                for i in ids:
+                    self._context(i, tables.get(event_type), scored, matrix)
         if scored is not None:
             self._emit(scored, matrix)  # type: ignore[arg-type]
         return True
@@ -151,7 +151,7 @@ class BatchAsOf:
         for row, (ok, row_values) in zip(one_by_one.tolist(), sink.events, strict=True):
             accepted[row] = ok
             values[row] = row_values
-        return _Applied(values, accepted)
+        return _Applied(values, accepted, order.codes.astype(np.int64), order.names)
 
     def _write(self, matrix: np.ndarray, i: int, values: np.ndarray, where: np.ndarray | None = None) -> None:
         """Group ``i``'s features into the model columns they fill (``where``: only those rows)."""
@@ -184,7 +184,7 @@ class BatchAsOf:
         if source is not None:
             table, positions = source
             applied = self._apply(i, table)
-            codes, by_code = _encoded(table.column(state.group.entity_key))
+            codes, by_code = applied.codes, applied.names  # the entities as the batch path encoded them
             ok = applied.accepted
             order = np.lexsort((positions[ok], codes[ok]))  # by entity, then position
             c, p, rows = codes[ok][order], positions[ok][order], applied.values[ok][order]
@@ -222,11 +222,13 @@ class BatchAsOf:
         s.rows.extend(full.tolist())
 
 
-class _Applied:
-    __slots__ = ("accepted", "values")
+class _Applied(NamedTuple):
+    """Per row of a group's table: its row's values after it, whether it was accepted, its entity's code."""
 
-    def __init__(self, values: np.ndarray, accepted: np.ndarray) -> None:
-        self.values, self.accepted = values, accepted
+    values: np.ndarray
+    accepted: np.ndarray
+    codes: np.ndarray
+    names: list[str]  # entity names by code
 
 
 def _floats(column: Any) -> np.ndarray:
@@ -236,12 +238,6 @@ def _floats(column: Any) -> np.ndarray:
     out = np.asarray(column, dtype=np.float64).copy()
     out[out == 0] = 0.0
     return out
-
-
-def _encoded(entities: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    """Each row's entity as a code, and the names by code."""
-    encoded = pc.dictionary_encode(entities.combine_chunks())
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
 
 def _annotation(event_type: type[Event], field: str | None) -> Any:
