@@ -36,16 +36,19 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from livectx.repo.compiled import Repo
+
 SCHEMA_HEADER = serde.SCHEMA_HEADER
 
 
-def model_groups(service: str, columns: Sequence[str]) -> list[FeatureGroup]:
-    """The service's groups, each reduced to the features in ``columns`` (groups with none are left out)."""
+def model_groups(service: str, columns: Sequence[str], repo: Repo | None = None) -> list[FeatureGroup]:
+    """The service's groups in ``repo`` (default: the current one), each reduced to the features in
+    ``columns`` (groups with none are left out)."""
     from livectx.repo import current_repo
 
     wanted = set(columns)
     groups = []
-    for group in current_repo().service_groups(service):
+    for group in (repo or current_repo()).service_groups(service):
         kept = tuple(f for f in group.features if f.name in wanted)
         if kept:
             groups.append(dataclasses.replace(group, features=kept))
@@ -109,16 +112,20 @@ class ReplayCounts:
 class AsOfFeatures:
     """Feeds replayed record batches through the engine's window state; collects each scored event's input."""
 
-    def __init__(self, decision: DecisionSpec, columns: Sequence[str], *, batches: bool = True) -> None:
+    def __init__(
+        self, decision: DecisionSpec, columns: Sequence[str], *, batches: bool = True, repo: Repo | None = None
+    ) -> None:
+        """``repo``: the compiled repo the decision is declared in (default: the current one; a worker
+        process is given the one its parent loaded, :mod:`livectx.repo.snapshot`)."""
         from livectx.repo import current_repo
         from livectx_backtest.asof_batch import BatchAsOf
 
-        repo = current_repo()
+        repo = repo or current_repo()
         self.decision = decision
         self.columns = tuple(columns)
         self._repo = repo
         self.scored_type = repo.model(decision.source)
-        groups = model_groups(decision.service, self.columns)
+        groups = model_groups(decision.service, self.columns, repo)
         self.states = [GroupState(g) for g in groups]
         self.ttl_ms = [int(g.ttl.total_seconds() * 1000) for g in groups]
         self.own = [i for i, g in enumerate(groups) if g.event_type is self.scored_type]

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from livectx.repo.compiled import Repo
+
 #: A version as a worker scores it: its ref, its model and where its inputs are in a row (``scoring.picks``).
 Scorer = tuple[str, Any, list[int]]
 Finished = tuple[dict[str, "np.ndarray"], ReplayCounts, dict[str, "np.ndarray"] | None]
@@ -56,22 +58,33 @@ class ProcessSink:
     """The window state split by entity over spawned worker processes, fed Arrow IPC over pipes."""
 
     def __init__(
-        self, decision: DecisionSpec, columns: Sequence[str], workers: int, scorers: Sequence[Scorer] = ()
+        self,
+        decision: DecisionSpec,
+        columns: Sequence[str],
+        workers: int,
+        scorers: Sequence[Scorer] = (),
+        repo: Repo | None = None,
     ) -> None:
+        """``repo``: the compiled repo (default: the current one), handed to the workers so that they do not
+        load it again (Feast's import alone takes seconds)."""
         import multiprocessing
+
+        from livectx.repo import current_repo
+        from livectx.repo.snapshot import dump_repo
 
         context = multiprocessing.get_context("spawn")  # no inherited Kafka client threads
         self.columns = tuple(columns)
         self.pipes = []
         self.processes = []
-        # The models go through a file: as spawn arguments (megabytes through the start pipe) every start
-        # would block until its worker, still importing, has read them all.
-        self._models = tempfile.NamedTemporaryFile(prefix="livectx-backtest-models-", suffix=".pickle")  # noqa: SIM115
-        pickle.dump(list(scorers), self._models)
-        self._models.flush()
+        # The repo and the models go through a file: as spawn arguments (megabytes through the start pipe)
+        # every start would block until its worker, still importing, has read them all.
+        self._start = tempfile.NamedTemporaryFile(prefix="livectx-backtest-", suffix=".pickle")  # noqa: SIM115
+        dump_repo(repo or current_repo(), self._start)
+        pickle.dump(list(scorers), self._start)
+        self._start.flush()
         for _ in range(workers):
             parent, child = context.Pipe()
-            args = (child, decision, self.columns, self._models.name)
+            args = (child, decision, self.columns, self._start.name)
             process = context.Process(target=_worker, args=args, daemon=True)
             process.start()
             child.close()
@@ -124,7 +137,7 @@ class ProcessSink:
         return {k: v[order] for k, v in merged.items()}, counts, scores
 
     def close(self) -> None:
-        self._models.close()  # deletes the file
+        self._start.close()  # deletes the file
         for sender in self._senders:
             sender.stop()
         for pipe in self.pipes:
@@ -187,16 +200,20 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _worker(pipe: Any, decision: DecisionSpec, columns: tuple[str, ...], models: str) -> None:
-    """A worker process: window state for its entities, and with scorers (pickled in the file ``models``)
-    each version's scores of its events, in blocks as they come; replies ("ok", (arrays, counts, scores))
-    or ("error", text)."""
+def _worker(pipe: Any, decision: DecisionSpec, columns: tuple[str, ...], start: str) -> None:
+    """A worker process: window state for its entities, and with scorers each version's scores of its
+    events, in blocks as they come; replies ("ok", (arrays, counts, scores)) or ("error", text).
+
+    The file ``start`` holds the compiled repo, then the scorers, pickled by this run's parent process."""
     import pyarrow as pa
 
+    from livectx.repo.snapshot import load_repo
+
     try:
-        with open(models, "rb") as file:
-            scorers: list[Scorer] = pickle.load(file)  # written by this run's parent process
-        features = AsOfFeatures(decision, columns)
+        with open(start, "rb") as file:
+            repo = load_repo(file)
+            scorers: list[Scorer] = pickle.load(file)
+        features = AsOfFeatures(decision, columns, repo=repo)
         scores = _Scores(scorers)
         while data := pipe.recv_bytes():
             for batch in pa.ipc.open_stream(data):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from livectx.repo.loader import Repo
+    from livectx.repo.compiled import Repo
     from livectx.settings import Settings
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from livectx.cdc.changelog import RETRACTABLE, ChangelogGroup
 from livectx.errors import LivectxError
 from livectx.features.spec import Feature, FeatureGroup, Window
 from livectx.repo.cdc import DEBEZIUM, ENVELOPE_TAG, CdcTable
+from livectx.repo.compiled import ServiceSpec
 from livectx.repo.declare import FUNCTIONS, PREFIX, RESERVED_SUFFIXES
 from livectx.repo.schema import SchemaDeclarationError, columns_of, event_model
 from livectx.repo.sources import (
@@ -43,15 +43,6 @@ FOREVER = timedelta(days=365 * 100)
 
 class RepoError(LivectxError):
     """The feature repo declares something livectx cannot run; the message names the object."""
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    views: tuple[str, ...]
-    description: str = ""
-    #: What a model reads from this service by default (the ``livectx.model_columns`` tag, comma-separated).
-    model_columns: tuple[str, ...] = ()
 
 
 def source_name(source: Any) -> str:

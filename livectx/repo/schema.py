@@ -20,6 +20,7 @@ Non-finite numbers (``Infinity``, ``NaN``, ``1e400``) are rejected unless a sour
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from dataclasses import dataclass
@@ -58,7 +59,15 @@ _AVRO_TYPES: dict[str, ColumnType] = {
     "double": "float",
 }
 _PY_TYPES: dict[ColumnType, type] = {"string": str, "int": int, "float": float, "bool": bool}
-_MISSING = object()
+
+
+class _Missing(enum.Enum):
+    """No default declared: an enum member, so that a pickled :class:`Column` keeps it (by reference)."""
+
+    MISSING = "missing"
+
+
+_MISSING = _Missing.MISSING
 #: Value checks a source may declare per column (livectx extension): pydantic's own constraint names.
 CHECKS = ("ge", "gt", "le", "lt", "min_length", "max_length")
 
@@ -312,6 +321,29 @@ def _no_duplicates(columns: list[Column], source: str) -> None:
         seen.add(c.name)
 
 
+def is_declared(model: type) -> bool:
+    """Whether ``model`` is a class :func:`event_model` built (not an importable one, nor its base)."""
+    return issubclass(model, _DeclaredEvent) and model.__name__ == _class_name(getattr(model, "schema_name", ""))
+
+
+def declaration(model: type[Event]) -> dict[str, Any]:
+    """The arguments :func:`event_model` built ``model`` from, read back from the class: a model built at
+    run time cannot be pickled by name, so :mod:`livectx.repo.snapshot` sends these and builds it again."""
+    return {
+        "source": model.schema_name,
+        "columns": model.declared_columns,  # type: ignore[attr-defined]
+        "timestamp_field": model.wire_timestamp_field,  # type: ignore[attr-defined]
+        "key_field": model.key_field,
+        "wire_format": model.wire_format,  # type: ignore[attr-defined]
+        "checks": declared_checks(model),
+        "allow_non_finite": bool(model.model_config.get("allow_inf_nan")),
+        "avro_schema": model.avro_schema,  # type: ignore[attr-defined]
+        "max_ahead_ms": model.max_ahead_ms,
+        "max_behind_ms": model.max_behind_ms,
+        "envelope": model.envelope,  # type: ignore[attr-defined]
+    }
+
+
 def declared_checks(model: type[Event]) -> dict[str, dict[str, Any]]:
     """The value checks a model was built with (``event_model``'s ``checks``), read back from its fields'
     constraints: ``{field: {check: bound}}``."""
@@ -339,7 +371,6 @@ def avro_twin(model: type[Event]) -> type[Event]:
     and event-time bounds, timestamps as ``timestamp-micros``. For comparing the two formats on one
     domain (``livectx bench features``' Avro run, the decoders' parity tests)."""
     columns: tuple[Column, ...] = model.declared_columns  # type: ignore[attr-defined]
-    timestamp_field = model.wire_timestamp_field  # type: ignore[attr-defined]
     fields = []
     for column in columns:
         avro_type: Any = _AVRO_OF[column.type]
@@ -349,15 +380,12 @@ def avro_twin(model: type[Event]) -> type[Event]:
         fields.append(field)
     schema = {"type": "record", "name": _class_name(model.schema_name), "fields": fields}
     twin = event_model(
-        model.schema_name,
-        parse_avro(json.dumps(schema), model.schema_name),
-        timestamp_field=timestamp_field,
-        key_field=model.key_field,
-        wire_format="avro",
-        checks=declared_checks(model),
-        allow_non_finite=bool(model.model_config.get("allow_inf_nan")),
-        avro_schema=schema,
-        max_ahead_ms=model.max_ahead_ms,
-        max_behind_ms=model.max_behind_ms,
+        **declaration(model)
+        | {
+            "columns": parse_avro(json.dumps(schema), model.schema_name),
+            "wire_format": "avro",
+            "avro_schema": schema,
+            "envelope": None,
+        }
     )
     return twin
