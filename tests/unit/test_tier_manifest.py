@@ -3,6 +3,7 @@ compaction runs, vacuum, event-time decoding, the k-way merge and DuckDB types."
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from typing import Literal
 
@@ -131,7 +132,7 @@ def test_layout_names() -> None:
     assert view_name("livectx.transactions") == "livectx_transactions" and view_name("a-b.c") == "a_b_c"
 
 
-def _stream(partition: int, times: list[int]):  # type: ignore[no-untyped-def]
+def _stream(partition: int, times: list[int], chunk: int = 2):  # type: ignore[no-untyped-def]
     schema = archive_schema()
     rows = {
         "partition": pa.array([partition] * len(times), pa.int32()),
@@ -143,7 +144,7 @@ def _stream(partition: int, times: list[int]):  # type: ignore[no-untyped-def]
         "headers": pa.nulls(len(times), schema.field("headers").type),
     }
     table = pa.Table.from_pydict(rows, schema=schema)
-    return iter(table.to_batches(max_chunksize=2))
+    return iter(table.to_batches(max_chunksize=chunk))
 
 
 def test_merge_by_event_time_keeps_partition_order_and_interleaves_by_time() -> None:
@@ -154,6 +155,46 @@ def test_merge_by_event_time_keeps_partition_order_and_interleaves_by_time() -> 
     pairs = list(zip(merged["partition"].to_pylist(), merged["offset"].to_pylist(), strict=True))
     # The late event (time 4 after 5 in partition 0) keeps its place in its partition.
     assert pairs == [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (0, 3), (1, 2), (0, 4)]
+
+
+def _head_rule(streams: list[list[int]]) -> list[tuple[int, int]]:
+    """The merge's definition, a row at a time: the next row comes from the stream whose head has the
+    smallest event time (ties: the earlier stream)."""
+    heads = [0] * len(streams)
+    out = []
+    while True:
+        open_heads = [(times[heads[p]], p) for p, times in enumerate(streams) if heads[p] < len(times)]
+        if not open_heads:
+            return out
+        _time, p = min(open_heads)
+        out.append((p, heads[p]))
+        heads[p] += 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_merge_by_event_time_follows_the_head_rule_on_random_streams(seed: int) -> None:
+    """Late rows, ties, empty streams and batches, any batch size: the vectorised merge (which sorts by
+    each stream's running maximum) emits the rows the head rule does, in batches of ``batch_size``."""
+    rng = random.Random(seed)
+    for _ in range(300):
+        streams = []
+        for _partition in range(rng.randint(1, 5)):
+            times, now = [], 0
+            for _row in range(rng.randint(0, 30)):
+                now += rng.randint(0, 3)
+                times.append(rng.randint(0, 25) if rng.random() < 0.2 else now)  # a fifth late (or early)
+            streams.append(times)
+        batch_size = rng.randint(1, 12)
+        inputs = [_stream(p, times, chunk=rng.randint(1, 7)) for p, times in enumerate(streams)]
+        batches = list(merge_by_event_time(inputs, batch_size=batch_size))
+        expected = _head_rule(streams)
+        assert [b.num_rows for b in batches] == [
+            min(batch_size, len(expected) - i) for i in range(0, len(expected), batch_size)
+        ]
+        got = [
+            (p, o) for b in batches for p, o in zip(b["partition"].to_pylist(), b["offset"].to_pylist(), strict=True)
+        ]
+        assert got == expected, (streams, batch_size)
 
 
 def test_duckdb_types_follow_the_pydantic_fields() -> None:
