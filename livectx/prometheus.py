@@ -6,15 +6,18 @@ dead-letter reason to a handful of kinds), never an entity or a record. Everythi
 registry of ``prometheus_client``, so a process exposes them all with :func:`serve_metrics` (a worker) or
 mounts :func:`asgi_app` (the HTTP servers).
 
-The hot paths pay one pre-bound child call per batch or per written row, not a label lookup per event.
+The hot paths pay one pre-bound child call per batch, not a label lookup per event; a histogram of every
+written row takes a checkpoint's rows in one :func:`observe_many`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
@@ -103,3 +106,28 @@ def asgi_app() -> Any:
     from prometheus_client import make_asgi_app
 
     return make_asgi_app()
+
+
+def observe_many(histogram: Any, values: Sequence[float] | np.ndarray) -> None:
+    """``histogram.observe(v)`` for every ``v`` of ``values``, in one pass.
+
+    ``prometheus_client`` observes one value per call: a lock and a scan of the bounds each, about a
+    quarter of what a checkpoint spends per written row. Here numpy finds every value's bucket (the first
+    bound at or above it, as ``observe`` does) and each bucket hit is incremented once by its count; the
+    sum is added once. Where the client's histogram child is not laid out as in the versions this was
+    written against (``_upper_bounds``, ``_buckets``, ``_sum``), it observes value by value."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in np.asarray(values, dtype=np.float64).tolist():
+            histogram.observe(value)
+        return
+    array = np.asarray(values, dtype=np.float64)
+    if not len(array):
+        return
+    counts = np.bincount(np.searchsorted(np.asarray(bounds), array, side="left"), minlength=len(bounds))
+    for bucket, count in zip(buckets, counts.tolist(), strict=False):
+        if count:
+            bucket.inc(count)
+    total.inc(float(array.sum()))

@@ -140,3 +140,44 @@ def test_the_fraud_agent_exports_the_model_version_it_decides_with() -> None:
     assert in_use("v1") == 1
     agent.use(Named("fraud-unit:v2"), "switched")
     assert in_use("v2") == 1 and in_use("v1") is None
+
+
+def test_observe_many_counts_what_observe_would_value_by_value() -> None:
+    """A checkpoint's rows go into a histogram in one pass: the same buckets (a value on a bound is in
+    that bound's bucket), count and sum as one ``observe`` per value; and a client laid out otherwise
+    falls back to ``observe``."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from livectx.prometheus import FRESHNESS_BUCKETS, observe_many
+
+    rng = np.random.default_rng(3)
+    values = [*FRESHNESS_BUCKETS, 0.0, 1e6, *rng.exponential(0.2, 500).tolist(), *rng.uniform(0, 400, 100).tolist()]
+    samples = []
+    for bulk in (False, True):
+        registry = CollectorRegistry()
+        histogram = Histogram("h_seconds", "h", ["view"], buckets=FRESHNESS_BUCKETS, registry=registry)
+        child = histogram.labels("v")
+        if bulk:
+            observe_many(child, values[:300])
+            observe_many(child, values[300:])
+            observe_many(child, [])
+        else:
+            for value in values:
+                child.observe(value)
+        samples.append({(s.name, s.labels.get("le")): s.value for m in registry.collect() for s in m.samples})
+    plain, bulk = samples
+    assert plain.keys() == bulk.keys()
+    for key, value in plain.items():
+        assert bulk[key] == pytest.approx(value, rel=1e-12), key
+    assert plain[("h_seconds_count", None)] == len(values)
+
+    class Plain:  # a histogram child without the internals observe_many reads
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def observe(self, value: float) -> None:
+            self.seen.append(value)
+
+    other = Plain()
+    observe_many(other, [0.5, 2.0])
+    assert other.seen == [0.5, 2.0]
