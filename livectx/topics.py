@@ -41,7 +41,7 @@ def _events(days: int, partitions: int = 3, **extra: str) -> dict[str, str]:
 
 
 #: The platform's own topics. A domain's topics are its sources', declared in the feature repo
-#: (:meth:`livectx.repo.loader.Repo.topic_specs`); ``livectx topics apply`` applies both.
+#: (:meth:`livectx.repo.compiled.Repo.topic_specs`); ``livectx topics apply`` applies both.
 PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(DECISIONS, 3, _events(30), "agents' decisions (approve/decline, routing), keyed by entity"),
     TopicSpec(DEAD_LETTER, 1, _events(14), "records a worker could not process, reason in headers"),
@@ -98,7 +98,7 @@ class TopicChange:
 
 
 def declared_topics(repo: Any) -> tuple[TopicSpec, ...]:
-    """The platform's topics and the repo's source topics (a :class:`~livectx.repo.loader.Repo`)."""
+    """The platform's topics and the repo's source topics (a :class:`~livectx.repo.compiled.Repo`)."""
     platform = {t.name for t in PLATFORM_TOPICS}
     clash = [t.name for t in repo.topic_specs() if t.name in platform]
     if clash:

@@ -2,7 +2,7 @@
 
 Loading a feature repo imports Feast (about 7 s on a 2-core machine) and runs the repo's files. A spawned
 worker that only runs the engine's window code needs neither: the parent, which has loaded the repo
-already, writes its compiled declarations (:class:`~livectx.repo.loader.Repo`) to a file, and the worker
+already, writes its compiled declarations (:class:`~livectx.repo.compiled.Repo`) to a file, and the worker
 reads them with plain :func:`pickle.load`, importing no Feast.
 
 Two things pickle cannot do alone, done here:
