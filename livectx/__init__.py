@@ -5,4 +5,6 @@ The core imports none of the product packages (``livectx_ingest``, ``livectx_age
 stay fast, so Feast, pandas and friends are imported inside the functions that need them.
 """
 
+from livectx import _metrics_mode  # noqa: F401 - before anything imports Feast (see that module)
+
 __version__ = "0.1.0"
