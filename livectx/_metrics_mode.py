@@ -10,11 +10,14 @@ imports Feast to load its repo, and every process it starts inherits the variabl
 livectx's processes each serve their own metrics, so: variables that point at a ``feast_metrics_*``
 folder (Feast's default, not an operator's choice) are dropped, and ``prometheus_client`` is imported
 now, before Feast can set them. An operator who sets a folder of their own keeps the multiprocess mode.
+Where ``prometheus_client`` was imported before livectx (a script that imports Feast first), it has
+chosen already: the variables are then in use (its values find their files through them) and stay.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 FEAST_PREFIX = "feast_metrics_"
 VARIABLES = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
@@ -28,5 +31,6 @@ def drop_feast_defaults(environ: dict[str, str] | os._Environ[str] = os.environ)
     return dropped
 
 
-drop_feast_defaults()
+if "prometheus_client.values" not in sys.modules:
+    drop_feast_defaults()
 import prometheus_client.values  # noqa: E402, F401 - the value store is chosen here, before Feast's import
