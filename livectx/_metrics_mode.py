@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
 
 FEAST_PREFIX = "feast_metrics_"
 VARIABLES = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
 
 
-def drop_feast_defaults(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[str]:
+def drop_feast_defaults(environ: MutableMapping[str, str] = os.environ) -> list[str]:
     """Remove the variables that name Feast's own temporary folder; returns their names."""
     dropped = [v for v in VARIABLES if os.path.basename(environ.get(v, "").rstrip("/")).startswith(FEAST_PREFIX)]
     for name in dropped:

@@ -70,7 +70,7 @@ class ProcessSink:
         import multiprocessing
 
         from livectx.repo import current_repo
-        from livectx.repo.snapshot import dump_repo
+        from livectx.repo.snapshot import write_snapshot
 
         context = multiprocessing.get_context("spawn")  # no inherited Kafka client threads
         self.columns = tuple(columns)
@@ -79,7 +79,7 @@ class ProcessSink:
         # The repo and the models go through a file: as spawn arguments (megabytes through the start pipe)
         # every start would block until its worker, still importing, has read them all.
         self._start = tempfile.NamedTemporaryFile(prefix="livectx-backtest-", suffix=".pickle")  # noqa: SIM115
-        dump_repo(repo or current_repo(), self._start)
+        write_snapshot(repo or current_repo(), self._start)
         pickle.dump(list(scorers), self._start)
         self._start.flush()
         for _ in range(workers):
@@ -207,11 +207,11 @@ def _worker(pipe: Any, decision: DecisionSpec, columns: tuple[str, ...], start: 
     The file ``start`` holds the compiled repo, then the scorers, pickled by this run's parent process."""
     import pyarrow as pa
 
-    from livectx.repo.snapshot import load_repo
+    from livectx.repo.snapshot import read_snapshot
 
     try:
         with open(start, "rb") as file:
-            repo = load_repo(file)
+            repo = read_snapshot(file)
             scorers: list[Scorer] = pickle.load(file)
         features = AsOfFeatures(decision, columns, repo=repo)
         scores = _Scores(scorers)

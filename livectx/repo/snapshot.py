@@ -46,12 +46,12 @@ def engine_part(repo: Repo) -> Repo:
     return dataclasses.replace(repo, memory={}, generators={}, tenants={}, tables=())
 
 
-def dump_repo(repo: Repo, file: IO[bytes]) -> None:
-    """Write :func:`engine_part` of ``repo`` to ``file``, for :func:`load_repo` in another process."""
+def write_snapshot(repo: Repo, file: IO[bytes]) -> None:
+    """Write :func:`engine_part` of ``repo`` to ``file``, for :func:`read_snapshot` in another process."""
     RepoPickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(engine_part(repo))
 
 
-def load_repo(file: IO[bytes]) -> Repo:
-    """The repo :func:`dump_repo` wrote (written by this run's own parent process: pickle runs code)."""
+def read_snapshot(file: IO[bytes]) -> Repo:
+    """The repo :func:`write_snapshot` wrote (written by this run's own parent process: pickle runs code)."""
     repo: Repo = pickle.load(file)
     return repo

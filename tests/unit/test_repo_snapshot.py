@@ -17,7 +17,7 @@ from livectx import serde
 from livectx.errors import SchemaError
 from livectx.repo import current_repo
 from livectx.repo.schema import declaration, event_model, parse_avro, parse_ddl
-from livectx.repo.snapshot import RepoPickler, dump_repo
+from livectx.repo.snapshot import RepoPickler, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,12 +99,12 @@ def test_a_worker_loads_the_repo_without_feast_and_with_one_class_per_model(tmp_
     repo = current_repo()
     path = tmp_path / "repo.pickle"
     with path.open("wb") as file:
-        dump_repo(repo, file)
+        write_snapshot(repo, file)
     code = f"""
 import sys
-from livectx.repo.snapshot import load_repo
+from livectx.repo.snapshot import read_snapshot
 with open({str(path)!r}, "rb") as file:
-    repo = load_repo(file)
+    repo = read_snapshot(file)
 assert not [m for m in sys.modules if m == "feast" or m.startswith("feast.")], "feast was imported"
 for group in repo.groups:
     spec = repo.source_for_topic(group.source_topic)
