@@ -4,12 +4,20 @@ The feeders of ``bench features``, ``bench quota`` and ``bench soak`` send at a 
 an event's age (what freshness measures) must be the pipeline's delay, not a queue of events the feeder
 sent ahead of their time. Every slot is counted from the feeder's start, so a slow send is caught up on
 instead of shifting every later event.
+
+The feeder sleeps only once it is :data:`MIN_SLEEP_S` ahead of its slots, so at 5,000 events/s it sends
+about five at a time, each stamped when it is sent. Sleeping before every event (a 0.2 ms sleep, 5,000 times
+a second) cost the feeder 0.43 of a core, measured, against 0.22 this way: CPU the broker, Redis and the
+engine under test share on a 2-core machine. A real producer runs elsewhere.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+#: How far ahead of its slots a feeder gets before it sleeps (see the module docstring).
+MIN_SLEEP_S = 0.001
 
 
 class Pacer:
@@ -24,7 +32,7 @@ class Pacer:
     def sent_one(self, n: int) -> None:
         """After the ``n``-th send: wait for the next one's slot, then poll and count every ``poll_every``."""
         ahead = self.began + n / self.rate - time.perf_counter()
-        if ahead > 0:
+        if ahead >= MIN_SLEEP_S:
             time.sleep(ahead)  # pacing the sustained rate
         if n % self.poll_every == 0:
             self.p.poll(0)

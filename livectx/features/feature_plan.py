@@ -51,6 +51,9 @@ class GroupPlan:
 
     def __init__(self, features: tuple[Feature, ...], columns: tuple[str, ...]) -> None:
         self.plans = [FeaturePlan(f, columns) for f in features]
+        #: Per feature, in order: its name and its state's result (bound once: read per row).
+        self.names = [f.name for f in features]
+        self.results = [plan.result for plan in self.plans]
         self.adders = [plan.adder() for plan in self.plans]
         self.empties = [plan.empty for plan in self.plans]
         #: Whether bucket states are JSON as they are (no per-feature dump/load needed).

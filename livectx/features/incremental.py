@@ -39,9 +39,10 @@ from livectx.features.spec import Feature, FeatureGroup
 _exact_add = exact_add
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WindowRow:
-    """One window's values for one entity."""
+    """One window's values for one entity. (Slotted, not frozen: a checkpoint makes one per entity and view,
+    and a frozen dataclass's ``__init__`` costs twice as much; nothing changes a row once made.)"""
 
     window_start_ms: int
     window_end_ms: int
@@ -179,18 +180,19 @@ class GroupState:
         if self.sightings_only:
             if end != self.newest[entity]:
                 raise ValueError(f"{self.group.name} keeps latest sightings: only its current window is known")
-            seen = zip(plans, self.sightings[entity], strict=True)
-            return WindowRow(start, end, end, {p.feature.name: sum(t >= start for t in s.values()) for p, s in seen})
+            seen = zip(self.plan.names, self.sightings[entity], strict=True)
+            return WindowRow(start, end, end, {name: sum(t >= start for t in s.values()) for name, s in seen})
         if self.sliding:
             series = self.series[entity]
             lo, hi = bisect_left(series[0], start), bisect_right(series[0], end)
             window = series if (lo, hi) == (0, len(series[0])) else [column[lo:hi] for column in series]
-            values = {p.feature.name: p.over_columns(window) for p in plans}
+            values = {name: p.over_columns(window) for name, p in zip(self.plan.names, plans, strict=True)}
             return WindowRow(start, end, window[0][-1], values)
         parts = [b for s, b in self.buckets.get(entity, {}).items() if start <= s < end]
         if len(parts) == 1:  # tumbling windows, or a hopping window's first hop
             only = parts[0]
-            values = {p.feature.name: p.result(only[i]) for i, p in enumerate(plans, start=1)}
+            named = zip(self.plan.names, self.plan.results, only[1:], strict=True)
+            values = {name: result(state) for name, result, state in named}
             return WindowRow(start, end, only[0], values)
         values = {p.feature.name: p.over_states([b[i] for b in parts]) for i, p in enumerate(plans, start=1)}
         return WindowRow(start, end, max(b[0] for b in parts), values)
@@ -326,8 +328,9 @@ class GroupState:
         cut = self.newest[entity] - self.size
         seen = self.sightings[entity]
         for sightings in seen:
-            for value in [v for v, t in sightings.items() if t < cut]:
-                del sightings[value]
+            if sightings and min(sightings.values()) < cut:  # (most dumps: nothing to forget)
+                for value in [v for v, t in sightings.items() if t < cut]:
+                    del sightings[value]
         return seen
 
     def load(self, entity: str, raw: bytes) -> None:
