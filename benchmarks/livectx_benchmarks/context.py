@@ -34,6 +34,7 @@ from livectx.vectors.records import VectorRecord
 from livectx_benchmarks.embeddings import clustered_unit_vectors
 from livectx_benchmarks.feast_rows import bench_users, write_rows
 from livectx_benchmarks.result import BenchResult, percentile
+from livectx_benchmarks.scratch_keys import unlink_keys
 
 SERVICE = "fraud_features"
 USERS = 2000
@@ -134,7 +135,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
     finally:
         vectors_store.drop()
         vectors_store.close()
-        _cleanup(client, [layout.redis_key(u) for u in users for layout, _ in plan])
+        unlink_keys(client, [layout.redis_key(u) for u in users for layout, _ in plan])
     result = BenchResult("context")
     result.figures = figures
     result.notes.append(
@@ -215,8 +216,3 @@ def _interleaved(calls: list[Callable[[int], object]], iterations: int) -> list[
             call(i)
             out.append((time.perf_counter() - began) * 1000)
     return samples
-
-
-def _cleanup(client: object, keys: list[bytes]) -> None:
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])  # type: ignore[attr-defined]

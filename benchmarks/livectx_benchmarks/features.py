@@ -42,6 +42,7 @@ from livectx.events import Event
 from livectx.kafka import admin_client, producer, require_reachable
 from livectx.metrics import percentile
 from livectx.offsets import end_offsets, wait_for_caught_up
+from livectx.redis_client import redis_client
 from livectx.repo.schema import avro_twin
 from livectx.schemas.client import ConfluentRegistry
 from livectx.settings import Settings
@@ -52,6 +53,7 @@ from livectx_benchmarks.kafka_throughput import _consume
 from livectx_benchmarks.pacing import Pacer
 from livectx_benchmarks.payments import CREATED_HEADER, now_us, payment
 from livectx_benchmarks.result import BenchResult, BenchTable
+from livectx_benchmarks.scratch_keys import forget_tagged
 
 EVENTS = 480_000  # ~385,000 payments: seconds of sustained work, so start-up and the last checkpoint do not dominate
 RATE = 5_000.0
@@ -112,6 +114,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         for future in admin.delete_topics(list(topics)).values():
             future.result(30)
         avro.close()
+        forget_tagged(redis_client(settings), tag)
     result = BenchResult("features")
     raw = produced / raw_s
     json_ratio, avro_ratio = max(with_metrics) / raw, max(avro_runs) / (avro_produced / avro_raw_s)
@@ -236,7 +239,9 @@ def _engine_throughput(
     before and the caught-up check and shut-down after left out of both. ``offline``: write the offline
     copy, as a worker does by default (into a scratch data dir: Feast reads every file of a view's folder)."""
     scratch = tempfile.TemporaryDirectory(prefix="livectx-bench-offline-") if offline else contextlib.nullcontext()
-    with scratch as data_dir:
+    # Each run's state and rows go once it has been timed: the next runs and the freshness runs measure a
+    # store holding what they wrote, not every earlier run's (livectx_benchmarks.scratch_keys).
+    with scratch as data_dir, _forgotten(settings, tag):
         if data_dir is not None:
             settings = copy.copy(settings)
             settings.core = settings.core.model_copy(update={"data_dir": Path(data_dir)})
@@ -283,18 +288,19 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
     supervisor = threading.Thread(target=supervise, daemon=True)
     supervisor.start()
     stages = StageClock(_created_ms)
-    stats, _late = run_features_worker(
-        settings,
-        groups=payment_groups(),
-        consumer_group=group,
-        worker_id="f",
-        topic_map={TRANSACTIONS: topic},
-        write_offline=False,
-        dead_letter_topic=f"livectx.bench.dlq.{tag}",
-        on_progress=on_progress,
-        stop=stop,
-        stages=stages,
-    )
+    with _forgotten(settings, tag):
+        stats, _late = run_features_worker(
+            settings,
+            groups=payment_groups(),
+            consumer_group=group,
+            worker_id="f",
+            topic_map={TRANSACTIONS: topic},
+            write_offline=False,
+            dead_letter_topic=f"livectx.bench.dlq.{tag}",
+            on_progress=on_progress,
+            stop=stop,
+            stages=stages,
+        )
     feeder.join(10)
     samples = stats.freshness_ms[1:] or [float("nan")]  # drop the warm-up row
     return {
@@ -305,6 +311,15 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
         "rows": len(samples),
         "stages": stages.summary(skip=1),  # (the warm-up record)
     }
+
+
+@contextlib.contextmanager
+def _forgotten(settings: Settings, tag: str) -> Any:
+    """Remove the Redis keys of ``tag``'s consumer groups and users when the block ends."""
+    try:
+        yield
+    finally:
+        forget_tagged(redis_client(settings), tag)
 
 
 def _created_ms(message: Any) -> float | None:

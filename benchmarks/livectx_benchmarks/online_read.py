@@ -17,6 +17,7 @@ from livectx.repo import current_repo
 from livectx.settings import Settings
 from livectx_benchmarks.feast_rows import bench_users, write_rows
 from livectx_benchmarks.result import BenchResult, percentile
+from livectx_benchmarks.scratch_keys import unlink_keys
 
 ENTITIES = 2000
 GROUP = current_repo().group("user_txn_5m")  # the example repo's
@@ -75,7 +76,7 @@ def run(settings: Settings, scale: float = 1.0) -> BenchResult:
         f"{ENTITIES} entities pushed; {iterations_1} reads of 1 entity, {iterations_100} of 100; "
         f"{len(FEATURES)} features of one view"
     )
-    _cleanup(client, keys.values())
+    unlink_keys(client, keys.values())
     return result
 
 
@@ -91,9 +92,3 @@ def _timed(
         call()
         samples.append((time.perf_counter() - began) * 1000)
     return samples
-
-
-def _cleanup(client: object, keys: object) -> None:
-    keys = list(keys)  # type: ignore[call-overload]
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])  # type: ignore[attr-defined]

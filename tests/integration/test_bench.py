@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from livectx.cli import cli
+from livectx.redis_client import redis_client
 
 
 def test_kafka_and_online_read_baselines(stack, feature_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -36,10 +37,15 @@ def test_kafka_and_online_read_baselines(stack, feature_store, tmp_path: Path) -
     assert figures["feast_p99_ms_1"] >= figures["feast_p50_ms_1"]
 
 
-def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     target = tmp_path / "features.json"
+    client = redis_client(settings)
+    bench_keys = "livectx:engine:bench-*"  # the engine keys of the bench's consumer groups
+    before = set(client.scan_iter(match=bench_keys, count=1000))
     result = CliRunner().invoke(cli, ["bench", "features", "--scale", "0.05", "--json", str(target)])
     assert result.exit_code == 0, result.output
+    # It leaves Redis as it found it: no state, epochs or offsets of its dozen runs' groups stay behind.
+    assert set(client.scan_iter(match=bench_keys, count=1000)) == before
     figures = json.loads(target.read_text())
     for name in (
         "events_per_s",
