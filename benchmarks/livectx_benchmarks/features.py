@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from livectx.schemas.client import ConfluentRegistry
 from livectx.settings import Settings
 from livectx.topics import TopicSpec, apply
 from livectx_benchmarks import example
+from livectx_benchmarks.cpu_shares import CpuShares, local_servers
 from livectx_benchmarks.example import TRANSACTIONS
 from livectx_benchmarks.kafka_throughput import _consume
 from livectx_benchmarks.pacing import Pacer
@@ -143,6 +144,7 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
     }
     for label, run in (("", fresh), ("_sustainable", easy)):
         result.figures |= {f"freshness_{k}{label}": v for k, v in run["stages"].items() if k != "samples"}
+        result.figures |= {f"freshness_{k}{label}": v for k, v in run["cpu"].items()}
     result.tables.append(_stage_table(fresh, easy))
     result.notes.append(
         f"{len(payment_groups())} feature groups on payments ({', '.join(g.name for g in payment_groups())}), "
@@ -272,14 +274,22 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
     spawn = multiprocessing.get_context("spawn")
     ready, results = spawn.Event(), spawn.Queue()
     feeder = spawn.Process(target=_feed, args=(topic, rate, seconds, tag, ready, results), daemon=True)
-    achieved: list[float] = []
+    achieved: list[tuple[float, float, float]] = []  # the feeder's (rate, CPU seconds, wall seconds)
+    shares = CpuShares(local_servers(settings))
 
-    def on_progress(_stats) -> None:  # type: ignore[no-untyped-def]
-        ready.set()
+    def on_progress(stats) -> None:  # type: ignore[no-untyped-def]
+        # A checkpoint may write no row (a partition's end moved its offset): the traffic starts once the
+        # warm-up row is online, so the engine is assigned and has written before anything is measured.
+        if stats.freshness_ms:
+            shares.start()
+            ready.set()
 
     def supervise() -> None:
         try:
             achieved.append(results.get(timeout=seconds + 180))
+            # The CPU span is the traffic's: the engine is within a checkpoint of the feeder's last send
+            # here, while the caught-up check below polls the broker for a while (seconds, measured).
+            shares.stop()
             wait_for_caught_up(settings, group, end_offsets(settings, [topic]), timeout_s=300)
         finally:
             stop.set()
@@ -301,11 +311,13 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
             stop=stop,
             stages=stages,
         )
+        shares.stop()
     feeder.join(10)
     samples = stats.freshness_ms[1:] or [float("nan")]  # drop the warm-up row
     return {
         "rate": rate,
-        "achieved": achieved[0] if achieved else 0.0,
+        "achieved": achieved[0][0] if achieved else 0.0,
+        "cpu": shares.figures(int(rate * seconds), *achieved[0][1:]) if achieved else {},
         "p50": percentile(samples, 50),
         "p99": percentile(samples, 99),
         "rows": len(samples),
@@ -314,7 +326,7 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
 
 
 @contextlib.contextmanager
-def _forgotten(settings: Settings, tag: str) -> Any:
+def _forgotten(settings: Settings, tag: str) -> Iterator[None]:
     """Remove the Redis keys of ``tag``'s consumer groups and users when the block ends."""
     try:
         yield
@@ -340,15 +352,17 @@ def _feed(topic: str, rate: float, seconds: float, tag: str, ready: Any, results
     _send(p, topic, f"{tag}-warm", 0)
     p.flush(30)
     if not ready.wait(120):
-        results.put(0.0)
+        results.put((0.0, 0.0, 0.0))
         return
     count = int(rate * seconds)
+    cpu_began = time.process_time()
     pacer = Pacer(p, rate, poll_every=500)
     for n in range(1, count + 1):
         _send(p, topic, f"{tag}-u{n % 500}", n)
         pacer.sent_one(n)
     p.flush(30)
-    results.put(count / (time.perf_counter() - pacer.began))
+    wall = time.perf_counter() - pacer.began
+    results.put((count / wall, time.process_time() - cpu_began, wall))
 
 
 def _send(p, topic: str, user: str, n: int) -> None:  # type: ignore[no-untyped-def]

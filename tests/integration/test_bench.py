@@ -67,6 +67,9 @@ def test_features_benchmark_reports_ratio_and_freshness(stack, feature_store, se
     ratio = figures["events_per_s"] / figures["raw_consume_per_s"]
     assert abs(figures["throughput_ratio"] - ratio) <= 1e-4 + 1e-3 * ratio
     assert figures["freshness_p99_ms"] >= figures["freshness_p50_ms"]
+    # CPU over the freshness run: the engine's per event, and as cores for it and the feeder
+    assert figures["freshness_engine_cpu_us_per_event"] > 0
+    assert figures["freshness_engine_cores"] > 0 and figures["freshness_feeder_cores"] > 0
 
 
 def test_embeddings_benchmark_reports_every_figure(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
