@@ -288,7 +288,7 @@ def _freshness(settings: Settings, topic: str, rate: float, seconds: float, tag:
         try:
             achieved.append(results.get(timeout=seconds + 180))
             # The CPU span is the traffic's: the engine is within a checkpoint of the feeder's last send
-            # here, while the caught-up check below polls the broker for a while (seconds, measured).
+            # here; the caught-up check's polling and the worker's shut-down come after it.
             shares.stop()
             wait_for_caught_up(settings, group, end_offsets(settings, [topic]), timeout_s=300)
         finally:
