@@ -135,6 +135,13 @@ class Settings:
         }
 
     @property
+    def external_services(self) -> bool:
+        """Whether Kafka or Redis is configured elsewhere (``LIVECTX_KAFKA_BOOTSTRAP_SERVERS``,
+        ``LIVECTX_REDIS_URL``) rather than the local stack's: then the stack's processes are not the ones
+        in use (no PIDs to read, nothing to start or stop)."""
+        return bool(self.kafka.bootstrap_servers) or self.redis.url is not None
+
+    @property
     def redis_cluster(self) -> bool:
         """Whether the online store is a Redis Cluster: said so (``LIVECTX_REDIS_CLUSTER``), or the local
         stack runs one (``LIVECTX_STACK_REDIS_CLUSTER_NODES``) and no URL points elsewhere."""

@@ -25,7 +25,7 @@ SERVERS = ("kafka", "redis")
 
 def local_servers(settings: Settings) -> dict[str, int]:
     """PIDs of the local stack's broker and Redis; none when the bench uses configured external services."""
-    if settings.kafka.bootstrap_servers or settings.redis.url is not None:
+    if settings.external_services:
         return {}
     from livectx.stack.manager import Stack
 

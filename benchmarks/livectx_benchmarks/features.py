@@ -115,7 +115,6 @@ def run(settings: Settings, scale: float = 1.0, rate: float = RATE) -> BenchResu
         for future in admin.delete_topics(list(topics)).values():
             future.result(30)
         avro.close()
-        forget_tagged(redis_client(settings), tag)
     result = BenchResult("features")
     raw = produced / raw_s
     json_ratio, avro_ratio = max(with_metrics) / raw, max(avro_runs) / (avro_produced / avro_raw_s)

@@ -102,7 +102,7 @@ def secured_stack(settings: Settings) -> Iterator[tuple[Settings, str]]:
     worker processes inherit it), stopped and removed afterwards.
     """
     if settings.stack.secure:
-        if settings.kafka.bootstrap_servers or settings.redis.url is not None:
+        if settings.external_services:
             raise LivectxError(
                 "bench quota runs on the secured local stack (it creates a tenant as its super-user): "
                 "unset LIVECTX_KAFKA_BOOTSTRAP_SERVERS and LIVECTX_REDIS_URL"

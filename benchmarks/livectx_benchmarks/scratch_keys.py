@@ -4,7 +4,7 @@ A bench names everything it creates after its run's tag: consumer groups (so the
 offset keys), topics and users (so the Feast keys of their online rows, which embed the entity's id). Left
 behind, one ``bench features`` run added about 50 MB to Redis (measured: 223 MB after seven runs), and each
 later run paid for it: Redis rewrites its append-only file from the whole dataset whenever the file has
-doubled, about a second of a core per 100 MB here, and on a 2-core machine that second lands in the
+doubled, about a second of a core per 100 MB here, and on a 2-core machine that second can land in the
 measurements of whatever runs next.
 """
 

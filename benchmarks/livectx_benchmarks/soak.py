@@ -130,7 +130,7 @@ def _stack(settings: Settings) -> Iterator[tuple[dict[str, int], str]]:
     """The servers to soak on and their PIDs (for their RSS): the local stack, its Kafka, Redis and
     Postgres started if they are down and stopped afterwards if they were; configured external services
     are used as they are, without server figures."""
-    if settings.kafka.bootstrap_servers or settings.redis.url is not None:
+    if settings.external_services:
         yield {}, "the configured services (not the local stack: no server RSS)"
         return
     from livectx.stack.manager import Stack

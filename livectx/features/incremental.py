@@ -194,7 +194,8 @@ class GroupState:
             named = zip(self.plan.names, self.plan.results, only[1:], strict=True)
             values = {name: result(state) for name, result, state in named}
             return WindowRow(start, end, only[0], values)
-        values = {p.feature.name: p.over_states([b[i] for b in parts]) for i, p in enumerate(plans, start=1)}
+        named = zip(self.plan.names, plans, strict=True)
+        values = {name: p.over_states([b[i] for b in parts]) for i, (name, p) in enumerate(named, start=1)}
         return WindowRow(start, end, max(b[0] for b in parts), values)
 
     def entities(self) -> Iterable[str]:
