@@ -109,6 +109,38 @@ class ReplayCounts:
         self.late += other.late
 
 
+class RecordTypes:
+    """Which event type each replayed record is fed as, by its ``livectx-schema`` header; each schema is
+    looked up in the repo once."""
+
+    def __init__(self, repo: Repo, used: tuple[type[Event], ...]) -> None:
+        self.used = used
+        self._repo = repo
+        self._known: dict[str | None, tuple[type[Event] | None, str | None, str]] = {}
+
+    def classify(self, schema: str | None, counts: ReplayCounts) -> type[Event] | None:
+        """The event type a record of ``schema`` is fed as, or ``None``: then counted in ``counts`` as bad or
+        ignored, by reason."""
+        known = self._known.get(schema)
+        if known is None:
+            known = self._known[schema] = self._lookup(schema)
+        event_type, tally, reason = known
+        if tally is not None:
+            getattr(counts, tally)[reason] += 1
+        return event_type
+
+    def _lookup(self, schema: str | None) -> tuple[type[Event] | None, str | None, str]:
+        """(the event type fed, or None; the counter a record of ``schema`` adds to; under which reason)."""
+        if schema is None:
+            return None, "bad", "no livectx-schema header"
+        event_type = self._repo.event_type(schema.rsplit(".v", 1)[0])
+        if event_type is None:
+            return None, "bad", f"unknown schema {schema}"
+        if event_type not in self.used:
+            return None, "ignored", event_type.schema_name
+        return event_type, None, ""
+
+
 class AsOfFeatures:
     """Feeds replayed record batches through the engine's window state; collects each scored event's input."""
 
@@ -123,7 +155,6 @@ class AsOfFeatures:
         repo = repo or current_repo()
         self.decision = decision
         self.columns = tuple(columns)
-        self._repo = repo
         self.scored_type = repo.model(decision.source)
         groups = model_groups(decision.service, self.columns, repo)
         self.states = [GroupState(g) for g in groups]
@@ -134,15 +165,23 @@ class AsOfFeatures:
         for i, g in enumerate(groups):
             if g.event_type is not self.scored_type:
                 self.other.setdefault(g.event_type, []).append(i)
-        self.used = (self.scored_type, *self.other)
+        self._types = RecordTypes(repo, (self.scored_type, *self.other))
         #: per other-source group index: entity -> its row's values, refreshed after each of its events
         self.latest_rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for ids in self.other.values() for i in ids}
         self.scored = Scored(self.columns, decision.inputs, decision.label is not None)
         self.counts = ReplayCounts()
-        #: the batch path, where the groups allow it; how many batches took it
+        #: the batch path, where the groups allow it
         self._batch = BatchAsOf.of(self) if batches else None
-        self.columnar_batches = 0
-        self._schemas: dict[str | None, tuple[type[Event] | None, str | None, str]] = {}
+
+    @property
+    def used(self) -> tuple[type[Event], ...]:
+        """The event types some group reads: the scored source's first."""
+        return self._types.used
+
+    @property
+    def columnar_batches(self) -> int:
+        """How many fed batches took the batch path."""
+        return 0 if self._batch is None else self._batch.fed
 
     def feed(self, batch: pa.RecordBatch, first_position: int) -> None:
         """One replay batch (the archive's columns); ``first_position`` numbers its first record (a
@@ -157,9 +196,8 @@ class AsOfFeatures:
         else:
             positions = np.arange(first_position, first_position + batch.num_rows, dtype=np.int64)
         counts = ReplayCounts(records=batch.num_rows)
-        types = [self._event_type(schema, counts) for schema in schema_headers(batch)]
+        types = [self._types.classify(schema, counts) for schema in schema_headers(batch)]
         if self._batch is not None and self._batch.feed(batch, positions, types, counts):
-            self.columnar_batches += 1
             return
         self.counts.add(counts)
         values = batch.column("value").to_pylist()
@@ -173,28 +211,6 @@ class AsOfFeatures:
                 self.counts.bad[str(exc)[:120]] += 1
                 continue
             self.apply(event, offsets[i], int(positions[i]))
-
-    def _event_type(self, schema: str | None, counts: ReplayCounts) -> type[Event] | None:
-        """The event type a record is fed as, or ``None`` (counted as bad or ignored by reason); each
-        schema is looked up once."""
-        known = self._schemas.get(schema)
-        if known is None:
-            known = self._schemas[schema] = self._classify(schema)
-        event_type, tally, reason = known
-        if tally is not None:
-            getattr(counts, tally)[reason] += 1
-        return event_type
-
-    def _classify(self, schema: str | None) -> tuple[type[Event] | None, str | None, str]:
-        """(the event type fed, or None; the counter a record of ``schema`` adds to; under which reason)."""
-        if schema is None:
-            return None, "bad", "no livectx-schema header"
-        event_type = self._repo.event_type(schema.rsplit(".v", 1)[0])
-        if event_type is None:
-            return None, "bad", f"unknown schema {schema}"
-        if event_type not in self.used:
-            return None, "ignored", event_type.schema_name
-        return event_type, None, ""
 
     def feed_events(self, events: Iterable[Event]) -> None:
         """Already decoded events, in consumption order (their index is both sequence and position)."""

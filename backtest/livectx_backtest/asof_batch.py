@@ -74,6 +74,7 @@ class BatchAsOf:
         self.decoders = decoders
         self.appliers = appliers
         self.names = [[f.name for f in s.group.features] for s in features.states]
+        self.fed = 0  # batches applied on this path
 
     @classmethod
     def of(cls, features: AsOfFeatures) -> BatchAsOf | None:
@@ -125,6 +126,7 @@ class BatchAsOf:
                     self._context(i, tables.get(event_type), scored, matrix)
         if scored is not None:
             self._emit(scored, matrix)  # type: ignore[arg-type]
+        self.fed += 1
         return True
 
     def _apply(self, i: int, table: pa.Table) -> _Applied:
